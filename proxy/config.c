@@ -1,0 +1,540 @@
+/*
+ * config.c - the INI parser driven by one table of settings.
+ *
+ * File format:
+ *   [section]
+ *   key = value        ; or # starts a comment (at line start, or after
+ *                      ; whitespace following the value)
+ * Every key must be known; every value is checked against its type and
+ * bounds; a key given twice is an error (a typo'd duplicate is more likely
+ * than an intended override). Errors name the file, line, section and key.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type {
+	T_INT,      /* bounded integer */
+	T_SIZE,     /* integer with optional K/M/G suffix (powers of 1024) */
+	T_BOOL,     /* on/off, true/false, yes/no, 1/0 */
+	T_STRING,   /* free text (cipher lists) */
+	T_PATH,     /* a file or directory path; existence is checked by the user of it */
+	T_HOST,     /* a host name or address */
+	T_ENUM,     /* one of `names` */
+	T_ENDPOINT, /* host:port */
+	T_SERVERS,  /* host:port[,host:port...] */
+	T_LOGLEVEL,
+	T_PIN,      /* SHA-256 of a SubjectPublicKeyInfo: 64 hex digits or base64 */
+};
+
+struct setting {
+	const char *section;
+	const char *key;
+	enum setting_type type;
+	size_t offset;
+	size_t size;        /* of the field, for strings and memcpy on reload */
+	const char *deflt;  /* as it would be written in the file; NULL = empty */
+	long long min, max; /* T_INT / T_SIZE bounds */
+	const char *const *names; /* T_ENUM */
+	bool reloadable;
+};
+
+static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
+static const char *const upstream_tls_names[] = {"disabled", "preferred", "required", "verify_ca",
+						 "verify_identity", NULL};
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+
+/* The single source of truth for every key. conf/acctgate.conf documents them
+ * in the same order; tests/unit checks that the two agree. */
+static const struct setting settings[] = {
+	{"proxy", "listen", T_ENDPOINT, FIELD(listen), "127.0.0.1:6033", 0, 0, NULL, false},
+	{"proxy", "threads", T_INT, FIELD(threads), "2", 1, 256, NULL, false},
+	{"proxy", "max_connections", T_INT, FIELD(max_connections), "1024", 1, 1000000, NULL, true},
+	{"proxy", "client_tls", T_ENUM, FIELD(client_tls), "optional", 0, 0, client_tls_names, true},
+	{"proxy", "tls_cert", T_PATH, FIELD(tls_cert), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_key", T_PATH, FIELD(tls_key), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_client_ca", T_PATH, FIELD(tls_client_ca), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_ciphers", T_STRING, FIELD(tls_ciphers), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_ciphersuites", T_STRING, FIELD(tls_ciphersuites), NULL, 0, 0, NULL, true},
+	{"proxy", "local_infile", T_BOOL, FIELD(local_infile), "off", 0, 0, NULL, true},
+	{"proxy", "max_command_size", T_SIZE, FIELD(max_command_size), "1G", 1024, 1LL << 30, NULL, true},
+	{"proxy", "keepalive_idle", T_INT, FIELD(keepalive_idle), "60", 0, 86400, NULL, true},
+	{"proxy", "keepalive_interval", T_INT, FIELD(keepalive_interval), "10", 1, 3600, NULL, true},
+	{"proxy", "drain_timeout", T_INT, FIELD(drain_timeout), "30", 0, 86400, NULL, true},
+	{"proxy", "log_level", T_LOGLEVEL, FIELD(log_level), "info", 0, 0, NULL, true},
+
+	{"upstream", "servers", T_SERVERS, FIELD(servers), "127.0.0.1:3306", 0, 0, NULL, true},
+	{"upstream", "connect_timeout", T_INT, FIELD(connect_timeout), "5", 1, 600, NULL, true},
+	{"upstream", "tls", T_ENUM, FIELD(upstream_tls), "verify_identity", 0, 0, upstream_tls_names, true},
+	{"upstream", "tls_ca", T_PATH, FIELD(upstream_tls_ca), NULL, 0, 0, NULL, true},
+	{"upstream", "tls_server_name", T_HOST, FIELD(upstream_tls_server_name), NULL, 0, 0, NULL, true},
+	{"upstream", "tls_cert", T_PATH, FIELD(upstream_tls_cert), NULL, 0, 0, NULL, true},
+	{"upstream", "tls_key", T_PATH, FIELD(upstream_tls_key), NULL, 0, 0, NULL, true},
+	{"upstream", "tls_pin_sha256", T_PIN, FIELD(upstream_tls_pin_sha256), NULL, 0, 0, NULL, true},
+	{"upstream", "health_backoff_max", T_INT, FIELD(health_backoff_max), "60", 1, 3600, NULL, true},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Where a value came from, for cross-key checks that must name a line. */
+struct origin {
+	int line[NSETTINGS]; /* 0 = default */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Parse "host:port", "[v6]:port". Writes a reason into why on failure. */
+static bool parse_endpoint(const char *text, struct config_endpoint *ep, const char **why)
+{
+	const char *colon;
+	const char *host = text;
+	size_t hostlen;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':') {
+			*why = "expected [ipv6]:port";
+			return false;
+		}
+		host = text + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon) {
+			*why = "expected host:port";
+			return false;
+		}
+		hostlen = (size_t)(colon - text);
+	}
+	if (hostlen == 0 || hostlen >= sizeof(ep->host)) {
+		*why = "host is empty or too long";
+		return false;
+	}
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
+		*why = "port must be a number from 1 to 65535";
+		return false;
+	}
+	memcpy(ep->host, host, hostlen);
+	ep->host[hostlen] = '\0';
+	ep->port = (uint16_t)port;
+	return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"on", "true", "yes", "1"};
+	static const char *const no[] = {"off", "false", "no", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool parse_size(const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || n < 0)
+		return false;
+	long long mult = 1;
+	if (*end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': mult = 1LL << 10; break;
+		case 'M': mult = 1LL << 20; break;
+		case 'G': mult = 1LL << 30; break;
+		default: return false;
+		}
+		end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return false;
+	}
+	if (n > (1LL << 40) / mult)
+		return false;
+	*out = n * mult;
+	return true;
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+/* 64 hex digits, or 44 characters of base64 (one '=' pad), optionally
+ * prefixed "sha256//" as curl's --pinnedpubkey writes it. */
+static bool parse_pin(const char *v, uint8_t out[32])
+{
+	if (strncmp(v, "sha256//", 8) == 0)
+		v += 8;
+	size_t n = strlen(v);
+	if (n == 64) {
+		for (size_t i = 0; i < 32; i++) {
+			unsigned int byte;
+			if (!isxdigit((unsigned char)v[2 * i]) || !isxdigit((unsigned char)v[2 * i + 1]) ||
+			    sscanf(v + 2 * i, "%2x", &byte) != 1)
+				return false;
+			out[i] = (uint8_t)byte;
+		}
+		return true;
+	}
+	if (n != 44 || v[43] != '=')
+		return false;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < 43; i++) {
+		int d = b64_value(v[i]);
+		if (d < 0)
+			return false;
+		acc = (acc << 6) | (uint32_t)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o < 32)
+				out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return o == 32;
+}
+
+static int enum_index(const char *const *names, const char *v)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], v) == 0)
+			return i;
+	return -1;
+}
+
+static void enum_choices(const char *const *names, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int i = 0; names[i]; i++) {
+		strncat(buf, i ? " | " : "", len - strlen(buf) - 1);
+		strncat(buf, names[i], len - strlen(buf) - 1);
+	}
+}
+
+/* Store one value. On failure writes "why" (without the location prefix). */
+static bool apply(const struct setting *s, struct config *cfg, const char *v, char *why, size_t whylen)
+{
+	void *field = (char *)cfg + s->offset;
+	switch (s->type) {
+	case T_INT: {
+		char *end;
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (errno || end == v || *end || n < s->min || n > s->max) {
+			set_err(why, whylen, "expected an integer from %lld to %lld, got '%s'", s->min, s->max, v);
+			return false;
+		}
+		*(int *)field = (int)n;
+		return true;
+	}
+	case T_SIZE: {
+		long long n;
+		if (!parse_size(v, &n) || n < s->min || n > s->max) {
+			set_err(why, whylen, "expected a size from %lld to %lld bytes (K, M, G suffixes allowed), got '%s'",
+				s->min, s->max, v);
+			return false;
+		}
+		*(uint64_t *)field = (uint64_t)n;
+		return true;
+	}
+	case T_BOOL:
+		if (!parse_bool(v, (bool *)field)) {
+			set_err(why, whylen, "expected on or off, got '%s'", v);
+			return false;
+		}
+		return true;
+	case T_STRING:
+	case T_PATH:
+	case T_HOST:
+		if (strlen(v) >= s->size) {
+			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
+			return false;
+		}
+		strcpy((char *)field, v);
+		return true;
+	case T_ENUM: {
+		int i = enum_index(s->names, v);
+		if (i < 0) {
+			char choices[256];
+			enum_choices(s->names, choices, sizeof(choices));
+			set_err(why, whylen, "expected one of %s, got '%s'", choices, v);
+			return false;
+		}
+		*(int *)field = i;
+		return true;
+	}
+	case T_ENDPOINT: {
+		const char *reason;
+		if (!parse_endpoint(v, (struct config_endpoint *)field, &reason)) {
+			set_err(why, whylen, "%s, got '%s'", reason, v);
+			return false;
+		}
+		return true;
+	}
+	case T_SERVERS: {
+		char copy[CONFIG_STR_MAX * 4];
+		if (strlen(v) >= sizeof(copy)) {
+			set_err(why, whylen, "server list too long");
+			return false;
+		}
+		strcpy(copy, v);
+		int n = 0;
+		char *save = NULL;
+		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			const char *reason;
+			tok = trim(tok);
+			if (n == CONFIG_MAX_SERVERS) {
+				set_err(why, whylen, "at most %d servers", CONFIG_MAX_SERVERS);
+				return false;
+			}
+			if (!parse_endpoint(tok, &cfg->servers[n], &reason)) {
+				set_err(why, whylen, "server %d: %s, got '%s'", n + 1, reason, tok);
+				return false;
+			}
+			n++;
+		}
+		if (n == 0) {
+			set_err(why, whylen, "at least one host:port is needed");
+			return false;
+		}
+		cfg->nservers = n;
+		return true;
+	}
+	case T_LOGLEVEL:
+		if (!log_level_parse(v, (enum log_level *)field)) {
+			set_err(why, whylen, "expected debug | info | notice | warning | error, got '%s'", v);
+			return false;
+		}
+		return true;
+	case T_PIN:
+		if (!*v) {
+			cfg->has_pin = false;
+			return true;
+		}
+		if (!parse_pin(v, (uint8_t *)field)) {
+			set_err(why, whylen, "expected the SHA-256 of the server's public key as 64 hex digits or base64, got '%s'", v);
+			return false;
+		}
+		cfg->has_pin = true;
+		return true;
+	}
+	return false;
+}
+
+void config_defaults(struct config *out)
+{
+	memset(out, 0, sizeof(*out));
+	char why[256];
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		bool ok = apply(&settings[i], out, settings[i].deflt ? settings[i].deflt : "", why, sizeof(why));
+		(void)ok; /* the table's defaults are valid; tests/unit checks it */
+	}
+}
+
+static const struct setting *find_setting(const char *section, const char *key, size_t *index)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0) {
+			*index = i;
+			return &settings[i];
+		}
+	}
+	return NULL;
+}
+
+static int line_of(const struct origin *o, const char *section, const char *key)
+{
+	size_t i;
+	return find_setting(section, key, &i) ? o->line[i] : 0;
+}
+
+/* Checks that involve several keys; each error names the key it blames. */
+static bool cross_check(const struct config *cfg, const struct origin *o, char *err, size_t errlen)
+{
+	if (cfg->client_tls != CLIENT_TLS_DISABLED && (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+		const char *missing = !cfg->tls_cert[0] ? "tls_cert" : "tls_key";
+		set_err(err, errlen, "%s:%d: [proxy] %s: required because client_tls = %s (set client_tls = disabled for plaintext only)",
+			cfg->path, line_of(o, "proxy", "client_tls"), missing, config_client_tls_name(cfg->client_tls));
+		return false;
+	}
+	if (!!cfg->upstream_tls_cert[0] != !!cfg->upstream_tls_key[0]) {
+		const char *missing = !cfg->upstream_tls_cert[0] ? "tls_cert" : "tls_key";
+		const char *given = cfg->upstream_tls_cert[0] ? "tls_cert" : "tls_key";
+		set_err(err, errlen, "%s:%d: [upstream] %s: required when %s is set", cfg->path,
+			line_of(o, "upstream", given), missing, given);
+		return false;
+	}
+	if (cfg->has_pin && cfg->upstream_tls == UPSTREAM_TLS_DISABLED) {
+		set_err(err, errlen, "%s:%d: [upstream] tls_pin_sha256: cannot be checked with tls = disabled", cfg->path,
+			line_of(o, "upstream", "tls_pin_sha256"));
+		return false;
+	}
+	if (cfg->tls_client_ca[0] && cfg->client_tls != CLIENT_TLS_REQUIRED) {
+		set_err(err, errlen,
+			"%s:%d: [proxy] tls_client_ca: client certificates can only be enforced with client_tls = required",
+			cfg->path, line_of(o, "proxy", "tls_client_ca"));
+		return false;
+	}
+	return true;
+}
+
+bool config_load(const char *path, struct config *out, char *err, size_t errlen)
+{
+	config_defaults(out);
+	if (strlen(path) >= sizeof(out->path)) {
+		set_err(err, errlen, "config file path too long");
+		return false;
+	}
+	strcpy(out->path, path);
+
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		set_err(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return false;
+	}
+
+	struct origin origin = {{0}};
+	char section[64] = "";
+	char buf[8192];
+	int lineno = 0;
+	bool ok = true;
+	while (ok && fgets(buf, sizeof(buf), f)) {
+		lineno++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			set_err(err, errlen, "%s:%d: line longer than %zu characters", path, lineno, sizeof(buf) - 2);
+			ok = false;
+			break;
+		}
+		char *line = trim(buf);
+		if (*line == '\0' || *line == '#' || *line == ';')
+			continue;
+		if (*line == '[') {
+			char *close = strchr(line, ']');
+			if (!close || close[1] != '\0' || (size_t)(close - line - 1) >= sizeof(section)) {
+				set_err(err, errlen, "%s:%d: malformed section header '%s'", path, lineno, line);
+				ok = false;
+				break;
+			}
+			*close = '\0';
+			strcpy(section, trim(line + 1));
+			if (strcmp(section, "proxy") != 0 && strcmp(section, "upstream") != 0) {
+				set_err(err, errlen, "%s:%d: unknown section [%s] (known: [proxy], [upstream])", path,
+					lineno, section);
+				ok = false;
+			}
+			continue;
+		}
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			set_err(err, errlen, "%s:%d: expected 'key = value', got '%s'", path, lineno, line);
+			ok = false;
+			break;
+		}
+		*eq = '\0';
+		char *key = trim(line);
+		char *value = eq + 1;
+		/* A comment after a value needs whitespace before it, so values
+		 * may still contain ';' or '#' (cipher strings, paths). */
+		for (char *c = value; *c; c++) {
+			if ((*c == ';' || *c == '#') && c > value && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		}
+		value = trim(value);
+		if (!section[0]) {
+			set_err(err, errlen, "%s:%d: key '%s' before any [section]", path, lineno, key);
+			ok = false;
+			break;
+		}
+		size_t idx;
+		const struct setting *s = find_setting(section, key, &idx);
+		if (!s) {
+			set_err(err, errlen, "%s:%d: [%s] %s: unknown key", path, lineno, section, key);
+			ok = false;
+			break;
+		}
+		if (origin.line[idx]) {
+			set_err(err, errlen, "%s:%d: [%s] %s: already set on line %d", path, lineno, section, key,
+				origin.line[idx]);
+			ok = false;
+			break;
+		}
+		char why[512];
+		if (!apply(s, out, value, why, sizeof(why))) {
+			set_err(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, why);
+			ok = false;
+			break;
+		}
+		origin.line[idx] = lineno;
+	}
+	if (ok && ferror(f)) {
+		set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+		ok = false;
+	}
+	fclose(f);
+	return ok && cross_check(out, &origin, err, errlen);
+}
+
+void config_keep_restart_only(struct config *fresh, const struct config *running)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		if (s->reloadable)
+			continue;
+		void *dst = (char *)fresh + s->offset;
+		const void *src = (const char *)running + s->offset;
+		if (memcmp(dst, src, s->size) != 0) {
+			log_warning("reload: [%s] %s changed in %s but takes effect only after a restart; keeping the running value",
+				    s->section, s->key, fresh->path);
+			memcpy(dst, src, s->size);
+		}
+	}
+}
+
+const char *config_client_tls_name(enum client_tls_mode m) { return client_tls_names[m]; }
+
+const char *config_upstream_tls_name(enum upstream_tls_mode m) { return upstream_tls_names[m]; }

@@ -1,0 +1,92 @@
+/*
+ * config.h - acctgate's configuration: one INI file, described by one
+ * declarative table (config.c) that serves the parser, `--check` and the
+ * documentation in conf/acctgate.conf.
+ *
+ * A struct config is plain data (fixed-size strings, no pointers), so a
+ * reload can copy the settings that need a restart from the running config
+ * into the new one with memcpy.
+ */
+#ifndef ACCTGATE_CONFIG_H
+#define ACCTGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_STR_MAX 512
+#define CONFIG_HOST_MAX 256
+#define CONFIG_MAX_SERVERS 16
+
+enum client_tls_mode { CLIENT_TLS_DISABLED, CLIENT_TLS_OPTIONAL, CLIENT_TLS_REQUIRED };
+
+/* Ordered weakest to strongest: code compares with >=. */
+enum upstream_tls_mode {
+	UPSTREAM_TLS_DISABLED,
+	UPSTREAM_TLS_PREFERRED,
+	UPSTREAM_TLS_REQUIRED,
+	UPSTREAM_TLS_VERIFY_CA,
+	UPSTREAM_TLS_VERIFY_IDENTITY,
+};
+
+struct config_endpoint {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+};
+
+struct config {
+	char path[CONFIG_STR_MAX];
+
+	/* [proxy] */
+	struct config_endpoint listen;
+	int threads;
+	int max_connections;
+	enum client_tls_mode client_tls;
+	char tls_cert[CONFIG_STR_MAX];
+	char tls_key[CONFIG_STR_MAX];
+	char tls_client_ca[CONFIG_STR_MAX];
+	char tls_ciphers[CONFIG_STR_MAX];
+	char tls_ciphersuites[CONFIG_STR_MAX];
+	bool local_infile;
+	uint64_t max_command_size;
+	int keepalive_idle;
+	int keepalive_interval;
+	int drain_timeout;
+	enum log_level log_level;
+
+	/* [upstream] */
+	struct config_endpoint servers[CONFIG_MAX_SERVERS];
+	int nservers;
+	int connect_timeout;
+	enum upstream_tls_mode upstream_tls;
+	char upstream_tls_ca[CONFIG_STR_MAX];
+	char upstream_tls_server_name[CONFIG_HOST_MAX];
+	char upstream_tls_cert[CONFIG_STR_MAX];
+	char upstream_tls_key[CONFIG_STR_MAX];
+	bool has_pin;
+	uint8_t upstream_tls_pin_sha256[32];
+	int health_backoff_max;
+};
+
+/*
+ * Load and validate `path`. On failure returns false and writes one line
+ * naming the file, line, section and key into err ("FILE:LINE: [sec] key:
+ * why"); the caller refuses to start (or, on reload, keeps the old config).
+ */
+bool config_load(const char *path, struct config *out, char *err, size_t errlen);
+
+/* The defaults, as if from an empty file (used by tests and docs). */
+void config_defaults(struct config *out);
+
+/*
+ * For a reload: copy every setting that cannot change at run time from
+ * `running` into `fresh`, logging a warning for each one that differed.
+ */
+void config_keep_restart_only(struct config *fresh, const struct config *running);
+
+const char *config_client_tls_name(enum client_tls_mode m);
+const char *config_upstream_tls_name(enum upstream_tls_mode m);
+
+#endif

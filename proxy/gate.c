@@ -1,0 +1,267 @@
+/*
+ * gate.c - the process: configuration generations, the listener, signals.
+ *
+ * Signals are handled on the main thread's event base:
+ *  SIGTERM/SIGINT: stop accepting, let every session finish its transaction
+ *    (drain_timeout at most), then exit 0.
+ *  SIGHUP: reload the file; a new generation (certificates, keys, CA store,
+ *    upstream list, limits) is built beside the running one and swapped in
+ *    only if all of it loads; otherwise the running one stays and the log says
+ *    why. Running sessions keep the generation they started with.
+ */
+#include "gate.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "log.h"
+#include "tls.h"
+#include "worker.h"
+
+struct settings *settings_build(const struct config *cfg, char *err, size_t errlen)
+{
+	struct settings *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	s->cfg = *cfg;
+	char why[400];
+	if (cfg->client_tls != CLIENT_TLS_DISABLED) {
+		struct tls_listener_params p = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, cfg->tls_ciphers,
+						cfg->tls_ciphersuites};
+		s->client_ctx = tls_listener_ctx_new(&p, why, sizeof(why));
+		if (!s->client_ctx) {
+			snprintf(err, errlen, "%s: [proxy] TLS: %s", cfg->path, why);
+			goto fail;
+		}
+	}
+	if (cfg->upstream_tls != UPSTREAM_TLS_DISABLED) {
+		enum tls_verify v = cfg->upstream_tls == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
+				    : cfg->upstream_tls == UPSTREAM_TLS_VERIFY_CA	  ? TLS_VERIFY_CA
+											  : TLS_VERIFY_NONE;
+		struct tls_upstream_params p = {v, cfg->upstream_tls_ca, cfg->upstream_tls_cert, cfg->upstream_tls_key};
+		s->upstream_ctx = tls_upstream_ctx_new(&p, why, sizeof(why));
+		if (!s->upstream_ctx) {
+			snprintf(err, errlen, "%s: [upstream] TLS: %s", cfg->path, why);
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	settings_release(s);
+	return NULL;
+}
+
+void settings_release(struct settings *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	SSL_CTX_free(s->client_ctx);
+	SSL_CTX_free(s->upstream_ctx);
+	free(s);
+}
+
+struct settings *gate_settings(struct gate *g)
+{
+	pthread_mutex_lock(&g->settings_lock);
+	struct settings *s = g->settings;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&g->settings_lock);
+	return s;
+}
+
+static void warn_weak_tls(const struct config *cfg)
+{
+	if (cfg->upstream_tls == UPSTREAM_TLS_DISABLED)
+		log_warning("[upstream] tls = disabled: credentials and accounting data cross the network in clear");
+	else if (cfg->upstream_tls == UPSTREAM_TLS_PREFERRED)
+		log_warning("[upstream] tls = preferred: a server (or impostor) without TLS gets plaintext; use verify_identity");
+	else if (cfg->upstream_tls < UPSTREAM_TLS_VERIFY_IDENTITY)
+		log_warning("[upstream] tls = %s: the server's name is not checked; use verify_identity",
+			    config_upstream_tls_name(cfg->upstream_tls));
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg)
+{
+	struct gate *g = arg;
+	atomic_fetch_add(&g->connections, 1);
+	struct worker *w = g->workers[g->next_worker++ % (unsigned)g->nworkers];
+	if (!worker_hand_over(w, fd, addr, (socklen_t)len)) {
+		log_error("cannot hand a connection to worker %d: %s", w->index, strerror(errno));
+		evutil_closesocket(fd);
+		atomic_fetch_sub(&g->connections, 1);
+	}
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	/* EMFILE and friends pass; the listener keeps going. */
+	log_error("accept: %s", evutil_socket_error_to_string(err));
+}
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct gate *g = arg;
+	struct config *fresh = malloc(sizeof(*fresh));
+	char err[1024];
+	if (!fresh)
+		return;
+	log_notice("SIGHUP: reloading %s", g->config_path);
+	if (!config_load(g->config_path, fresh, err, sizeof(err))) {
+		log_error("reload refused, running configuration kept: %s", err);
+		free(fresh);
+		return;
+	}
+	struct settings *running = gate_settings(g);
+	config_keep_restart_only(fresh, &running->cfg);
+	settings_release(running);
+	struct settings *next = settings_build(fresh, err, sizeof(err));
+	if (!next) {
+		log_error("reload refused, running configuration and certificates kept: %s", err);
+		free(fresh);
+		return;
+	}
+	log_set_level(fresh->log_level);
+	upstream_pool_configure(&g->pool, fresh);
+	warn_weak_tls(fresh);
+	pthread_mutex_lock(&g->settings_lock);
+	struct settings *old = g->settings;
+	g->settings = next;
+	pthread_mutex_unlock(&g->settings_lock);
+	settings_release(old);
+	free(fresh);
+	log_notice("reload done: new sessions use the new configuration and certificates");
+}
+
+static void on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	struct gate *g = arg;
+	log_notice("%s: no new connections; draining sessions", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	if (g->listener) {
+		evconnlistener_free(g->listener);
+		g->listener = NULL;
+	}
+	for (int i = 0; i < g->nworkers; i++)
+		worker_request_drain(g->workers[i]);
+	event_base_loopbreak(g->base);
+}
+
+static struct evconnlistener *open_listener(struct gate *g, const struct config_endpoint *ep, char *err,
+					    size_t errlen)
+{
+	struct evutil_addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+	int rc = evutil_getaddrinfo(ep->host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "[proxy] listen: cannot resolve '%s': %s", ep->host, evutil_gai_strerror(rc));
+		return NULL;
+	}
+	struct evconnlistener *l = evconnlistener_new_bind(
+		g->base, on_accept, g, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
+		res->ai_addr, (int)res->ai_addrlen);
+	if (!l)
+		snprintf(err, errlen, "[proxy] listen: cannot listen on %s:%u: %s", ep->host, (unsigned)ep->port,
+			 strerror(errno));
+	evutil_freeaddrinfo(res);
+	if (l)
+		evconnlistener_set_error_cb(l, on_accept_error);
+	return l;
+}
+
+int gate_run(const char *config_path, const struct config *cfg)
+{
+	struct gate g;
+	memset(&g, 0, sizeof(g));
+	g.config_path = config_path;
+	pthread_mutex_init(&g.settings_lock, NULL);
+	upstream_pool_init(&g.pool);
+	upstream_pool_configure(&g.pool, cfg);
+	int status = 1;
+	char err[1024];
+
+	signal(SIGPIPE, SIG_IGN);
+	g.settings = settings_build(cfg, err, sizeof(err));
+	if (!g.settings) {
+		log_error("%s", err);
+		goto out;
+	}
+	warn_weak_tls(cfg);
+	g.base = event_base_new();
+	if (!g.base) {
+		log_error("cannot create the main event base");
+		goto out;
+	}
+	g.listener = open_listener(&g, &cfg->listen, err, sizeof(err));
+	if (!g.listener) {
+		log_error("%s", err);
+		goto out;
+	}
+	g.workers = calloc((size_t)cfg->threads, sizeof(*g.workers));
+	if (!g.workers)
+		goto out;
+	for (int i = 0; i < cfg->threads; i++) {
+		g.workers[i] = worker_new(&g, i, err, sizeof(err));
+		if (!g.workers[i]) {
+			log_error("worker %d: %s", i, err);
+			goto out;
+		}
+		g.nworkers++;
+		if (!worker_start(g.workers[i])) {
+			log_error("worker %d: cannot start its thread", i);
+			goto out;
+		}
+	}
+	g.sig_term = evsignal_new(g.base, SIGTERM, on_terminate, &g);
+	g.sig_int = evsignal_new(g.base, SIGINT, on_terminate, &g);
+	g.sig_hup = evsignal_new(g.base, SIGHUP, on_reload, &g);
+	if (!g.sig_term || !g.sig_int || !g.sig_hup || evsignal_add(g.sig_term, NULL) || evsignal_add(g.sig_int, NULL) ||
+	    evsignal_add(g.sig_hup, NULL)) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	log_notice("acctgate listening on %s:%u (%d threads, client TLS %s), upstream %s:%u%s (TLS %s)", cfg->listen.host,
+		   (unsigned)cfg->listen.port, cfg->threads, config_client_tls_name(cfg->client_tls),
+		   cfg->servers[0].host, (unsigned)cfg->servers[0].port, cfg->nservers > 1 ? " (+ failover)" : "",
+		   config_upstream_tls_name(cfg->upstream_tls));
+	event_base_dispatch(g.base);
+	status = 0;
+out:
+	if (g.listener)
+		evconnlistener_free(g.listener);
+	for (int i = 0; i < g.nworkers; i++) {
+		if (status != 0)
+			worker_request_drain(g.workers[i]);
+		worker_join_and_free(g.workers[i]);
+	}
+	free(g.workers);
+	if (g.sig_term)
+		event_free(g.sig_term);
+	if (g.sig_int)
+		event_free(g.sig_int);
+	if (g.sig_hup)
+		event_free(g.sig_hup);
+	if (g.base)
+		event_base_free(g.base);
+	settings_release(g.settings);
+	upstream_pool_destroy(&g.pool);
+	pthread_mutex_destroy(&g.settings_lock);
+	if (status == 0)
+		log_notice("acctgate stopped");
+	return status;
+}

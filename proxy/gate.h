@@ -1,0 +1,61 @@
+/*
+ * gate.h - the process-wide context: one struct gate owns the listener, the
+ * workers, the current configuration generation and the upstream pool.
+ * There are no other globals (but the log level).
+ */
+#ifndef ACCTGATE_GATE_H
+#define ACCTGATE_GATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "upstream.h"
+
+/*
+ * One configuration generation with the TLS contexts built from it. A
+ * session holds a reference for its whole life, so a reload never changes
+ * the rules under a running session; new sessions get the new generation.
+ */
+struct settings {
+	atomic_int refs;
+	struct config cfg;
+	SSL_CTX *client_ctx;   /* NULL when [proxy] client_tls = disabled */
+	SSL_CTX *upstream_ctx; /* NULL when [upstream] tls = disabled */
+};
+
+/* Build a generation (loads certificates, keys and CA store). NULL with err
+ * filled when a file is missing or unusable. */
+struct settings *settings_build(const struct config *cfg, char *err, size_t errlen);
+void settings_release(struct settings *s);
+
+struct worker;
+
+struct gate {
+	struct event_base *base; /* main thread: listener, signals */
+	struct evconnlistener *listener;
+	struct event *sig_term, *sig_int, *sig_hup;
+	pthread_mutex_t settings_lock;
+	struct settings *settings;
+	struct worker **workers;
+	int nworkers;
+	unsigned next_worker;
+	atomic_int connections;
+	atomic_uint_fast64_t next_session_id;
+	struct upstream_pool pool;
+	const char *config_path;
+};
+
+/* A reference to the current generation; release with settings_release. */
+struct settings *gate_settings(struct gate *g);
+
+/* Run the proxy until SIGTERM/SIGINT and the drain are over. Returns the
+ * process exit status (0 after a clean drain, 1 when it could not start). */
+int gate_run(const char *config_path, const struct config *cfg);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * main.c - command line: `acctgate -c FILE [--check]`.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+
+#ifndef ACCTGATE_VERSION
+#define ACCTGATE_VERSION "unknown"
+#endif
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: acctgate -c FILE [--check]\n"
+		    "  -c, --config FILE   configuration file (see conf/acctgate.conf)\n"
+		    "      --check         validate the configuration, its certificates and keys, then exit\n"
+		    "  -V, --version       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int check = 0, c;
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'k': check = 1; break;
+		case 'V': printf("acctgate %s\n", ACCTGATE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct config *cfg = malloc(sizeof(*cfg));
+	char err[1024];
+	if (!cfg) {
+		fprintf(stderr, "acctgate: out of memory\n");
+		return 1;
+	}
+	if (!config_load(path, cfg, err, sizeof(err))) {
+		fprintf(stderr, "acctgate: %s\n", err);
+		free(cfg);
+		return 1;
+	}
+	log_set_level(cfg->log_level);
+	if (check) {
+		/* Certificates, keys and CA files are part of what --check checks. */
+		struct settings *s = settings_build(cfg, err, sizeof(err));
+		if (!s) {
+			fprintf(stderr, "acctgate: %s\n", err);
+			free(cfg);
+			return 1;
+		}
+		settings_release(s);
+		printf("acctgate: %s is valid\n", path);
+		free(cfg);
+		return 0;
+	}
+	int status = gate_run(path, cfg);
+	free(cfg);
+	return status;
+}

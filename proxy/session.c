@@ -1,0 +1,1317 @@
+/*
+ * session.c - one client connection, its one backend connection, and the
+ * state machine that relays the MySQL protocol between them.
+ *
+ * Connection phase (the proxy is in the middle of the handshake, so it can
+ * terminate TLS on both legs while authentication passes through: acctgate
+ * never knows a password):
+ *
+ *   client            acctgate                         server
+ *     |  accept  --->    | resolve, connect  -------->   |
+ *     |                  | <-------- HandshakeV10 (seq 0)|
+ *     | <-- greeting     |  same scramble, version, id;  |
+ *     |     (seq 0)      |  caps masked to what the proxy relays
+ *     | SSLRequest (1) ->| TLS accept                    |
+ *     | Response (1|2) ->| held: no credential moves before the server is verified
+ *     |                  | SSLRequest (1) --> TLS connect, verify chain + name
+ *     |                  | Response (1|2), CLIENT_SSL set per the server leg ->
+ *     | <==== auth exchange relayed, sequence ids shifted by the TLS steps ==> |
+ *
+ * Command phase: the client's command is read whole (bounded by
+ * max_command_size), passed to session_dispatch_command() and forwarded;
+ * the response streams back packet by packet through the response tracker,
+ * which says where each result and the whole response end. Responses are
+ * never buffered whole: backpressure stops reading the server while the
+ * client's output is above a high watermark.
+ *
+ * A session closes when either side does. An upstream that drops mid-session
+ * closes the client too: reconnecting behind its back would silently lose its
+ * open transaction.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+
+#include "gate.h"
+#include "log.h"
+#include "packet_io.h"
+#include "proto.h"
+#include "tls.h"
+#include "worker.h"
+
+/* Output above this stops reading the other side; reading resumes once the
+ * output drained to half of it. Bounds memory per session to about this
+ * plus one 16 MiB chunk, whatever the result size. */
+#define BACKPRESSURE_HIGH (4u << 20)
+#define BACKPRESSURE_LOW (BACKPRESSURE_HIGH / 2)
+/* Connection-phase packets are small; a larger one is an attack or a bug. */
+#define HANDSHAKE_MAX_PAYLOAD (64u << 10)
+/* How much of a response packet the tracker needs to decide (OK/ERR/EOF). */
+#define TRACKER_PEEK (64u << 10)
+/* How long a closing session waits for its last bytes to drain. */
+#define CLOSE_FLUSH_SECONDS 5
+
+/* Capabilities the proxy can relay. Compression and query attributes change
+ * the framing or the COM_QUERY layout, optional metadata changes result
+ * sets: the proxy does not advertise them, so no client negotiates them.
+ * CLIENT_SSL and CLIENT_LOCAL_FILES are added per configuration. */
+#define RELAYED_CAPS                                                                                           \
+	(CLIENT_MYSQL | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |        \
+	 CLIENT_ODBC | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE | CLIENT_IGNORE_SIGPIPE |   \
+	 CLIENT_TRANSACTIONS | CLIENT_RESERVED | CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS |            \
+	 CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS |            \
+	 CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | CLIENT_SESSION_TRACK |   \
+	 CLIENT_DEPRECATE_EOF | CLIENT_REMEMBER_OPTIONS)
+
+/* Error codes the proxy itself sends (the MySQL numbers clients know). */
+#define ER_CON_COUNT_ERROR 1040
+#define ER_UNKNOWN_COM_ERROR 1047
+#define ER_NET_PACKET_TOO_LARGE 1153
+#define ER_NET_PACKETS_OUT_OF_ORDER 1156
+#define ER_SECURE_TRANSPORT_REQUIRED 3159
+#define CR_CONN_HOST_ERROR 2003
+#define CR_SSL_CONNECTION_ERROR 2026
+#define CR_MALFORMED_PACKET 2027
+
+enum session_state {
+	S_CONNECTING,      /* resolving and connecting to an upstream server */
+	S_SERVER_GREETING, /* connected; waiting for the server's HandshakeV10 */
+	S_CLIENT_HELLO,    /* greeting sent; waiting for SSLRequest or HandshakeResponse */
+	S_CLIENT_TLS,      /* TLS accept with the client in progress */
+	S_UPSTREAM_TLS,    /* client's response held; TLS handshake with the server */
+	S_AUTH,            /* relaying the authentication exchange */
+	S_IDLE,            /* command phase: waiting for the client's next command */
+	S_COMMAND,         /* a command was forwarded; its response is streaming back */
+	S_CLOSING,         /* flushing the last bytes, then freed */
+};
+
+static const char *const state_names[] = {
+	[S_CONNECTING] = "connecting",   [S_SERVER_GREETING] = "server-greeting",
+	[S_CLIENT_HELLO] = "client-hello", [S_CLIENT_TLS] = "client-tls",
+	[S_UPSTREAM_TLS] = "upstream-tls", [S_AUTH] = "auth",
+	[S_IDLE] = "idle",               [S_COMMAND] = "command",
+	[S_CLOSING] = "closing",
+};
+
+/* What the session knows of the server-side session, for the features
+ * that record, throttle and snapshot. Updated from every OK/EOF. */
+struct session_context {
+	char user[128];
+	char database[256];
+	uint16_t status_flags;    /* from the last OK/EOF */
+	bool autocommit;
+	bool in_transaction;
+	/* The command in flight (code 0xff = none). */
+	uint8_t command;
+	uint64_t command_len;
+	struct timespec command_started;
+	char pending_database[256]; /* COM_INIT_DB's schema, applied on its OK */
+};
+
+struct session {
+	uint64_t id;
+	struct worker *worker;
+	struct settings *settings;
+	struct session *prev, *next; /* worker's list */
+	enum session_state state;
+	char peer[INET6_ADDRSTRLEN + 8];
+
+	struct bufferevent *client;
+	struct bufferevent *server;
+	bool client_tls, upstream_tls;
+	bool server_read_paused, client_read_paused; /* backpressure */
+	bool drain_requested;
+
+	/* Upstream connection attempts. */
+	int order[CONFIG_MAX_SERVERS];
+	int order_pos;                /* index into order[] */
+	int server_index;             /* index into cfg.servers of the current attempt */
+	struct evutil_addrinfo *addrs, *addr_cur;
+	struct evdns_getaddrinfo_request *dns_req;
+	char attempts[512];           /* "host:port: reason; ..." for the final ERR */
+	struct event *timer;          /* connect timeout, then close-flush deadline */
+	struct event *free_ev;
+
+	/* Connection phase. */
+	uint8_t *greeting;            /* server's HandshakeV10 payload */
+	size_t greeting_len;
+	uint32_t server_caps;
+	uint32_t advertised_caps;     /* what the client was offered */
+	uint8_t *held_response;       /* client's HandshakeResponse41, until the server leg is ready */
+	size_t held_response_len;
+	uint8_t client_seq;           /* next sequence id expected from the client */
+	int seq_shift;                /* server seq = client seq + seq_shift during the connection phase */
+
+	/* Command phase. */
+	uint32_t caps;                /* negotiated: what the client sent */
+	struct proto_tracker tracker;
+	bool server_in_chunk;         /* the server's previous chunk was 0xFFFFFF long */
+	struct session_context ctx;
+};
+
+static void session_close(struct session *s, const char *why);
+static void server_read_cb(struct bufferevent *bev, void *arg);
+static void server_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void server_write_cb(struct bufferevent *bev, void *arg);
+static void connect_next(struct session *s);
+
+struct session *session_next(struct session *s) { return s->next; }
+
+static const struct config *cfg_of(const struct session *s) { return &s->settings->cfg; }
+
+static void set_state(struct session *s, enum session_state st)
+{
+	log_debug("session %llu: %s -> %s", (unsigned long long)s->id, state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+static void set_keepalive(int fd, const struct config *cfg)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cfg->keepalive_idle == 0)
+		return;
+	int idle = cfg->keepalive_idle, intvl = cfg->keepalive_interval, cnt = 6;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+static void endpoint_text(const struct config_endpoint *ep, char *buf, size_t len)
+{
+	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
+}
+
+/* ------------------------------------------------------------------------
+ * Closing
+ * ------------------------------------------------------------------------ */
+
+static size_t pending_output(struct bufferevent *bev)
+{
+	if (!bev)
+		return 0;
+	size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void session_free(struct session *s)
+{
+	struct worker *w = s->worker;
+	if (s->dns_req)
+		evdns_getaddrinfo_cancel(s->dns_req);
+	if (s->addrs)
+		evutil_freeaddrinfo(s->addrs);
+	if (s->client)
+		bufferevent_free(s->client);
+	if (s->server)
+		bufferevent_free(s->server);
+	event_free(s->timer);
+	event_free(s->free_ev);
+	free(s->greeting);
+	free(s->held_response);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	atomic_fetch_sub(&w->gate->connections, 1);
+	settings_release(s->settings);
+	log_debug("session %llu: freed", (unsigned long long)s->id);
+	free(s);
+	worker_session_gone(w);
+}
+
+static void free_cb(evutil_socket_t fd, short what, void *arg) { session_free(arg); }
+
+/* Free once both outputs are flushed (or the flush deadline passed). */
+static void maybe_finish_close(struct session *s)
+{
+	if (pending_output(s->client) == 0 && pending_output(s->server) == 0)
+		event_active(s->free_ev, EV_TIMEOUT, 0);
+}
+
+static void close_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	log_debug("session %llu: flush deadline passed", (unsigned long long)s->id);
+	event_active(s->free_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Stop relaying and free the session once what is already queued toward
+ * each peer has been written (an ERR for the client, a COM_QUIT for the
+ * server). Safe to call from any callback: the free itself is deferred to
+ * the event loop, so no caller ever touches a freed session.
+ */
+static void session_close(struct session *s, const char *why)
+{
+	if (s->state == S_CLOSING)
+		return;
+	if (why)
+		log_info("session %llu: closing (%s) from %s: %s", (unsigned long long)s->id, state_names[s->state],
+			 s->peer, why);
+	set_state(s, S_CLOSING);
+	if (s->dns_req) {
+		evdns_getaddrinfo_cancel(s->dns_req);
+		s->dns_req = NULL;
+	}
+	if (s->client) {
+		bufferevent_disable(s->client, EV_READ);
+		bufferevent_setcb(s->client, NULL, client_write_cb, client_event_cb, s);
+		bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	}
+	if (s->server) {
+		bufferevent_disable(s->server, EV_READ);
+		bufferevent_setcb(s->server, NULL, server_write_cb, server_event_cb, s);
+		bufferevent_setwatermark(s->server, EV_WRITE, 0, 0);
+	}
+	evtimer_del(s->timer);
+	event_assign(s->timer, s->worker->base, -1, 0, close_deadline_cb, s);
+	struct timeval tv = {CLOSE_FLUSH_SECONDS, 0};
+	evtimer_add(s->timer, &tv);
+	maybe_finish_close(s);
+}
+
+/* Send an ERR to the client and close. */
+static void fail_client(struct session *s, uint8_t seq, uint16_t code, const char *state, const char *msg)
+{
+	if (s->client)
+		pio_write_err(bufferevent_get_output(s->client), seq, code, state, "%s", msg);
+	session_close(s, msg);
+}
+
+static void drop_server(struct session *s)
+{
+	if (s->server) {
+		bufferevent_free(s->server);
+		s->server = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Backpressure (libevent's le-proxy pattern)
+ * ------------------------------------------------------------------------ */
+
+/* After moving bytes to `to`: stop reading `from` while `to` is full. */
+static void apply_backpressure(struct session *s, struct bufferevent *from, struct bufferevent *to, bool *paused)
+{
+	if (!*paused && pending_output(to) >= BACKPRESSURE_HIGH) {
+		*paused = true;
+		bufferevent_disable(from, EV_READ);
+		bufferevent_setwatermark(to, EV_WRITE, BACKPRESSURE_LOW, 0);
+	}
+}
+
+/* From a write callback of `to`: resume reading `from` once drained. */
+static void release_backpressure(struct bufferevent *from, struct bufferevent *to, bool *paused)
+{
+	if (*paused && pending_output(to) <= BACKPRESSURE_LOW) {
+		*paused = false;
+		bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+		bufferevent_enable(from, EV_READ);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks of the session layer
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Every OK, ERR and EOF the server sends in the command phase passes here
+ * with its status flags: the single place the session's view of the server
+ * state is kept current.
+ */
+static void session_on_result_end(struct session *s, const struct proto_result_end *end)
+{
+	struct session_context *c = &s->ctx;
+	if (end->kind == END_OK || end->kind == END_EOF) {
+		c->status_flags = end->status_flags;
+		c->autocommit = (end->status_flags & SERVER_STATUS_AUTOCOMMIT) != 0;
+		c->in_transaction = (end->status_flags & SERVER_STATUS_IN_TRANS) != 0;
+	}
+	if (end->kind == END_OK && c->command == COM_INIT_DB && c->pending_database[0]) {
+		memcpy(c->database, c->pending_database, sizeof(c->database));
+		c->pending_database[0] = '\0';
+	}
+}
+
+/* The response to the command in flight is complete. */
+static void session_on_command_done(struct session *s)
+{
+	struct session_context *c = &s->ctx;
+	if (log_get_level() <= LOG_DEBUG) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double ms = (double)(now.tv_sec - c->command_started.tv_sec) * 1e3 +
+			    (double)(now.tv_nsec - c->command_started.tv_nsec) / 1e6;
+		log_debug("session %llu: %s (%llu bytes) done in %.3f ms: %s, status 0x%04x%s",
+			  (unsigned long long)s->id, proto_command_name(c->command),
+			  (unsigned long long)c->command_len, ms,
+			  s->tracker.last.kind == END_ERR ? "ERR" : "OK", c->status_flags,
+			  c->in_transaction ? " (in transaction)" : "");
+	}
+	c->command = 0xff;
+	c->pending_database[0] = '\0';
+}
+
+/* ------------------------------------------------------------------------
+ * Upstream connection: resolve every time, try each address, then the next
+ * server in the failover list.
+ * ------------------------------------------------------------------------ */
+
+static void note_attempt(struct session *s, const char *reason)
+{
+	char ep[CONFIG_HOST_MAX + 8];
+	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
+	size_t used = strlen(s->attempts);
+	snprintf(s->attempts + used, sizeof(s->attempts) - used, "%s%s: %s", used ? "; " : "", ep, reason);
+}
+
+static void connect_failed_all(struct session *s)
+{
+	char msg[640];
+	snprintf(msg, sizeof(msg), "acctgate: no database server reachable (%s)", s->attempts);
+	log_warning("session %llu: %s", (unsigned long long)s->id, msg);
+	fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", msg);
+}
+
+static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	char reason[64];
+	snprintf(reason, sizeof(reason), "connect timed out after %ds", cfg_of(s)->connect_timeout);
+	drop_server(s);
+	s->addr_cur = s->addr_cur ? s->addr_cur->ai_next : NULL;
+	if (!s->addr_cur) {
+		note_attempt(s, reason);
+		upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
+	}
+	connect_next(s);
+}
+
+/* Start a TCP connect to s->addr_cur. */
+static void connect_addr(struct session *s)
+{
+	s->server = bufferevent_socket_new(s->worker->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!s->server) {
+		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
+		return;
+	}
+	bufferevent_setcb(s->server, server_read_cb, server_write_cb, server_event_cb, s);
+	event_assign(s->timer, s->worker->base, -1, 0, connect_timeout_cb, s);
+	struct timeval tv = {cfg_of(s)->connect_timeout, 0};
+	evtimer_add(s->timer, &tv);
+	if (bufferevent_socket_connect(s->server, s->addr_cur->ai_addr, (int)s->addr_cur->ai_addrlen) != 0) {
+		/* Immediate failure (e.g. no route): the event callback is not
+		 * called, so move on here. */
+		evtimer_del(s->timer);
+		drop_server(s);
+		s->addr_cur = s->addr_cur->ai_next;
+		if (!s->addr_cur) {
+			note_attempt(s, strerror(errno));
+			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, strerror(errno));
+		}
+		connect_next(s);
+	}
+}
+
+static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	if (result == EVUTIL_EAI_CANCEL)
+		return; /* the session is closing; arg may be gone */
+	struct session *s = arg;
+	s->dns_req = NULL;
+	if (result != 0) {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "cannot resolve: %s", evutil_gai_strerror(result));
+		note_attempt(s, reason);
+		upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
+		s->order_pos++;
+		connect_next(s);
+		return;
+	}
+	s->addrs = res;
+	s->addr_cur = res;
+	connect_addr(s);
+}
+
+/* Try the current address list's next entry, or resolve the next server. */
+static void connect_next(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	if (s->addr_cur) {
+		connect_addr(s);
+		return;
+	}
+	if (s->addrs) {
+		evutil_freeaddrinfo(s->addrs);
+		s->addrs = NULL;
+		s->order_pos++;
+	}
+	const struct config *cfg = cfg_of(s);
+	if (s->order_pos >= cfg->nservers) {
+		connect_failed_all(s);
+		return;
+	}
+	s->server_index = s->order[s->order_pos];
+	const struct config_endpoint *ep = &cfg->servers[s->server_index];
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+	struct evutil_addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	/* May complete before returning (literal addresses, /etc/hosts):
+	 * then resolved_cb already ran and the request is NULL. */
+	struct evdns_getaddrinfo_request *req =
+		evdns_getaddrinfo(s->worker->dns, ep->host, port, &hints, resolved_cb, s);
+	if (req)
+		s->dns_req = req;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection phase
+ * ------------------------------------------------------------------------ */
+
+/* Name the server leg is verified against: tls_server_name or the host. */
+static const char *expected_server_name(const struct session *s)
+{
+	const struct config *cfg = cfg_of(s);
+	return cfg->upstream_tls_server_name[0] ? cfg->upstream_tls_server_name : cfg->servers[s->server_index].host;
+}
+
+static void send_client_greeting(struct session *s, const struct proto_handshake *server_hs)
+{
+	const struct config *cfg = cfg_of(s);
+	struct proto_handshake hs = *server_hs;
+	uint32_t caps = server_hs->capabilities & RELAYED_CAPS;
+	if (cfg->client_tls != CLIENT_TLS_DISABLED)
+		caps |= CLIENT_SSL;
+	if (cfg->local_infile)
+		caps |= server_hs->capabilities & CLIENT_LOCAL_FILES;
+	hs.capabilities = caps;
+	/* MariaDB's extended capabilities (progress reports, bulk execute,
+	 * metadata caching) change packet layouts: none is relayed. */
+	hs.mariadb_ext_caps = 0;
+	s->advertised_caps = caps;
+
+	uint8_t buf[HANDSHAKE_MAX_PAYLOAD];
+	struct proto_writer w;
+	proto_writer_init(&w, buf, sizeof(buf));
+	if (!proto_write_handshake(&w, &hs)) {
+		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: cannot rewrite the server greeting");
+		return;
+	}
+	pio_write_packet(bufferevent_get_output(s->client), 0, buf, w.len);
+	s->client_seq = 1;
+	set_state(s, S_CLIENT_HELLO);
+	bufferevent_enable(s->client, EV_READ);
+}
+
+static void on_server_greeting(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->server);
+	size_t wire;
+	uint64_t plen;
+	uint8_t next;
+	struct proto_error perr = {0};
+	enum proto_status st = pio_logical(in, 0, HANDSHAKE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+	if (st == PROTO_NEED_MORE)
+		return;
+	char ep[CONFIG_HOST_MAX + 8];
+	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
+	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
+		log_warning("session %llu: upstream %s sent a malformed greeting (%s at %zu)", (unsigned long long)s->id,
+			    ep, perr.what ? perr.what : "multi-chunk", perr.offset);
+		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server sent a malformed greeting");
+		return;
+	}
+	s->greeting = pio_take_payload(in, (size_t)plen);
+	s->greeting_len = (size_t)plen;
+	if (!s->greeting) {
+		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
+		return;
+	}
+	if (plen > 0 && s->greeting[0] == 0xff) {
+		/* The server refused us before the handshake ("Too many
+		 * connections", "Host is blocked"): the client sees its words. */
+		log_warning("session %llu: upstream %s refused the connection before the handshake",
+			    (unsigned long long)s->id, ep);
+		pio_write_packet(bufferevent_get_output(s->client), 0, s->greeting, s->greeting_len);
+		session_close(s, "upstream refused the connection");
+		return;
+	}
+	struct proto_handshake hs;
+	if (proto_parse_handshake(s->greeting, s->greeting_len, &hs, &perr) != PROTO_OK) {
+		log_warning("session %llu: upstream %s greeting unreadable: %s at byte %zu", (unsigned long long)s->id,
+			    ep, perr.what, perr.offset);
+		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server sent an unreadable greeting");
+		return;
+	}
+	if (!(hs.capabilities & CLIENT_PROTOCOL_41)) {
+		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server does not speak protocol 4.1");
+		return;
+	}
+	s->server_caps = hs.capabilities;
+	const struct config *cfg = cfg_of(s);
+	bool offered = (hs.capabilities & CLIENT_SSL) != 0;
+	if (cfg->upstream_tls >= UPSTREAM_TLS_REQUIRED && !offered) {
+		char msg[400];
+		snprintf(msg, sizeof(msg),
+			 "acctgate: database server %s does not offer TLS and [upstream] tls = %s forbids plaintext; no credentials were sent",
+			 ep, config_upstream_tls_name(cfg->upstream_tls));
+		log_warning("session %llu: %s", (unsigned long long)s->id, msg);
+		fail_client(s, 0, CR_SSL_CONNECTION_ERROR, "HY000", msg);
+		return;
+	}
+	s->upstream_tls = offered && cfg->upstream_tls != UPSTREAM_TLS_DISABLED;
+	if (!s->upstream_tls && cfg->upstream_tls == UPSTREAM_TLS_PREFERRED)
+		log_warning("session %llu: upstream %s offers no TLS; continuing in plaintext (tls = preferred)",
+			    (unsigned long long)s->id, ep);
+	send_client_greeting(s, &hs);
+}
+
+static void start_client_tls(struct session *s)
+{
+	SSL *ssl = SSL_new(s->settings->client_ctx);
+	if (!ssl) {
+		session_close(s, "cannot create a TLS session for the client");
+		return;
+	}
+	struct bufferevent *tls = bufferevent_openssl_filter_new(s->worker->base, s->client, ssl,
+								 BUFFEREVENT_SSL_ACCEPTING,
+								 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!tls) {
+		SSL_free(ssl);
+		session_close(s, "cannot start TLS with the client");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->client = tls;
+	bufferevent_setcb(tls, client_read_cb, client_write_cb, client_event_cb, s);
+	bufferevent_enable(tls, EV_READ);
+	set_state(s, S_CLIENT_TLS);
+}
+
+/* Send the held HandshakeResponse41 to the server, with CLIENT_SSL telling
+ * the server what this leg really is, and start relaying authentication. */
+static void forward_held_response(struct session *s)
+{
+	uint32_t caps = s->caps;
+	if (s->upstream_tls)
+		caps |= CLIENT_SSL;
+	else
+		caps &= ~CLIENT_SSL;
+	uint8_t *p = s->held_response;
+	p[0] = (uint8_t)caps;
+	p[1] = (uint8_t)(caps >> 8);
+	p[2] = (uint8_t)(caps >> 16);
+	p[3] = (uint8_t)(caps >> 24);
+	uint8_t seq = s->upstream_tls ? 2 : 1;
+	pio_write_packet(bufferevent_get_output(s->server), seq, p, s->held_response_len);
+	s->seq_shift = (int)seq - (int)(s->client_seq - 1);
+	free(s->held_response);
+	s->held_response = NULL;
+	proto_tracker_begin_auth(&s->tracker, s->caps);
+	set_state(s, S_AUTH);
+	bufferevent_enable(s->server, EV_READ);
+}
+
+static void start_upstream_tls(struct session *s)
+{
+	char err[256];
+	const char *name = expected_server_name(s);
+	const struct config *cfg = cfg_of(s);
+	enum tls_verify verify = cfg->upstream_tls == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
+				 : cfg->upstream_tls == UPSTREAM_TLS_VERIFY_CA	   ? TLS_VERIFY_CA
+										   : TLS_VERIFY_NONE;
+	SSL *ssl = tls_upstream_ssl_new(s->settings->upstream_ctx, verify, name, err, sizeof(err));
+	if (!ssl) {
+		fail_client(s, (uint8_t)s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", err);
+		return;
+	}
+	/* SSLRequest: the client's capabilities, so the server sees the same
+	 * flags before and after TLS. */
+	struct proto_handshake_response resp;
+	struct proto_error perr;
+	if (proto_parse_handshake_response(s->held_response, s->held_response_len, &resp, &perr) != PROTO_OK) {
+		SSL_free(ssl);
+		fail_client(s, (uint8_t)s->client_seq, ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+			    "acctgate: malformed handshake response");
+		return;
+	}
+	struct proto_ssl_request req = {.capabilities = (s->caps | CLIENT_SSL) & s->server_caps,
+					.max_packet = resp.max_packet,
+					.charset = resp.charset,
+					.mariadb_ext_caps = 0};
+	req.capabilities |= CLIENT_SSL;
+	uint8_t buf[64];
+	struct proto_writer w;
+	proto_writer_init(&w, buf, sizeof(buf));
+	if (!proto_write_ssl_request(&w, &req)) {
+		SSL_free(ssl);
+		session_close(s, "cannot build SSLRequest");
+		return;
+	}
+	pio_write_packet(bufferevent_get_output(s->server), 1, buf, w.len);
+	struct bufferevent *tls = bufferevent_openssl_filter_new(s->worker->base, s->server, ssl,
+								 BUFFEREVENT_SSL_CONNECTING,
+								 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!tls) {
+		SSL_free(ssl);
+		session_close(s, "cannot start TLS with the server");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->server = tls;
+	bufferevent_setcb(tls, server_read_cb, server_write_cb, server_event_cb, s);
+	bufferevent_enable(tls, EV_READ);
+	set_state(s, S_UPSTREAM_TLS);
+}
+
+static void on_upstream_tls_ready(struct session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->server);
+	const struct config *cfg = cfg_of(s);
+	char err[300];
+	if (cfg->has_pin && !tls_check_pin(ssl, cfg->upstream_tls_pin_sha256, err, sizeof(err))) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "acctgate: upstream TLS check failed: %s; no credentials were sent", err);
+		log_warning("session %llu: %s", (unsigned long long)s->id, msg);
+		drop_server(s);
+		fail_client(s, s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", msg);
+		return;
+	}
+	char desc[128];
+	tls_describe_session(ssl, desc, sizeof(desc));
+	log_debug("session %llu: upstream TLS established (%s), verified as '%s' by %s", (unsigned long long)s->id,
+		  desc, expected_server_name(s), config_upstream_tls_name(cfg->upstream_tls));
+	forward_held_response(s);
+}
+
+static void on_upstream_tls_failed(struct session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->server);
+	unsigned long e = bufferevent_get_openssl_error(s->server);
+	char why[300], msg[700];
+	tls_describe_failure(ssl, e, expected_server_name(s), why, sizeof(why));
+	while (bufferevent_get_openssl_error(s->server))
+		;
+	char ep[CONFIG_HOST_MAX + 8];
+	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
+	snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep, why);
+	log_warning("session %llu: %s", (unsigned long long)s->id, msg);
+	drop_server(s);
+	fail_client(s, s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", msg);
+}
+
+static void on_client_hello(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	size_t wire;
+	uint64_t plen;
+	uint8_t next;
+	struct proto_error perr = {0};
+	enum proto_status st = pio_logical(in, s->client_seq, HANDSHAKE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+	if (st == PROTO_NEED_MORE)
+		return;
+	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
+		log_warning("session %llu: client %s: malformed handshake packet (%s at %zu: expected %llu, got %llu)",
+			    (unsigned long long)s->id, s->peer, perr.what ? perr.what : "multi-chunk", perr.offset,
+			    (unsigned long long)perr.expected, (unsigned long long)perr.actual);
+		fail_client(s, (uint8_t)(s->client_seq + 1), ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+			    "acctgate: malformed handshake packet");
+		return;
+	}
+	uint8_t *payload = pio_take_payload(in, (size_t)plen);
+	if (!payload) {
+		session_close(s, "out of memory");
+		return;
+	}
+	const struct config *cfg = cfg_of(s);
+	uint8_t reply_seq = (uint8_t)(s->client_seq + 1);
+	if (!s->client_tls && proto_is_ssl_request(payload, (size_t)plen)) {
+		free(payload);
+		if (cfg->client_tls == CLIENT_TLS_DISABLED) {
+			fail_client(s, reply_seq, ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+				    "acctgate: TLS was not offered (client_tls = disabled)");
+			return;
+		}
+		s->client_seq = reply_seq;
+		start_client_tls(s);
+		return;
+	}
+	struct proto_handshake_response resp;
+	if (proto_parse_handshake_response(payload, (size_t)plen, &resp, &perr) != PROTO_OK) {
+		free(payload);
+		log_warning("session %llu: client %s: unreadable handshake response (%s at byte %zu)",
+			    (unsigned long long)s->id, s->peer, perr.what, perr.offset);
+		fail_client(s, reply_seq, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "acctgate: malformed handshake response");
+		return;
+	}
+	if (cfg->client_tls == CLIENT_TLS_REQUIRED && !s->client_tls) {
+		free(payload);
+		fail_client(s, reply_seq, ER_SECURE_TRANSPORT_REQUIRED, "HY000",
+			    "acctgate requires TLS from clients (client_tls = required): connect with TLS");
+		return;
+	}
+	if (!(resp.capabilities & CLIENT_PROTOCOL_41)) {
+		free(payload);
+		fail_client(s, reply_seq, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "acctgate: clients must speak protocol 4.1");
+		return;
+	}
+	snprintf(s->ctx.user, sizeof(s->ctx.user), "%.*s", (int)resp.username.len, (const char *)resp.username.ptr);
+	if (resp.has_database)
+		snprintf(s->ctx.database, sizeof(s->ctx.database), "%.*s", (int)resp.database.len,
+			 (const char *)resp.database.ptr);
+	/* A client may only use what it was offered; anything else (say
+	 * CLIENT_COMPRESS from a misbehaving client) is dropped here. */
+	s->caps = resp.capabilities & (s->advertised_caps & ~CLIENT_SSL);
+	s->held_response = payload;
+	s->held_response_len = (size_t)plen;
+	s->client_seq = reply_seq;
+	log_info("session %llu: client %s user '%s'%s%s%s", (unsigned long long)s->id, s->peer, s->ctx.user,
+		 s->ctx.database[0] ? " database '" : "", s->ctx.database, s->ctx.database[0] ? "'" : "");
+	/* Stop reading the client until the server leg is ready. */
+	bufferevent_disable(s->client, EV_READ);
+	if (s->upstream_tls)
+		start_upstream_tls(s);
+	else
+		forward_held_response(s);
+}
+
+/* Relay one direction of the auth exchange, shifting sequence ids. */
+static void relay_auth_from_client(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	for (;;) {
+		size_t wire;
+		uint64_t plen;
+		uint8_t next;
+		struct proto_error perr = {0};
+		enum proto_status st = pio_logical(in, s->client_seq, HANDSHAKE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+		if (st == PROTO_NEED_MORE)
+			return;
+		if (st == PROTO_MALFORMED) {
+			log_warning("session %llu: client %s: bad auth packet (%s: expected %llu, got %llu)",
+				    (unsigned long long)s->id, s->peer, perr.what, (unsigned long long)perr.expected,
+				    (unsigned long long)perr.actual);
+			session_close(s, "malformed packet during authentication");
+			return;
+		}
+		pio_rewrite_seq(in, wire, (uint8_t)(s->client_seq + s->seq_shift));
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->server), wire);
+		s->client_seq = next;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Command phase
+ * ------------------------------------------------------------------------ */
+
+/* Commands that would turn the session into something the proxy cannot
+ * follow (a replication stream) or that no server implements any more. */
+static bool command_refused(uint8_t code)
+{
+	switch (code) {
+	case COM_SLEEP:
+	case COM_CONNECT:
+	case COM_TIME:
+	case COM_DELAYED_INSERT:
+	case COM_BINLOG_DUMP:
+	case COM_TABLE_DUMP:
+	case COM_CONNECT_OUT:
+	case COM_REGISTER_SLAVE:
+	case COM_DAEMON:
+	case COM_BINLOG_DUMP_GTID:
+		return true;
+	default:
+		return code > COM_RESET_CONNECTION;
+	}
+}
+
+/* Pick up what the session context needs from the command before it goes. */
+static void note_command(struct session *s, struct evbuffer *in, size_t wire, uint64_t plen)
+{
+	struct session_context *c = &s->ctx;
+	uint8_t hdr_and_code[PROTO_HEADER_LEN + 1];
+	evbuffer_copyout(in, hdr_and_code, sizeof(hdr_and_code));
+	c->command = hdr_and_code[PROTO_HEADER_LEN];
+	c->command_len = plen;
+	clock_gettime(CLOCK_MONOTONIC, &c->command_started);
+	c->pending_database[0] = '\0';
+	if ((c->command == COM_INIT_DB || c->command == COM_CHANGE_USER) && wire < 4096) {
+		uint8_t buf[4096];
+		evbuffer_copyout(in, buf, wire);
+		struct proto_command cmd;
+		struct proto_error perr;
+		if (proto_parse_command(buf + PROTO_HEADER_LEN, (size_t)plen, s->caps, &cmd, &perr) != PROTO_OK)
+			return;
+		if (cmd.code == COM_INIT_DB)
+			snprintf(c->pending_database, sizeof(c->pending_database), "%.*s", (int)cmd.u.init_db.schema.len,
+				 (const char *)cmd.u.init_db.schema.ptr);
+		else {
+			snprintf(c->user, sizeof(c->user), "%.*s", (int)cmd.u.change_user.username.len,
+				 (const char *)cmd.u.change_user.username.ptr);
+			snprintf(c->database, sizeof(c->database), "%.*s", (int)cmd.u.change_user.database.len,
+				 (const char *)cmd.u.change_user.database.ptr);
+		}
+	}
+}
+
+/*
+ * Every client command passes here, whole, before it is forwarded: this is
+ * where a statement can be held (admission control), recorded, or refused.
+ * Returns false when the session was closed.
+ */
+static bool session_dispatch_command(struct session *s, size_t wire, uint64_t plen)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	note_command(s, in, wire, plen);
+	uint8_t code = s->ctx.command;
+
+	if (command_refused(code)) {
+		evbuffer_drain(in, wire);
+		pio_write_err(bufferevent_get_output(s->client), 1, ER_UNKNOWN_COM_ERROR, "08S01",
+			      "acctgate: command %s (0x%02x) is not supported through the proxy", proto_command_name(code),
+			      code);
+		s->ctx.command = 0xff;
+		return true;
+	}
+	if (code == COM_QUIT) {
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->server), wire);
+		session_close(s, NULL);
+		log_info("session %llu: client quit", (unsigned long long)s->id);
+		return false;
+	}
+	evbuffer_remove_buffer(in, bufferevent_get_output(s->server), wire);
+	apply_backpressure(s, s->client, s->server, &s->client_read_paused);
+	if (proto_tracker_begin(&s->tracker, code, s->caps)) {
+		s->server_in_chunk = false;
+		set_state(s, S_COMMAND);
+	} else {
+		s->ctx.command = 0xff; /* COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA: no answer */
+	}
+	return true;
+}
+
+/* Read whole commands from the client while idle. */
+static void process_client_commands(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	while (s->state == S_IDLE && evbuffer_get_length(in) > 0) {
+		size_t wire;
+		uint64_t plen;
+		uint8_t next;
+		struct proto_error perr = {0};
+		enum proto_status st = pio_logical(in, 0, cfg_of(s)->max_command_size, &wire, &plen, &next, &perr);
+		if (st == PROTO_NEED_MORE)
+			return;
+		if (st == PROTO_MALFORMED) {
+			if (strcmp(perr.what, "packet length") == 0) {
+				log_warning("session %llu: client %s sent a command of %llu+ bytes, over max_command_size %llu",
+					    (unsigned long long)s->id, s->peer, (unsigned long long)perr.actual,
+					    (unsigned long long)perr.expected);
+				fail_client(s, 1, ER_NET_PACKET_TOO_LARGE, "08S01",
+					    "acctgate: command larger than max_command_size");
+			} else {
+				log_warning("session %llu: client %s: %s at byte %zu: expected %llu, got %llu",
+					    (unsigned long long)s->id, s->peer, perr.what, perr.offset,
+					    (unsigned long long)perr.expected, (unsigned long long)perr.actual);
+				fail_client(s, 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+					    "acctgate: packets out of order");
+			}
+			return;
+		}
+		if (plen == 0) {
+			fail_client(s, 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "acctgate: empty command packet");
+			return;
+		}
+		if (!session_dispatch_command(s, wire, plen))
+			return;
+	}
+}
+
+/* Client packets while a command is in flight: only the data a LOCAL INFILE
+ * request asked for, or the client's side of COM_CHANGE_USER's exchange. */
+static void relay_client_mid_command(struct session *s)
+{
+	enum proto_tracker_state ts = s->tracker.state;
+	if (ts == TRK_AUTH) {
+		relay_auth_from_client(s);
+		return;
+	}
+	if (ts != TRK_LOCAL_INFILE)
+		return; /* a pipelined command waits in the buffer */
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	for (;;) {
+		struct proto_frame_header h;
+		if (!pio_peek_header(in, 0, &h) || evbuffer_get_length(in) < PROTO_HEADER_LEN + h.payload_len)
+			return;
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->server), PROTO_HEADER_LEN + h.payload_len);
+		if (h.payload_len == 0) {
+			proto_tracker_client_done(&s->tracker);
+			return;
+		}
+		apply_backpressure(s, s->client, s->server, &s->client_read_paused);
+	}
+}
+
+/* Back to idle after a response: pending client input, or a drain. */
+static void enter_idle(struct session *s)
+{
+	set_state(s, S_IDLE);
+	if (s->drain_requested && !s->ctx.in_transaction) {
+		session_close(s, "drained at shutdown");
+		return;
+	}
+	process_client_commands(s);
+}
+
+/* Stream the server's response packets to the client. */
+static void relay_response(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->server);
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	while (s->state == S_COMMAND || s->state == S_AUTH) {
+		struct proto_frame_header h;
+		if (!pio_peek_header(in, 0, &h) || evbuffer_get_length(in) < PROTO_HEADER_LEN + h.payload_len)
+			break;
+		size_t wire = PROTO_HEADER_LEN + h.payload_len;
+		if (s->server_in_chunk) {
+			/* Continuation of a logical packet > 16 MiB: row data. */
+			s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
+			if (s->state == S_AUTH)
+				pio_rewrite_seq(in, wire, (uint8_t)(h.seq - s->seq_shift));
+			evbuffer_remove_buffer(in, out, wire);
+			continue;
+		}
+		size_t peek = h.payload_len < TRACKER_PEEK ? h.payload_len : TRACKER_PEEK;
+		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + peek));
+		struct proto_error perr = {0};
+		enum proto_tracker_event ev =
+			proto_tracker_feed(&s->tracker, p + PROTO_HEADER_LEN, peek, h.payload_len, &perr);
+		if (ev == TRK_EV_MALFORMED) {
+			log_error("session %llu: unexpected server packet in %s: %s at byte %zu (expected %llu, got %llu); closing",
+				  (unsigned long long)s->id, proto_tracker_state_name(s->tracker.state),
+				  perr.what ? perr.what : "?", perr.offset, (unsigned long long)perr.expected,
+				  (unsigned long long)perr.actual);
+			session_close(s, "protocol desynchronised");
+			return;
+		}
+		s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
+		if (s->state == S_AUTH)
+			pio_rewrite_seq(in, wire, (uint8_t)(h.seq - s->seq_shift));
+		evbuffer_remove_buffer(in, out, wire);
+
+		if (ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE) {
+			if (s->state == S_COMMAND)
+				session_on_result_end(s, &s->tracker.last);
+		}
+		if (ev == TRK_EV_DONE) {
+			if (s->state == S_AUTH) {
+				if (s->tracker.last.kind == END_ERR) {
+					log_notice("session %llu: authentication of '%s' from %s failed (server error %u)",
+						   (unsigned long long)s->id, s->ctx.user, s->peer, s->tracker.last.err_code);
+					session_close(s, NULL);
+					return;
+				}
+				s->ctx.status_flags = s->tracker.last.status_flags;
+				s->ctx.autocommit = (s->ctx.status_flags & SERVER_STATUS_AUTOCOMMIT) != 0;
+				log_info("session %llu: '%s' authenticated (client %s, server %s)", (unsigned long long)s->id,
+					 s->ctx.user, s->client_tls ? "TLS" : "plain", s->upstream_tls ? "TLS" : "plain");
+				bufferevent_enable(s->client, EV_READ);
+			} else {
+				session_on_command_done(s);
+			}
+			apply_backpressure(s, s->server, s->client, &s->server_read_paused);
+			enter_idle(s);
+			return;
+		}
+	}
+	apply_backpressure(s, s->server, s->client, &s->server_read_paused);
+}
+
+/* ------------------------------------------------------------------------
+ * Callbacks
+ * ------------------------------------------------------------------------ */
+
+static void server_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	switch (s->state) {
+	case S_SERVER_GREETING:
+		on_server_greeting(s);
+		break;
+	case S_AUTH:
+	case S_COMMAND:
+		relay_response(s);
+		break;
+	case S_IDLE: {
+		/* Unsolicited (a server shutting down or killing us sends an
+		 * ERR before closing): pass it on as it is. */
+		struct evbuffer *in = bufferevent_get_input(s->server);
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->client), evbuffer_get_length(in));
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void server_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == S_CLOSING) {
+		maybe_finish_close(s);
+		return;
+	}
+	release_backpressure(s->client, s->server, &s->client_read_paused);
+}
+
+static void server_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == S_CONNECTING) {
+		if (what & BEV_EVENT_CONNECTED) {
+			evtimer_del(s->timer);
+			set_keepalive(bufferevent_getfd(bev), cfg_of(s));
+			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, NULL);
+			evutil_freeaddrinfo(s->addrs);
+			s->addrs = s->addr_cur = NULL;
+			set_state(s, S_SERVER_GREETING);
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		int err = EVUTIL_SOCKET_ERROR();
+		evtimer_del(s->timer);
+		drop_server(s);
+		s->addr_cur = s->addr_cur->ai_next;
+		if (!s->addr_cur) {
+			const char *reason = evutil_socket_error_to_string(err);
+			note_attempt(s, reason);
+			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
+		}
+		connect_next(s);
+		return;
+	}
+	if (s->state == S_UPSTREAM_TLS) {
+		if (what & BEV_EVENT_CONNECTED)
+			on_upstream_tls_ready(s);
+		else
+			on_upstream_tls_failed(s);
+		return;
+	}
+	if (s->state == S_CLOSING) {
+		drop_server(s);
+		maybe_finish_close(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		char why[200];
+		if (s->state == S_COMMAND)
+			snprintf(why, sizeof(why), "database server closed the connection during %s%s",
+				 proto_command_name(s->ctx.command),
+				 s->ctx.in_transaction ? "; the open transaction is lost" : "");
+		else if (s->state == S_SERVER_GREETING || s->state == S_AUTH)
+			snprintf(why, sizeof(why), "database server closed the connection during the handshake");
+		else
+			snprintf(why, sizeof(why), "database server closed the connection%s",
+				 s->ctx.in_transaction ? "; the open transaction is lost" : "");
+		/* Relay whatever the server still said (an ERR explaining why). */
+		struct evbuffer *in = bufferevent_get_input(bev);
+		if (s->client && evbuffer_get_length(in) && s->state != S_SERVER_GREETING)
+			evbuffer_remove_buffer(in, bufferevent_get_output(s->client), evbuffer_get_length(in));
+		drop_server(s);
+		if (s->state == S_SERVER_GREETING) {
+			char msg[300];
+			snprintf(msg, sizeof(msg), "acctgate: %s", why);
+			fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", msg);
+			return;
+		}
+		session_close(s, why);
+	}
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	switch (s->state) {
+	case S_CLIENT_HELLO:
+		on_client_hello(s);
+		break;
+	case S_AUTH:
+		relay_auth_from_client(s);
+		break;
+	case S_IDLE:
+		process_client_commands(s);
+		break;
+	case S_COMMAND:
+		relay_client_mid_command(s);
+		break;
+	default:
+		break;
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == S_CLOSING) {
+		maybe_finish_close(s);
+		return;
+	}
+	if (s->server)
+		release_backpressure(s->server, s->client, &s->server_read_paused);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == S_CLIENT_TLS) {
+		if (what & BEV_EVENT_CONNECTED) {
+			char desc[128];
+			tls_describe_session(bufferevent_openssl_get_ssl(bev), desc, sizeof(desc));
+			log_debug("session %llu: client TLS established (%s)", (unsigned long long)s->id, desc);
+			s->client_tls = true;
+			set_state(s, S_CLIENT_HELLO);
+			on_client_hello(s);
+			return;
+		}
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		char reason[256] = "connection closed during the TLS handshake";
+		if (e)
+			ERR_error_string_n(e, reason, sizeof(reason));
+		while (bufferevent_get_openssl_error(bev))
+			;
+		char why[320];
+		snprintf(why, sizeof(why), "client TLS handshake failed: %s", reason);
+		session_close(s, why);
+		return;
+	}
+	if (s->state == S_CLOSING) {
+		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+			bufferevent_free(s->client);
+			s->client = NULL;
+		}
+		maybe_finish_close(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		bufferevent_free(s->client);
+		s->client = NULL;
+		session_close(s, s->state == S_IDLE ? NULL : "client went away");
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+void session_start(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct gate *g = w->gate;
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		atomic_fetch_sub(&g->connections, 1);
+		return;
+	}
+	s->id = atomic_fetch_add(&g->next_session_id, 1) + 1;
+	s->worker = w;
+	s->settings = gate_settings(g);
+	s->ctx.command = 0xff;
+	s->state = S_CONNECTING;
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	(void)addrlen;
+	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, (unsigned)port);
+
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+
+	s->timer = evtimer_new(w->base, connect_timeout_cb, s);
+	s->free_ev = event_new(w->base, -1, 0, free_cb, s);
+	evutil_make_socket_nonblocking(fd);
+	set_keepalive(fd, cfg_of(s));
+	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!s->timer || !s->free_ev || !s->client) {
+		if (!s->client)
+			close(fd);
+		log_error("session %llu: out of memory", (unsigned long long)s->id);
+		if (s->free_ev)
+			event_active(s->free_ev, EV_TIMEOUT, 0);
+		else
+			session_free(s);
+		return;
+	}
+	bufferevent_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
+	log_debug("session %llu: accepted %s", (unsigned long long)s->id, s->peer);
+
+	const struct config *cfg = cfg_of(s);
+	if (atomic_load(&g->connections) > cfg->max_connections) {
+		log_warning("session %llu: refusing %s: max_connections (%d) reached", (unsigned long long)s->id, s->peer,
+			    cfg->max_connections);
+		fail_client(s, 0, ER_CON_COUNT_ERROR, "08004", "acctgate: too many connections (max_connections)");
+		return;
+	}
+	upstream_pool_order(&g->pool, cfg, s->order);
+	s->order_pos = 0;
+	connect_next(s);
+}
+
+void session_request_drain(struct session *s)
+{
+	s->drain_requested = true;
+	bool idle_phase = s->state == S_IDLE || s->state == S_CONNECTING || s->state == S_SERVER_GREETING ||
+			  s->state == S_CLIENT_HELLO || s->state == S_CLIENT_TLS;
+	if (idle_phase && !s->ctx.in_transaction) {
+		if (s->state == S_IDLE)
+			session_close(s, "drained at shutdown");
+		else
+			fail_client(s, s->state == S_CLIENT_HELLO || s->state == S_CLIENT_TLS ? s->client_seq : 0, 1053,
+				    "08S01", "acctgate is shutting down");
+	}
+}
+
+void session_abort(struct session *s, const char *why)
+{
+	session_close(s, why);
+}

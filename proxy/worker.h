@@ -1,0 +1,47 @@
+/*
+ * worker.h - a worker thread: one event base, one DNS resolver, and the
+ * sessions the listener handed it. Sessions never move between workers, so
+ * nothing inside a session is locked.
+ */
+#ifndef ACCTGATE_WORKER_H
+#define ACCTGATE_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+struct gate;
+struct session;
+
+struct worker {
+	struct gate *gate;
+	int index;
+	pthread_t thread;
+	bool started;
+	struct event_base *base;
+	struct evdns_base *dns;
+	int notify_fds[2];        /* listener -> worker: new connections, drain */
+	struct event *notify_ev;
+	struct session *sessions; /* intrusive list of live sessions */
+	int nsessions;
+	bool draining;
+	struct event *drain_deadline;
+};
+
+struct worker *worker_new(struct gate *g, int index, char *err, size_t errlen);
+bool worker_start(struct worker *w);
+/* Called from the listener thread: hand over an accepted socket. */
+bool worker_hand_over(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen);
+/* Called from the main thread: close sessions as they become idle, stop the
+ * loop when none is left or after drain_timeout seconds. */
+void worker_request_drain(struct worker *w);
+void worker_join_and_free(struct worker *w);
+
+/* A session ended (session.c calls this after unlinking it): a draining
+ * worker stops its loop when the last one is gone. */
+void worker_session_gone(struct worker *w);
+
+#endif
