@@ -535,6 +535,15 @@ void config_keep_restart_only(struct config *fresh, const struct config *running
 	}
 }
 
+bool config_key_at(size_t i, const char **section, const char **key)
+{
+	if (i >= NSETTINGS)
+		return false;
+	*section = settings[i].section;
+	*key = settings[i].key;
+	return true;
+}
+
 const char *config_client_tls_name(enum client_tls_mode m) { return client_tls_names[m]; }
 
 const char *config_upstream_tls_name(enum upstream_tls_mode m) { return upstream_tls_names[m]; }

@@ -86,6 +86,9 @@ void config_defaults(struct config *out);
  */
 void config_keep_restart_only(struct config *fresh, const struct config *running);
 
+/* The i-th known key (for docs checks and listings); false past the end. */
+bool config_key_at(size_t i, const char **section, const char **key);
+
 const char *config_client_tls_name(enum client_tls_mode m);
 const char *config_upstream_tls_name(enum upstream_tls_mode m);
 

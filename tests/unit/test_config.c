@@ -1,0 +1,180 @@
+/*
+ * test_config.c - the configuration parser: every bad input is refused with
+ * the file, line, section and key named; the shipped conf/acctgate.conf
+ * documents every key and parses to the defaults.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char tmp_path[64];
+
+/* Write `text` to a temporary file and load it. */
+static bool load_text(const char *text, struct config *cfg, char *err, size_t errlen)
+{
+	strcpy(tmp_path, "/tmp/acctgate-test-XXXXXX");
+	int fd = mkstemp(tmp_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	bool ok = config_load(tmp_path, cfg, err, errlen);
+	unlink(tmp_path);
+	return ok;
+}
+
+/* Expect a refusal whose message, after the file name, is exactly `want`. */
+static void expect_error(const char *text, const char *want)
+{
+	struct config cfg;
+	char err[1024] = "";
+	assert_false(load_text(text, &cfg, err, sizeof(err)));
+	size_t n = strlen(tmp_path);
+	assert_memory_equal(err, tmp_path, n);
+	assert_string_equal(err + n, want);
+}
+
+#define PLAIN "[proxy]\nclient_tls = disabled\n"
+
+static void test_unknown_key(void **state)
+{
+	expect_error(PLAIN "lisen = 127.0.0.1:1\n", ":3: [proxy] lisen: unknown key");
+}
+
+static void test_unknown_section(void **state)
+{
+	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream])");
+}
+
+static void test_key_before_section(void **state)
+{
+	expect_error("threads = 2\n", ":1: key 'threads' before any [section]");
+}
+
+static void test_bad_int(void **state)
+{
+	expect_error(PLAIN "threads = many\n", ":3: [proxy] threads: expected an integer from 1 to 256, got 'many'");
+	expect_error(PLAIN "threads = 0\n", ":3: [proxy] threads: expected an integer from 1 to 256, got '0'");
+}
+
+static void test_bad_enum(void **state)
+{
+	expect_error(PLAIN "[upstream]\ntls = maybe\n",
+		     ":4: [upstream] tls: expected one of disabled | preferred | required | verify_ca | verify_identity, got 'maybe'");
+}
+
+static void test_duplicate_key(void **state)
+{
+	expect_error(PLAIN "threads = 2\nthreads = 3\n", ":4: [proxy] threads: already set on line 3");
+}
+
+static void test_bad_endpoint(void **state)
+{
+	expect_error(PLAIN "listen = localhost\n", ":3: [proxy] listen: expected host:port, got 'localhost'");
+	expect_error(PLAIN "[upstream]\nservers = db1:3306, db2:99999\n",
+		     ":4: [upstream] servers: server 2: port must be a number from 1 to 65535, got 'db2:99999'");
+}
+
+static void test_not_key_value(void **state)
+{
+	expect_error(PLAIN "threads\n", ":3: expected 'key = value', got 'threads'");
+}
+
+static void test_tls_needs_cert(void **state)
+{
+	expect_error("[proxy]\nclient_tls = required\n",
+		     ":2: [proxy] tls_cert: required because client_tls = required (set client_tls = disabled for plaintext only)");
+}
+
+static void test_bad_pin(void **state)
+{
+	expect_error(PLAIN "[upstream]\ntls_pin_sha256 = abc\n",
+		     ":4: [upstream] tls_pin_sha256: expected the SHA-256 of the server's public key as 64 hex digits or base64, got 'abc'");
+}
+
+static void test_bad_size(void **state)
+{
+	expect_error(PLAIN "max_command_size = 2T\n",
+		     ":3: [proxy] max_command_size: expected a size from 1024 to 1073741824 bytes (K, M, G suffixes allowed), got '2T'");
+}
+
+static void test_missing_file(void **state)
+{
+	struct config cfg;
+	char err[512];
+	assert_false(config_load("/nonexistent/acctgate.conf", &cfg, err, sizeof(err)));
+	assert_string_equal(err, "cannot open config file /nonexistent/acctgate.conf: No such file or directory");
+}
+
+static void test_values_and_comments(void **state)
+{
+	struct config cfg;
+	char err[512] = "";
+	assert_true(load_text("; comment\n[proxy]\nclient_tls = disabled ; inline\nlisten = [::1]:7000\n"
+			      "max_command_size = 16M\n[upstream]\nservers = db1.example:3306 , 10.0.0.2:3307\n"
+			      "tls_pin_sha256 = sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+			      &cfg, err, sizeof(err)));
+	assert_string_equal(cfg.listen.host, "::1");
+	assert_int_equal(cfg.listen.port, 7000);
+	assert_int_equal(cfg.max_command_size, 16u << 20);
+	assert_int_equal(cfg.nservers, 2);
+	assert_string_equal(cfg.servers[0].host, "db1.example");
+	assert_string_equal(cfg.servers[1].host, "10.0.0.2");
+	assert_int_equal(cfg.servers[1].port, 3307);
+	assert_true(cfg.has_pin);
+	/* sha256 of the empty string, e3b0c442... */
+	assert_int_equal(cfg.upstream_tls_pin_sha256[0], 0xe3);
+	assert_int_equal(cfg.upstream_tls_pin_sha256[31], 0x55);
+	assert_int_equal(cfg.upstream_tls, UPSTREAM_TLS_VERIFY_IDENTITY); /* the secure default */
+}
+
+/* conf/acctgate.conf parses, documents every key, and states the defaults
+ * (but for the example certificate paths). */
+static void test_shipped_conf(void **state)
+{
+	struct config shipped, defaults;
+	char err[1024] = "";
+	if (!config_load(ACCTGATE_CONF, &shipped, err, sizeof(err)))
+		fail_msg("%s", err);
+	config_defaults(&defaults);
+	memcpy(defaults.path, shipped.path, sizeof(defaults.path));
+	memcpy(defaults.tls_cert, shipped.tls_cert, sizeof(defaults.tls_cert));
+	memcpy(defaults.tls_key, shipped.tls_key, sizeof(defaults.tls_key));
+	assert_memory_equal(&shipped, &defaults, sizeof(shipped));
+
+	FILE *f = fopen(ACCTGATE_CONF, "r");
+	assert_non_null(f);
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *section, *key;
+	for (size_t i = 0; config_key_at(i, &section, &key); i++) {
+		char needle[128];
+		snprintf(needle, sizeof(needle), "\n%s =", key);
+		if (!strstr(text, needle))
+			fail_msg("conf/acctgate.conf does not document [%s] %s", section, key);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unknown_key),	  cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_key_before_section), cmocka_unit_test(test_bad_int),
+		cmocka_unit_test(test_bad_enum),	  cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_bad_endpoint),	  cmocka_unit_test(test_not_key_value),
+		cmocka_unit_test(test_tls_needs_cert),	  cmocka_unit_test(test_bad_pin),
+		cmocka_unit_test(test_bad_size),	  cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_values_and_comments), cmocka_unit_test(test_shipped_conf),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
