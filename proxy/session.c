@@ -640,6 +640,8 @@ static void forward_held_response(struct session *s)
 	proto_tracker_begin_auth(&s->tracker, s->caps);
 	set_state(s, S_AUTH);
 	bufferevent_enable(s->server, EV_READ);
+	/* The client answers auth switches and key requests from here on. */
+	bufferevent_enable(s->client, EV_READ);
 }
 
 static void start_upstream_tls(struct session *s)
@@ -1003,11 +1005,16 @@ static void relay_response(struct session *s)
 		if (!pio_peek_header(in, 0, &h) || evbuffer_get_length(in) < PROTO_HEADER_LEN + h.payload_len)
 			break;
 		size_t wire = PROTO_HEADER_LEN + h.payload_len;
+		/* The client numbers its next packet after what it received; in
+		 * the connection phase the TLS steps shift the two legs apart. */
+		int shift = s->state == S_AUTH ? s->seq_shift : 0;
+		uint8_t client_view_seq = (uint8_t)(h.seq - shift);
+		s->client_seq = (uint8_t)(client_view_seq + 1);
+		if (shift)
+			pio_rewrite_seq(in, wire, client_view_seq);
 		if (s->server_in_chunk) {
 			/* Continuation of a logical packet > 16 MiB: row data. */
 			s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
-			if (s->state == S_AUTH)
-				pio_rewrite_seq(in, wire, (uint8_t)(h.seq - s->seq_shift));
 			evbuffer_remove_buffer(in, out, wire);
 			continue;
 		}
@@ -1025,8 +1032,6 @@ static void relay_response(struct session *s)
 			return;
 		}
 		s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
-		if (s->state == S_AUTH)
-			pio_rewrite_seq(in, wire, (uint8_t)(h.seq - s->seq_shift));
 		evbuffer_remove_buffer(in, out, wire);
 
 		if (ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE) {
@@ -1041,11 +1046,11 @@ static void relay_response(struct session *s)
 					session_close(s, NULL);
 					return;
 				}
+				s->seq_shift = 0; /* both legs count alike from now on */
 				s->ctx.status_flags = s->tracker.last.status_flags;
 				s->ctx.autocommit = (s->ctx.status_flags & SERVER_STATUS_AUTOCOMMIT) != 0;
 				log_info("session %llu: '%s' authenticated (client %s, server %s)", (unsigned long long)s->id,
 					 s->ctx.user, s->client_tls ? "TLS" : "plain", s->upstream_tls ? "TLS" : "plain");
-				bufferevent_enable(s->client, EV_READ);
 			} else {
 				session_on_command_done(s);
 			}
