@@ -47,6 +47,7 @@
 #include <openssl/err.h>
 
 #include "gate.h"
+#include "link.h"
 #include "log.h"
 #include "packet_io.h"
 #include "proto.h"
@@ -88,8 +89,7 @@
 #define CR_MALFORMED_PACKET 2027
 
 enum session_state {
-	S_CONNECTING,      /* resolving and connecting to an upstream server */
-	S_SERVER_GREETING, /* connected; waiting for the server's HandshakeV10 */
+	S_CONNECTING,      /* the server leg connects and reads the greeting (link.c) */
 	S_CLIENT_HELLO,    /* greeting sent; waiting for SSLRequest or HandshakeResponse */
 	S_CLIENT_TLS,      /* TLS accept with the client in progress */
 	S_UPSTREAM_TLS,    /* client's response held; TLS handshake with the server */
@@ -100,7 +100,7 @@ enum session_state {
 };
 
 static const char *const state_names[] = {
-	[S_CONNECTING] = "connecting",   [S_SERVER_GREETING] = "server-greeting",
+	[S_CONNECTING] = "connecting",
 	[S_CLIENT_HELLO] = "client-hello", [S_CLIENT_TLS] = "client-tls",
 	[S_UPSTREAM_TLS] = "upstream-tls", [S_AUTH] = "auth",
 	[S_IDLE] = "idle",               [S_COMMAND] = "command",
@@ -136,19 +136,12 @@ struct session {
 	bool server_read_paused, client_read_paused; /* backpressure */
 	bool drain_requested;
 
-	/* Upstream connection attempts. */
-	int order[CONFIG_MAX_SERVERS];
-	int order_pos;                /* index into order[] */
-	int server_index;             /* index into cfg.servers of the current attempt */
-	struct evutil_addrinfo *addrs, *addr_cur;
-	struct evdns_getaddrinfo_request *dns_req;
-	char attempts[512];           /* "host:port: reason; ..." for the final ERR */
-	struct event *timer;          /* connect timeout, then close-flush deadline */
+	struct link link;             /* the server leg until the handshake is done */
+	char log_prefix[32];          /* "session N" */
+	struct event *timer;          /* close-flush deadline */
 	struct event *free_ev;
 
 	/* Connection phase. */
-	uint8_t *greeting;            /* server's HandshakeV10 payload */
-	size_t greeting_len;
 	uint32_t server_caps;
 	uint32_t advertised_caps;     /* what the client was offered */
 	uint8_t *held_response;       /* client's HandshakeResponse41, until the server leg is ready */
@@ -170,7 +163,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void server_write_cb(struct bufferevent *bev, void *arg);
-static void connect_next(struct session *s);
+static void forward_held_response(struct session *s);
 
 struct session *session_next(struct session *s) { return s->next; }
 
@@ -180,24 +173,6 @@ static void set_state(struct session *s, enum session_state st)
 {
 	log_debug("session %llu: %s -> %s", (unsigned long long)s->id, state_names[s->state], state_names[st]);
 	s->state = st;
-}
-
-static void set_keepalive(int fd, const struct config *cfg)
-{
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (cfg->keepalive_idle == 0)
-		return;
-	int idle = cfg->keepalive_idle, intvl = cfg->keepalive_interval, cnt = 6;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
-static void endpoint_text(const struct config_endpoint *ep, char *buf, size_t len)
-{
-	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
 }
 
 /* ------------------------------------------------------------------------
@@ -218,17 +193,13 @@ static size_t pending_output(struct bufferevent *bev)
 static void session_free(struct session *s)
 {
 	struct worker *w = s->worker;
-	if (s->dns_req)
-		evdns_getaddrinfo_cancel(s->dns_req);
-	if (s->addrs)
-		evutil_freeaddrinfo(s->addrs);
+	link_cleanup(&s->link);
 	if (s->client)
 		bufferevent_free(s->client);
 	if (s->server)
 		bufferevent_free(s->server);
 	event_free(s->timer);
 	event_free(s->free_ev);
-	free(s->greeting);
 	free(s->held_response);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -274,10 +245,7 @@ static void session_close(struct session *s, const char *why)
 		log_info("session %llu: closing (%s) from %s: %s", (unsigned long long)s->id, state_names[s->state],
 			 s->peer, why);
 	set_state(s, S_CLOSING);
-	if (s->dns_req) {
-		evdns_getaddrinfo_cancel(s->dns_req);
-		s->dns_req = NULL;
-	}
+	link_cleanup(&s->link);
 	if (s->client) {
 		bufferevent_disable(s->client, EV_READ);
 		bufferevent_setcb(s->client, NULL, client_write_cb, client_event_cb, s);
@@ -288,8 +256,6 @@ static void session_close(struct session *s, const char *why)
 		bufferevent_setcb(s->server, NULL, server_write_cb, server_event_cb, s);
 		bufferevent_setwatermark(s->server, EV_WRITE, 0, 0);
 	}
-	evtimer_del(s->timer);
-	event_assign(s->timer, s->worker->base, -1, 0, close_deadline_cb, s);
 	struct timeval tv = {CLOSE_FLUSH_SECONDS, 0};
 	evtimer_add(s->timer, &tv);
 	maybe_finish_close(s);
@@ -378,132 +344,8 @@ static void session_on_command_done(struct session *s)
 }
 
 /* ------------------------------------------------------------------------
- * Upstream connection: resolve every time, try each address, then the next
- * server in the failover list.
- * ------------------------------------------------------------------------ */
-
-static void note_attempt(struct session *s, const char *reason)
-{
-	char ep[CONFIG_HOST_MAX + 8];
-	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
-	size_t used = strlen(s->attempts);
-	snprintf(s->attempts + used, sizeof(s->attempts) - used, "%s%s: %s", used ? "; " : "", ep, reason);
-}
-
-static void connect_failed_all(struct session *s)
-{
-	char msg[640];
-	snprintf(msg, sizeof(msg), "acctgate: no database server reachable (%s)", s->attempts);
-	log_warning("session %llu: %s", (unsigned long long)s->id, msg);
-	fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", msg);
-}
-
-static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	char reason[64];
-	snprintf(reason, sizeof(reason), "connect timed out after %ds", cfg_of(s)->connect_timeout);
-	drop_server(s);
-	s->addr_cur = s->addr_cur ? s->addr_cur->ai_next : NULL;
-	if (!s->addr_cur) {
-		note_attempt(s, reason);
-		upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
-	}
-	connect_next(s);
-}
-
-/* Start a TCP connect to s->addr_cur. */
-static void connect_addr(struct session *s)
-{
-	s->server = bufferevent_socket_new(s->worker->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!s->server) {
-		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
-		return;
-	}
-	bufferevent_setcb(s->server, server_read_cb, server_write_cb, server_event_cb, s);
-	event_assign(s->timer, s->worker->base, -1, 0, connect_timeout_cb, s);
-	struct timeval tv = {cfg_of(s)->connect_timeout, 0};
-	evtimer_add(s->timer, &tv);
-	if (bufferevent_socket_connect(s->server, s->addr_cur->ai_addr, (int)s->addr_cur->ai_addrlen) != 0) {
-		/* Immediate failure (e.g. no route): the event callback is not
-		 * called, so move on here. */
-		evtimer_del(s->timer);
-		drop_server(s);
-		s->addr_cur = s->addr_cur->ai_next;
-		if (!s->addr_cur) {
-			note_attempt(s, strerror(errno));
-			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, strerror(errno));
-		}
-		connect_next(s);
-	}
-}
-
-static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	if (result == EVUTIL_EAI_CANCEL)
-		return; /* the session is closing; arg may be gone */
-	struct session *s = arg;
-	s->dns_req = NULL;
-	if (result != 0) {
-		char reason[160];
-		snprintf(reason, sizeof(reason), "cannot resolve: %s", evutil_gai_strerror(result));
-		note_attempt(s, reason);
-		upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
-		s->order_pos++;
-		connect_next(s);
-		return;
-	}
-	s->addrs = res;
-	s->addr_cur = res;
-	connect_addr(s);
-}
-
-/* Try the current address list's next entry, or resolve the next server. */
-static void connect_next(struct session *s)
-{
-	if (s->state == S_CLOSING)
-		return;
-	if (s->addr_cur) {
-		connect_addr(s);
-		return;
-	}
-	if (s->addrs) {
-		evutil_freeaddrinfo(s->addrs);
-		s->addrs = NULL;
-		s->order_pos++;
-	}
-	const struct config *cfg = cfg_of(s);
-	if (s->order_pos >= cfg->nservers) {
-		connect_failed_all(s);
-		return;
-	}
-	s->server_index = s->order[s->order_pos];
-	const struct config_endpoint *ep = &cfg->servers[s->server_index];
-	char port[8];
-	snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
-	struct evutil_addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	/* May complete before returning (literal addresses, /etc/hosts):
-	 * then resolved_cb already ran and the request is NULL. */
-	struct evdns_getaddrinfo_request *req =
-		evdns_getaddrinfo(s->worker->dns, ep->host, port, &hints, resolved_cb, s);
-	if (req)
-		s->dns_req = req;
-}
-
-/* ------------------------------------------------------------------------
  * Connection phase
  * ------------------------------------------------------------------------ */
-
-/* Name the server leg is verified against: tls_server_name or the host. */
-static const char *expected_server_name(const struct session *s)
-{
-	const struct config *cfg = cfg_of(s);
-	return cfg->upstream_tls_server_name[0] ? cfg->upstream_tls_server_name : cfg->servers[s->server_index].host;
-}
 
 static void send_client_greeting(struct session *s, const struct proto_handshake *server_hs)
 {
@@ -533,68 +375,46 @@ static void send_client_greeting(struct session *s, const struct proto_handshake
 	bufferevent_enable(s->client, EV_READ);
 }
 
-static void on_server_greeting(struct session *s)
+/* The server leg is through its handshake: the session drives it now. */
+static void take_server_leg(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->server);
-	size_t wire;
-	uint64_t plen;
-	uint8_t next;
-	struct proto_error perr = {0};
-	enum proto_status st = pio_logical(in, 0, HANDSHAKE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
-	if (st == PROTO_NEED_MORE)
-		return;
-	char ep[CONFIG_HOST_MAX + 8];
-	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
-	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
-		log_warning("session %llu: upstream %s sent a malformed greeting (%s at %zu)", (unsigned long long)s->id,
-			    ep, perr.what ? perr.what : "multi-chunk", perr.offset);
-		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server sent a malformed greeting");
-		return;
-	}
-	s->greeting = pio_take_payload(in, (size_t)plen);
-	s->greeting_len = (size_t)plen;
-	if (!s->greeting) {
-		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
-		return;
-	}
-	if (plen > 0 && s->greeting[0] == 0xff) {
-		/* The server refused us before the handshake ("Too many
-		 * connections", "Host is blocked"): the client sees its words. */
-		log_warning("session %llu: upstream %s refused the connection before the handshake",
-			    (unsigned long long)s->id, ep);
-		pio_write_packet(bufferevent_get_output(s->client), 0, s->greeting, s->greeting_len);
-		session_close(s, "upstream refused the connection");
-		return;
-	}
-	struct proto_handshake hs;
-	if (proto_parse_handshake(s->greeting, s->greeting_len, &hs, &perr) != PROTO_OK) {
-		log_warning("session %llu: upstream %s greeting unreadable: %s at byte %zu", (unsigned long long)s->id,
-			    ep, perr.what, perr.offset);
-		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server sent an unreadable greeting");
-		return;
-	}
-	if (!(hs.capabilities & CLIENT_PROTOCOL_41)) {
-		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: the database server does not speak protocol 4.1");
-		return;
-	}
-	s->server_caps = hs.capabilities;
-	const struct config *cfg = cfg_of(s);
-	bool offered = (hs.capabilities & CLIENT_SSL) != 0;
-	if (cfg->upstream_tls >= UPSTREAM_TLS_REQUIRED && !offered) {
-		char msg[400];
-		snprintf(msg, sizeof(msg),
-			 "acctgate: database server %s does not offer TLS and [upstream] tls = %s forbids plaintext; no credentials were sent",
-			 ep, config_upstream_tls_name(cfg->upstream_tls));
-		log_warning("session %llu: %s", (unsigned long long)s->id, msg);
-		fail_client(s, 0, CR_SSL_CONNECTION_ERROR, "HY000", msg);
-		return;
-	}
-	s->upstream_tls = offered && cfg->upstream_tls != UPSTREAM_TLS_DISABLED;
-	if (!s->upstream_tls && cfg->upstream_tls == UPSTREAM_TLS_PREFERRED)
-		log_warning("session %llu: upstream %s offers no TLS; continuing in plaintext (tls = preferred)",
-			    (unsigned long long)s->id, ep);
-	send_client_greeting(s, &hs);
+	s->server = link_take_bev(&s->link);
+	bufferevent_setcb(s->server, server_read_cb, server_write_cb, server_event_cb, s);
 }
+
+static void on_link_greeting(void *owner)
+{
+	struct session *s = owner;
+	s->server_caps = s->link.hs.capabilities;
+	s->upstream_tls = s->link.tls;
+	send_client_greeting(s, &s->link.hs);
+}
+
+static void on_link_tls_ready(void *owner)
+{
+	struct session *s = owner;
+	take_server_leg(s);
+	forward_held_response(s);
+}
+
+static void on_link_failed(void *owner, uint16_t code, const char *msg, const uint8_t *server_err,
+			   size_t server_err_len)
+{
+	struct session *s = owner;
+	if (server_err) {
+		/* Before our greeting: the client reads the server's own ERR. */
+		pio_write_packet(bufferevent_get_output(s->client), 0, server_err, server_err_len);
+		session_close(s, msg);
+		return;
+	}
+	fail_client(s, s->state == S_CONNECTING ? 0 : s->client_seq, code, "HY000", msg);
+}
+
+static const struct link_callbacks session_link_callbacks = {
+	.on_greeting = on_link_greeting,
+	.on_tls_ready = on_link_tls_ready,
+	.on_failed = on_link_failed,
+};
 
 static void start_client_tls(struct session *s)
 {
@@ -642,94 +462,6 @@ static void forward_held_response(struct session *s)
 	bufferevent_enable(s->server, EV_READ);
 	/* The client answers auth switches and key requests from here on. */
 	bufferevent_enable(s->client, EV_READ);
-}
-
-static void start_upstream_tls(struct session *s)
-{
-	char err[256];
-	const char *name = expected_server_name(s);
-	const struct config *cfg = cfg_of(s);
-	enum tls_verify verify = cfg->upstream_tls == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
-				 : cfg->upstream_tls == UPSTREAM_TLS_VERIFY_CA	   ? TLS_VERIFY_CA
-										   : TLS_VERIFY_NONE;
-	SSL *ssl = tls_upstream_ssl_new(s->settings->upstream_ctx, verify, name, err, sizeof(err));
-	if (!ssl) {
-		fail_client(s, (uint8_t)s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", err);
-		return;
-	}
-	/* SSLRequest: the client's capabilities, so the server sees the same
-	 * flags before and after TLS. */
-	struct proto_handshake_response resp;
-	struct proto_error perr;
-	if (proto_parse_handshake_response(s->held_response, s->held_response_len, &resp, &perr) != PROTO_OK) {
-		SSL_free(ssl);
-		fail_client(s, (uint8_t)s->client_seq, ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
-			    "acctgate: malformed handshake response");
-		return;
-	}
-	struct proto_ssl_request req = {.capabilities = (s->caps | CLIENT_SSL) & s->server_caps,
-					.max_packet = resp.max_packet,
-					.charset = resp.charset,
-					.mariadb_ext_caps = 0};
-	req.capabilities |= CLIENT_SSL;
-	uint8_t buf[64];
-	struct proto_writer w;
-	proto_writer_init(&w, buf, sizeof(buf));
-	if (!proto_write_ssl_request(&w, &req)) {
-		SSL_free(ssl);
-		session_close(s, "cannot build SSLRequest");
-		return;
-	}
-	pio_write_packet(bufferevent_get_output(s->server), 1, buf, w.len);
-	struct bufferevent *tls = bufferevent_openssl_filter_new(s->worker->base, s->server, ssl,
-								 BUFFEREVENT_SSL_CONNECTING,
-								 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!tls) {
-		SSL_free(ssl);
-		session_close(s, "cannot start TLS with the server");
-		return;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	s->server = tls;
-	bufferevent_setcb(tls, server_read_cb, server_write_cb, server_event_cb, s);
-	bufferevent_enable(tls, EV_READ);
-	set_state(s, S_UPSTREAM_TLS);
-}
-
-static void on_upstream_tls_ready(struct session *s)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->server);
-	const struct config *cfg = cfg_of(s);
-	char err[300];
-	if (cfg->has_pin && !tls_check_pin(ssl, cfg->upstream_tls_pin_sha256, err, sizeof(err))) {
-		char msg[400];
-		snprintf(msg, sizeof(msg), "acctgate: upstream TLS check failed: %s; no credentials were sent", err);
-		log_warning("session %llu: %s", (unsigned long long)s->id, msg);
-		drop_server(s);
-		fail_client(s, s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", msg);
-		return;
-	}
-	char desc[128];
-	tls_describe_session(ssl, desc, sizeof(desc));
-	log_debug("session %llu: upstream TLS established (%s), verified as '%s' by %s", (unsigned long long)s->id,
-		  desc, expected_server_name(s), config_upstream_tls_name(cfg->upstream_tls));
-	forward_held_response(s);
-}
-
-static void on_upstream_tls_failed(struct session *s)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->server);
-	unsigned long e = bufferevent_get_openssl_error(s->server);
-	char why[300], msg[700];
-	tls_describe_failure(ssl, e, expected_server_name(s), why, sizeof(why));
-	while (bufferevent_get_openssl_error(s->server))
-		;
-	char ep[CONFIG_HOST_MAX + 8];
-	endpoint_text(&cfg_of(s)->servers[s->server_index], ep, sizeof(ep));
-	snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep, why);
-	log_warning("session %llu: %s", (unsigned long long)s->id, msg);
-	drop_server(s);
-	fail_client(s, s->client_seq, CR_SSL_CONNECTION_ERROR, "HY000", msg);
 }
 
 static void on_client_hello(struct session *s)
@@ -801,10 +533,13 @@ static void on_client_hello(struct session *s)
 		 s->ctx.database[0] ? " database '" : "", s->ctx.database, s->ctx.database[0] ? "'" : "");
 	/* Stop reading the client until the server leg is ready. */
 	bufferevent_disable(s->client, EV_READ);
-	if (s->upstream_tls)
-		start_upstream_tls(s);
-	else
+	if (s->upstream_tls) {
+		set_state(s, S_UPSTREAM_TLS);
+		link_start_tls(&s->link, s->caps, resp.max_packet, resp.charset);
+	} else {
+		take_server_leg(s);
 		forward_held_response(s);
+	}
 }
 
 /* Relay one direction of the auth exchange, shifting sequence ids. */
@@ -1070,9 +805,6 @@ static void server_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	switch (s->state) {
-	case S_SERVER_GREETING:
-		on_server_greeting(s);
-		break;
 	case S_AUTH:
 	case S_COMMAND:
 		relay_response(s);
@@ -1102,36 +834,6 @@ static void server_write_cb(struct bufferevent *bev, void *arg)
 static void server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
-	if (s->state == S_CONNECTING) {
-		if (what & BEV_EVENT_CONNECTED) {
-			evtimer_del(s->timer);
-			set_keepalive(bufferevent_getfd(bev), cfg_of(s));
-			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, NULL);
-			evutil_freeaddrinfo(s->addrs);
-			s->addrs = s->addr_cur = NULL;
-			set_state(s, S_SERVER_GREETING);
-			bufferevent_enable(bev, EV_READ);
-			return;
-		}
-		int err = EVUTIL_SOCKET_ERROR();
-		evtimer_del(s->timer);
-		drop_server(s);
-		s->addr_cur = s->addr_cur->ai_next;
-		if (!s->addr_cur) {
-			const char *reason = evutil_socket_error_to_string(err);
-			note_attempt(s, reason);
-			upstream_pool_report(&s->worker->gate->pool, cfg_of(s), s->server_index, reason);
-		}
-		connect_next(s);
-		return;
-	}
-	if (s->state == S_UPSTREAM_TLS) {
-		if (what & BEV_EVENT_CONNECTED)
-			on_upstream_tls_ready(s);
-		else
-			on_upstream_tls_failed(s);
-		return;
-	}
 	if (s->state == S_CLOSING) {
 		drop_server(s);
 		maybe_finish_close(s);
@@ -1143,22 +845,16 @@ static void server_event_cb(struct bufferevent *bev, short what, void *arg)
 			snprintf(why, sizeof(why), "database server closed the connection during %s%s",
 				 proto_command_name(s->ctx.command),
 				 s->ctx.in_transaction ? "; the open transaction is lost" : "");
-		else if (s->state == S_SERVER_GREETING || s->state == S_AUTH)
-			snprintf(why, sizeof(why), "database server closed the connection during the handshake");
+		else if (s->state == S_AUTH)
+			snprintf(why, sizeof(why), "database server closed the connection during authentication");
 		else
 			snprintf(why, sizeof(why), "database server closed the connection%s",
 				 s->ctx.in_transaction ? "; the open transaction is lost" : "");
 		/* Relay whatever the server still said (an ERR explaining why). */
 		struct evbuffer *in = bufferevent_get_input(bev);
-		if (s->client && evbuffer_get_length(in) && s->state != S_SERVER_GREETING)
+		if (s->client && evbuffer_get_length(in))
 			evbuffer_remove_buffer(in, bufferevent_get_output(s->client), evbuffer_get_length(in));
 		drop_server(s);
-		if (s->state == S_SERVER_GREETING) {
-			char msg[300];
-			snprintf(msg, sizeof(msg), "acctgate: %s", why);
-			fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", msg);
-			return;
-		}
 		session_close(s, why);
 	}
 }
@@ -1272,10 +968,11 @@ void session_start(struct worker *w, int fd, const struct sockaddr *addr, sockle
 	w->sessions = s;
 	w->nsessions++;
 
-	s->timer = evtimer_new(w->base, connect_timeout_cb, s);
+	snprintf(s->log_prefix, sizeof(s->log_prefix), "session %llu", (unsigned long long)s->id);
+	s->timer = evtimer_new(w->base, close_deadline_cb, s);
 	s->free_ev = event_new(w->base, -1, 0, free_cb, s);
 	evutil_make_socket_nonblocking(fd);
-	set_keepalive(fd, cfg_of(s));
+	link_tune_socket(fd, cfg_of(s));
 	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!s->timer || !s->free_ev || !s->client) {
 		if (!s->client)
@@ -1297,15 +994,15 @@ void session_start(struct worker *w, int fd, const struct sockaddr *addr, sockle
 		fail_client(s, 0, ER_CON_COUNT_ERROR, "08004", "acctgate: too many connections (max_connections)");
 		return;
 	}
-	upstream_pool_order(&g->pool, cfg, s->order);
-	s->order_pos = 0;
-	connect_next(s);
+	if (!link_start(&s->link, w->base, w->dns, &g->pool, cfg, s->settings->upstream_ctx, &session_link_callbacks, s,
+			s->log_prefix))
+		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
 }
 
 void session_request_drain(struct session *s)
 {
 	s->drain_requested = true;
-	bool idle_phase = s->state == S_IDLE || s->state == S_CONNECTING || s->state == S_SERVER_GREETING ||
+	bool idle_phase = s->state == S_IDLE || s->state == S_CONNECTING ||
 			  s->state == S_CLIENT_HELLO || s->state == S_CLIENT_TLS;
 	if (idle_phase && !s->ctx.in_transaction) {
 		if (s->state == S_IDLE)

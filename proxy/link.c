@@ -1,0 +1,386 @@
+/*
+ * link.c - see link.h.
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "packet_io.h"
+#include "tls.h"
+#include "upstream.h"
+
+/* Greetings are small; a larger one is not a MySQL server. */
+#define GREETING_MAX_PAYLOAD (64u << 10)
+
+#define CR_CONN_HOST_ERROR 2003
+#define CR_SSL_CONNECTION_ERROR 2026
+#define CR_MALFORMED_PACKET 2027
+
+static void link_read_cb(struct bufferevent *bev, void *arg);
+static void link_event_cb(struct bufferevent *bev, short what, void *arg);
+static void connect_next(struct link *l);
+
+void link_endpoint(const struct link *l, char *buf, size_t len)
+{
+	const struct config_endpoint *ep = &l->cfg->servers[l->server_index];
+	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
+}
+
+const char *link_expected_name(const struct link *l)
+{
+	return l->cfg->upstream_tls_server_name[0] ? l->cfg->upstream_tls_server_name
+						   : l->cfg->servers[l->server_index].host;
+}
+
+static void drop_bev(struct link *l)
+{
+	if (l->bev) {
+		bufferevent_free(l->bev);
+		l->bev = NULL;
+	}
+}
+
+/* End the link's life: after this the owner may be gone. */
+static void fail(struct link *l, uint16_t code, const char *msg, const uint8_t *server_err, size_t server_err_len)
+{
+	l->state = LINK_FAILED;
+	evtimer_del(l->timer);
+	drop_bev(l);
+	l->cb->on_failed(l->owner, code, msg, server_err, server_err_len);
+}
+
+void link_tune_socket(int fd, const struct config *cfg)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cfg->keepalive_idle == 0)
+		return;
+	int idle = cfg->keepalive_idle, intvl = cfg->keepalive_interval, cnt = 6;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+/* ---- resolve and connect ------------------------------------------------ */
+
+/* The current address failed; when it was the server's last, record why. */
+static void address_failed(struct link *l, const char *reason)
+{
+	evtimer_del(l->timer);
+	drop_bev(l);
+	l->addr_cur = l->addr_cur ? l->addr_cur->ai_next : NULL;
+	if (!l->addr_cur) {
+		char ep[CONFIG_HOST_MAX + 8];
+		link_endpoint(l, ep, sizeof(ep));
+		size_t used = strlen(l->attempts);
+		snprintf(l->attempts + used, sizeof(l->attempts) - used, "%s%s: %s", used ? "; " : "", ep, reason);
+		upstream_pool_report(l->pool, l->cfg, l->server_index, reason);
+	}
+	connect_next(l);
+}
+
+static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct link *l = arg;
+	char reason[64];
+	snprintf(reason, sizeof(reason), "connect timed out after %ds", l->cfg->connect_timeout);
+	address_failed(l, reason);
+}
+
+static void connect_addr(struct link *l)
+{
+	l->bev = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!l->bev) {
+		fail(l, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		return;
+	}
+	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+	struct timeval tv = {l->cfg->connect_timeout, 0};
+	evtimer_add(l->timer, &tv);
+	if (bufferevent_socket_connect(l->bev, l->addr_cur->ai_addr, (int)l->addr_cur->ai_addrlen) != 0)
+		address_failed(l, strerror(errno)); /* immediate (no route): no event follows */
+}
+
+static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	if (result == EVUTIL_EAI_CANCEL)
+		return; /* the owner is closing; arg may be gone */
+	struct link *l = arg;
+	l->dns_req = NULL;
+	if (result != 0) {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "cannot resolve: %s", evutil_gai_strerror(result));
+		address_failed(l, reason);
+		return;
+	}
+	l->addrs = res;
+	l->addr_cur = res;
+	connect_addr(l);
+}
+
+/* Try the current server's next address, or resolve the next server. */
+static void connect_next(struct link *l)
+{
+	if (l->addr_cur) {
+		connect_addr(l);
+		return;
+	}
+	if (l->addrs) {
+		evutil_freeaddrinfo(l->addrs);
+		l->addrs = NULL;
+	}
+	if (l->order_pos >= l->cfg->nservers) {
+		char msg[640];
+		snprintf(msg, sizeof(msg), "acctgate: no database server reachable (%s)", l->attempts);
+		log_warning("%s: %s", l->log_prefix, msg);
+		fail(l, CR_CONN_HOST_ERROR, msg, NULL, 0);
+		return;
+	}
+	l->server_index = l->order[l->order_pos++];
+	const struct config_endpoint *ep = &l->cfg->servers[l->server_index];
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+	struct evutil_addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	/* May complete before returning (literal addresses, /etc/hosts): then
+	 * resolved_cb already ran and the request is NULL. */
+	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(l->dns, ep->host, port, &hints, resolved_cb, l);
+	if (req)
+		l->dns_req = req;
+}
+
+bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns, struct upstream_pool *pool,
+		const struct config *cfg, SSL_CTX *tls_ctx, const struct link_callbacks *cb, void *owner,
+		const char *log_prefix)
+{
+	memset(l, 0, sizeof(*l));
+	l->state = LINK_CONNECTING;
+	l->base = base;
+	l->dns = dns;
+	l->pool = pool;
+	l->cfg = cfg;
+	l->tls_ctx = tls_ctx;
+	l->cb = cb;
+	l->owner = owner;
+	l->log_prefix = log_prefix;
+	l->timer = evtimer_new(base, connect_timeout_cb, l);
+	if (!l->timer)
+		return false;
+	upstream_pool_order(pool, cfg, l->order);
+	connect_next(l);
+	return true;
+}
+
+/* ---- greeting ------------------------------------------------------------ */
+
+static void on_greeting(struct link *l)
+{
+	struct evbuffer *in = bufferevent_get_input(l->bev);
+	size_t wire;
+	uint64_t plen;
+	uint8_t next;
+	struct proto_error perr = {0};
+	enum proto_status st = pio_logical(in, 0, GREETING_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+	if (st == PROTO_NEED_MORE)
+		return;
+	char ep[CONFIG_HOST_MAX + 8];
+	link_endpoint(l, ep, sizeof(ep));
+	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
+		log_warning("%s: upstream %s sent a malformed greeting (%s at byte %zu)", l->log_prefix, ep,
+			    perr.what ? perr.what : "split packet", perr.offset);
+		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server sent a malformed greeting", NULL, 0);
+		return;
+	}
+	l->greeting = pio_take_payload(in, (size_t)plen);
+	l->greeting_len = (size_t)plen;
+	if (!l->greeting) {
+		fail(l, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		return;
+	}
+	if (plen > 0 && l->greeting[0] == 0xff) {
+		/* Refused before the handshake ("Too many connections", "Host is
+		 * blocked"): the client should read the server's own words. */
+		log_warning("%s: upstream %s refused the connection before the handshake", l->log_prefix, ep);
+		fail(l, 0, "database server refused the connection", l->greeting, l->greeting_len);
+		return;
+	}
+	if (proto_parse_handshake(l->greeting, l->greeting_len, &l->hs, &perr) != PROTO_OK) {
+		log_warning("%s: upstream %s greeting unreadable: %s at byte %zu", l->log_prefix, ep, perr.what,
+			    perr.offset);
+		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server sent an unreadable greeting", NULL, 0);
+		return;
+	}
+	if (!(l->hs.capabilities & CLIENT_PROTOCOL_41)) {
+		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server does not speak protocol 4.1", NULL, 0);
+		return;
+	}
+	bool offered = (l->hs.capabilities & CLIENT_SSL) != 0;
+	enum upstream_tls_mode mode = l->cfg->upstream_tls;
+	if (mode >= UPSTREAM_TLS_REQUIRED && !offered) {
+		char msg[400];
+		snprintf(msg, sizeof(msg),
+			 "acctgate: database server %s does not offer TLS and [upstream] tls = %s forbids plaintext; no credentials were sent",
+			 ep, config_upstream_tls_name(mode));
+		log_warning("%s: %s", l->log_prefix, msg);
+		fail(l, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		return;
+	}
+	l->tls = offered && mode != UPSTREAM_TLS_DISABLED;
+	if (!l->tls && mode == UPSTREAM_TLS_PREFERRED)
+		log_warning("%s: upstream %s offers no TLS; continuing in plaintext (tls = preferred)", l->log_prefix, ep);
+	l->state = LINK_HELD;
+	bufferevent_disable(l->bev, EV_READ);
+	l->cb->on_greeting(l->owner);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset)
+{
+	char err[256];
+	enum upstream_tls_mode mode = l->cfg->upstream_tls;
+	enum tls_verify verify = mode == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
+				 : mode == UPSTREAM_TLS_VERIFY_CA     ? TLS_VERIFY_CA
+								      : TLS_VERIFY_NONE;
+	SSL *ssl = tls_upstream_ssl_new(l->tls_ctx, verify, link_expected_name(l), err, sizeof(err));
+	if (!ssl) {
+		fail(l, CR_SSL_CONNECTION_ERROR, err, NULL, 0);
+		return;
+	}
+	struct proto_ssl_request req = {
+		.capabilities = caps | CLIENT_SSL, .max_packet = max_packet, .charset = charset, .mariadb_ext_caps = 0};
+	uint8_t buf[64];
+	struct proto_writer w;
+	proto_writer_init(&w, buf, sizeof(buf));
+	struct bufferevent *tls = NULL;
+	if (proto_write_ssl_request(&w, &req)) {
+		pio_write_packet(bufferevent_get_output(l->bev), 1, buf, w.len);
+		tls = bufferevent_openssl_filter_new(l->base, l->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
+						     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	}
+	if (!tls) {
+		SSL_free(ssl);
+		fail(l, CR_SSL_CONNECTION_ERROR, "acctgate: cannot start TLS with the server", NULL, 0);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	l->bev = tls;
+	l->state = LINK_TLS;
+	bufferevent_setcb(tls, NULL, NULL, link_event_cb, l);
+	bufferevent_enable(tls, EV_READ);
+}
+
+static void on_tls_done(struct link *l, bool connected)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
+	char ep[CONFIG_HOST_MAX + 8], why[300], msg[700];
+	link_endpoint(l, ep, sizeof(ep));
+	if (connected && l->cfg->has_pin && !tls_check_pin(ssl, l->cfg->upstream_tls_pin_sha256, why, sizeof(why)))
+		connected = false;
+	else if (!connected) {
+		unsigned long e = bufferevent_get_openssl_error(l->bev);
+		tls_describe_failure(ssl, e, link_expected_name(l), why, sizeof(why));
+		while (bufferevent_get_openssl_error(l->bev))
+			;
+	}
+	if (!connected) {
+		snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep,
+			 why);
+		log_warning("%s: %s", l->log_prefix, msg);
+		fail(l, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		return;
+	}
+	char desc[128];
+	tls_describe_session(ssl, desc, sizeof(desc));
+	log_debug("%s: upstream %s TLS up (%s), checked as '%s' (%s)", l->log_prefix, ep, desc, link_expected_name(l),
+		  config_upstream_tls_name(l->cfg->upstream_tls));
+	l->state = LINK_READY;
+	l->cb->on_tls_ready(l->owner);
+}
+
+/* ---- callbacks and ownership -------------------------------------------------- */
+
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+	if (l->state == LINK_GREETING)
+		on_greeting(l);
+}
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct link *l = arg;
+	switch (l->state) {
+	case LINK_CONNECTING:
+		if (what & BEV_EVENT_CONNECTED) {
+			evtimer_del(l->timer);
+			link_tune_socket(bufferevent_getfd(bev), l->cfg);
+			upstream_pool_report(l->pool, l->cfg, l->server_index, NULL);
+			evutil_freeaddrinfo(l->addrs);
+			l->addrs = l->addr_cur = NULL;
+			l->state = LINK_GREETING;
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		address_failed(l, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	case LINK_TLS:
+		on_tls_done(l, (what & BEV_EVENT_CONNECTED) != 0);
+		return;
+	case LINK_GREETING:
+	case LINK_HELD:
+		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+			char ep[CONFIG_HOST_MAX + 8], msg[400];
+			link_endpoint(l, ep, sizeof(ep));
+			snprintf(msg, sizeof(msg), "acctgate: database server %s closed the connection during the handshake",
+				 ep);
+			fail(l, CR_CONN_HOST_ERROR, msg, NULL, 0);
+		}
+		return;
+	case LINK_READY:
+	case LINK_FAILED:
+		return;
+	}
+}
+
+struct bufferevent *link_take_bev(struct link *l)
+{
+	struct bufferevent *bev = l->bev;
+	l->bev = NULL;
+	l->state = LINK_READY;
+	return bev;
+}
+
+void link_cleanup(struct link *l)
+{
+	if (l->dns_req) {
+		evdns_getaddrinfo_cancel(l->dns_req);
+		l->dns_req = NULL;
+	}
+	if (l->addrs) {
+		evutil_freeaddrinfo(l->addrs);
+		l->addrs = l->addr_cur = NULL;
+	}
+	if (l->timer) {
+		event_free(l->timer);
+		l->timer = NULL;
+	}
+	drop_bev(l);
+	free(l->greeting);
+	l->greeting = NULL;
+}
