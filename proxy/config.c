@@ -30,6 +30,7 @@ enum setting_type {
 	T_SERVERS,  /* host:port[,host:port...] */
 	T_LOGLEVEL,
 	T_PIN,      /* SHA-256 of a SubjectPublicKeyInfo: 64 hex digits or base64 */
+	T_PASSWORD_FILE, /* health_password_file: read at load into health_password */
 };
 
 struct setting {
@@ -78,6 +79,9 @@ static const struct setting settings[] = {
 	{"upstream", "tls_key", T_PATH, FIELD(upstream_tls_key), NULL, 0, 0, NULL, true},
 	{"upstream", "tls_pin_sha256", T_PIN, FIELD(upstream_tls_pin_sha256), NULL, 0, 0, NULL, true},
 	{"upstream", "health_backoff_max", T_INT, FIELD(health_backoff_max), "60", 1, 3600, NULL, true},
+	{"upstream", "health_user", T_STRING, FIELD(health_user), NULL, 0, 0, NULL, true},
+	{"upstream", "health_password_file", T_PASSWORD_FILE, FIELD(health_password_file), NULL, 0, 0, NULL, true},
+	{"upstream", "health_interval", T_INT, FIELD(health_interval), "10", 1, 3600, NULL, true},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -237,6 +241,24 @@ static bool parse_pin(const char *v, uint8_t out[32])
 	return o == 32;
 }
 
+/* Read a secret file: its first line, without the newline. */
+static bool read_secret(const char *path, char *out, size_t outlen, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		set_err(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		return false;
+	}
+	bool ok = fgets(out, (int)outlen, f) != NULL;
+	fclose(f);
+	if (!ok) {
+		set_err(why, whylen, "%s is empty", path);
+		return false;
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	return true;
+}
+
 static int enum_index(const char *const *names, const char *v)
 {
 	for (int i = 0; names[i]; i++)
@@ -349,6 +371,13 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 			return false;
 		}
 		return true;
+	case T_PASSWORD_FILE:
+		if (strlen(v) >= s->size) {
+			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
+			return false;
+		}
+		strcpy((char *)field, v);
+		return !*v || read_secret(v, cfg->health_password, sizeof(cfg->health_password), why, whylen);
 	case T_PIN:
 		if (!*v) {
 			cfg->has_pin = false;
@@ -410,6 +439,13 @@ static bool cross_check(const struct config *cfg, const struct origin *o, char *
 	if (cfg->has_pin && cfg->upstream_tls == UPSTREAM_TLS_DISABLED) {
 		set_err(err, errlen, "%s:%d: [upstream] tls_pin_sha256: cannot be checked with tls = disabled", cfg->path,
 			line_of(o, "upstream", "tls_pin_sha256"));
+		return false;
+	}
+	if (!!cfg->health_user[0] != !!cfg->health_password_file[0]) {
+		const char *missing = !cfg->health_user[0] ? "health_user" : "health_password_file";
+		const char *given = cfg->health_user[0] ? "health_user" : "health_password_file";
+		set_err(err, errlen, "%s:%d: [upstream] %s: required when %s is set", cfg->path,
+			line_of(o, "upstream", given), missing, given);
 		return false;
 	}
 	if (cfg->tls_client_ca[0] && cfg->client_tls != CLIENT_TLS_REQUIRED) {

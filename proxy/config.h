@@ -68,6 +68,10 @@ struct config {
 	bool has_pin;
 	uint8_t upstream_tls_pin_sha256[32];
 	int health_backoff_max;
+	char health_user[128];
+	char health_password_file[CONFIG_STR_MAX];
+	char health_password[256]; /* read from health_password_file at load; never logged */
+	int health_interval;
 };
 
 /*

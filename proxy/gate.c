@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "health.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -235,6 +236,11 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
+	g.health = health_new(&g, g.base, err, sizeof(err));
+	if (!g.health) {
+		log_error("%s", err);
+		goto out;
+	}
 	log_notice("acctgate listening on %s:%u (%d threads, client TLS %s), upstream %s:%u%s (TLS %s)", cfg->listen.host,
 		   (unsigned)cfg->listen.port, cfg->threads, config_client_tls_name(cfg->client_tls),
 		   cfg->servers[0].host, (unsigned)cfg->servers[0].port, cfg->nservers > 1 ? " (+ failover)" : "",
@@ -242,6 +248,7 @@ int gate_run(const char *config_path, const struct config *cfg)
 	event_base_dispatch(g.base);
 	status = 0;
 out:
+	health_free(g.health);
 	if (g.listener)
 		evconnlistener_free(g.listener);
 	for (int i = 0; i < g.nworkers; i++) {

@@ -48,6 +48,7 @@ struct gate {
 	atomic_int connections;
 	atomic_uint_fast64_t next_session_id;
 	struct upstream_pool pool;
+	struct health *health;
 	const char *config_path;
 };
 

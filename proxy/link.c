@@ -51,9 +51,16 @@ static void drop_bev(struct link *l)
 	}
 }
 
-/* End the link's life: after this the owner may be gone. */
-static void fail(struct link *l, uint16_t code, const char *msg, const uint8_t *server_err, size_t server_err_len)
+/*
+ * End the link's life: after this the owner may be gone. `blame` is the
+ * reason to record against the server in use (NULL when the failure is not
+ * that server's, or was already recorded).
+ */
+static void fail(struct link *l, const char *blame, uint16_t code, const char *msg, const uint8_t *server_err,
+		 size_t server_err_len)
 {
+	if (blame)
+		upstream_pool_report(l->pool, l->cfg, l->server_index, blame);
 	l->state = LINK_FAILED;
 	evtimer_del(l->timer);
 	drop_bev(l);
@@ -103,7 +110,7 @@ static void connect_addr(struct link *l)
 {
 	l->bev = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!l->bev) {
-		fail(l, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		fail(l, NULL, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
 		return;
 	}
 	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
@@ -141,11 +148,11 @@ static void connect_next(struct link *l)
 		evutil_freeaddrinfo(l->addrs);
 		l->addrs = NULL;
 	}
-	if (l->order_pos >= l->cfg->nservers) {
+	if (l->order_pos >= l->nattempts) {
 		char msg[640];
 		snprintf(msg, sizeof(msg), "acctgate: no database server reachable (%s)", l->attempts);
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, CR_CONN_HOST_ERROR, msg, NULL, 0);
+		fail(l, NULL, CR_CONN_HOST_ERROR, msg, NULL, 0);
 		return;
 	}
 	l->server_index = l->order[l->order_pos++];
@@ -165,8 +172,8 @@ static void connect_next(struct link *l)
 }
 
 bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns, struct upstream_pool *pool,
-		const struct config *cfg, SSL_CTX *tls_ctx, const struct link_callbacks *cb, void *owner,
-		const char *log_prefix)
+		const struct config *cfg, SSL_CTX *tls_ctx, int only_server, const struct link_callbacks *cb,
+		void *owner, const char *log_prefix)
 {
 	memset(l, 0, sizeof(*l));
 	l->state = LINK_CONNECTING;
@@ -181,7 +188,13 @@ bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns,
 	l->timer = evtimer_new(base, connect_timeout_cb, l);
 	if (!l->timer)
 		return false;
-	upstream_pool_order(pool, cfg, l->order);
+	if (only_server >= 0) {
+		l->order[0] = only_server;
+		l->nattempts = 1;
+	} else {
+		upstream_pool_order(pool, cfg, l->order);
+		l->nattempts = cfg->nservers;
+	}
 	connect_next(l);
 	return true;
 }
@@ -203,30 +216,34 @@ static void on_greeting(struct link *l)
 	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
 		log_warning("%s: upstream %s sent a malformed greeting (%s at byte %zu)", l->log_prefix, ep,
 			    perr.what ? perr.what : "split packet", perr.offset);
-		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server sent a malformed greeting", NULL, 0);
+		fail(l, "malformed greeting", CR_MALFORMED_PACKET, "acctgate: the database server sent a malformed greeting",
+		     NULL, 0);
 		return;
 	}
 	l->greeting = pio_take_payload(in, (size_t)plen);
 	l->greeting_len = (size_t)plen;
 	if (!l->greeting) {
-		fail(l, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		fail(l, NULL, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
 		return;
 	}
 	if (plen > 0 && l->greeting[0] == 0xff) {
 		/* Refused before the handshake ("Too many connections", "Host is
 		 * blocked"): the client should read the server's own words. */
 		log_warning("%s: upstream %s refused the connection before the handshake", l->log_prefix, ep);
-		fail(l, 0, "database server refused the connection", l->greeting, l->greeting_len);
+		fail(l, "refused the connection before the handshake", 0, "database server refused the connection",
+		     l->greeting, l->greeting_len);
 		return;
 	}
 	if (proto_parse_handshake(l->greeting, l->greeting_len, &l->hs, &perr) != PROTO_OK) {
 		log_warning("%s: upstream %s greeting unreadable: %s at byte %zu", l->log_prefix, ep, perr.what,
 			    perr.offset);
-		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server sent an unreadable greeting", NULL, 0);
+		fail(l, "unreadable greeting", CR_MALFORMED_PACKET,
+		     "acctgate: the database server sent an unreadable greeting", NULL, 0);
 		return;
 	}
 	if (!(l->hs.capabilities & CLIENT_PROTOCOL_41)) {
-		fail(l, CR_MALFORMED_PACKET, "acctgate: the database server does not speak protocol 4.1", NULL, 0);
+		fail(l, "no protocol 4.1", CR_MALFORMED_PACKET, "acctgate: the database server does not speak protocol 4.1",
+		     NULL, 0);
 		return;
 	}
 	bool offered = (l->hs.capabilities & CLIENT_SSL) != 0;
@@ -237,7 +254,7 @@ static void on_greeting(struct link *l)
 			 "acctgate: database server %s does not offer TLS and [upstream] tls = %s forbids plaintext; no credentials were sent",
 			 ep, config_upstream_tls_name(mode));
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		fail(l, "offers no TLS", CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
 		return;
 	}
 	l->tls = offered && mode != UPSTREAM_TLS_DISABLED;
@@ -245,6 +262,8 @@ static void on_greeting(struct link *l)
 		log_warning("%s: upstream %s offers no TLS; continuing in plaintext (tls = preferred)", l->log_prefix, ep);
 	l->state = LINK_HELD;
 	bufferevent_disable(l->bev, EV_READ);
+	if (!l->tls)
+		upstream_pool_report(l->pool, l->cfg, l->server_index, NULL); /* usable as it is */
 	l->cb->on_greeting(l->owner);
 }
 
@@ -259,7 +278,7 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 								      : TLS_VERIFY_NONE;
 	SSL *ssl = tls_upstream_ssl_new(l->tls_ctx, verify, link_expected_name(l), err, sizeof(err));
 	if (!ssl) {
-		fail(l, CR_SSL_CONNECTION_ERROR, err, NULL, 0);
+		fail(l, NULL, CR_SSL_CONNECTION_ERROR, err, NULL, 0);
 		return;
 	}
 	struct proto_ssl_request req = {
@@ -275,7 +294,7 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 	}
 	if (!tls) {
 		SSL_free(ssl);
-		fail(l, CR_SSL_CONNECTION_ERROR, "acctgate: cannot start TLS with the server", NULL, 0);
+		fail(l, NULL, CR_SSL_CONNECTION_ERROR, "acctgate: cannot start TLS with the server", NULL, 0);
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
@@ -302,9 +321,10 @@ static void on_tls_done(struct link *l, bool connected)
 		snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep,
 			 why);
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		fail(l, why, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
 		return;
 	}
+	upstream_pool_report(l->pool, l->cfg, l->server_index, NULL);
 	char desc[128];
 	tls_describe_session(ssl, desc, sizeof(desc));
 	log_debug("%s: upstream %s TLS up (%s), checked as '%s' (%s)", l->log_prefix, ep, desc, link_expected_name(l),
@@ -330,7 +350,6 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (what & BEV_EVENT_CONNECTED) {
 			evtimer_del(l->timer);
 			link_tune_socket(bufferevent_getfd(bev), l->cfg);
-			upstream_pool_report(l->pool, l->cfg, l->server_index, NULL);
 			evutil_freeaddrinfo(l->addrs);
 			l->addrs = l->addr_cur = NULL;
 			l->state = LINK_GREETING;
@@ -349,7 +368,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 			link_endpoint(l, ep, sizeof(ep));
 			snprintf(msg, sizeof(msg), "acctgate: database server %s closed the connection during the handshake",
 				 ep);
-			fail(l, CR_CONN_HOST_ERROR, msg, NULL, 0);
+			fail(l, "closed the connection during the handshake", CR_CONN_HOST_ERROR, msg, NULL, 0);
 		}
 		return;
 	case LINK_READY:

@@ -59,7 +59,8 @@ struct link {
 	void *owner;
 	const char *log_prefix;      /* "session 12" / "health check" */
 
-	int order[CONFIG_MAX_SERVERS];
+	int order[CONFIG_MAX_SERVERS]; /* indexes into cfg->servers, in try order */
+	int nattempts;                 /* how many of order[] to try */
 	int order_pos;
 	int server_index;            /* into cfg->servers */
 	struct evutil_addrinfo *addrs, *addr_cur;
@@ -74,10 +75,14 @@ struct link {
 	bool tls;                    /* the leg is (or will be) encrypted */
 };
 
-/* Start connecting. Returns false (nothing started) when out of memory. */
+/* Start connecting: to the servers in the pool's order, or only to
+ * cfg->servers[only_server] when it is >= 0 (health probes). The outcome is
+ * reported to the pool: down with the reason on failure, up once the leg is
+ * usable (greeting read, and TLS verified when used). Returns false (nothing
+ * started) when out of memory. */
 bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns, struct upstream_pool *pool,
-		const struct config *cfg, SSL_CTX *tls_ctx, const struct link_callbacks *cb, void *owner,
-		const char *log_prefix);
+		const struct config *cfg, SSL_CTX *tls_ctx, int only_server, const struct link_callbacks *cb,
+		void *owner, const char *log_prefix);
 
 /* From LINK_HELD with l->tls: send SSLRequest (sequence id 1) with these
  * capabilities and start the TLS handshake. */

@@ -994,8 +994,8 @@ void session_start(struct worker *w, int fd, const struct sockaddr *addr, sockle
 		fail_client(s, 0, ER_CON_COUNT_ERROR, "08004", "acctgate: too many connections (max_connections)");
 		return;
 	}
-	if (!link_start(&s->link, w->base, w->dns, &g->pool, cfg, s->settings->upstream_ctx, &session_link_callbacks, s,
-			s->log_prefix))
+	if (!link_start(&s->link, w->base, w->dns, &g->pool, cfg, s->settings->upstream_ctx, -1, &session_link_callbacks,
+			s, s->log_prefix))
 		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
 }
 

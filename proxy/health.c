@@ -1,0 +1,417 @@
+/*
+ * health.c - active health checks of the upstream servers.
+ *
+ * Every health_interval seconds, each server without a probe in flight gets
+ * one: the link (link.c) resolves, connects and verifies it exactly as a
+ * session would, then the probe logs in as health_user and sends COM_QUIT.
+ * The link reports reachability to the pool; a failed login only warns (the
+ * server answered: it is the health user that is wrong, not the server).
+ *
+ * Probes run on the main thread's event base, beside the listener.
+ */
+#include "health.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <openssl/evp.h>
+
+#include "gate.h"
+#include "link.h"
+#include "log.h"
+#include "packet_io.h"
+#include "proto.h"
+
+#define PROBE_MAX_PAYLOAD (64u << 10)
+#define SCRAMBLE_LEN 20
+
+enum probe_state {
+	PROBE_LINK,  /* the link connects, reads the greeting, does TLS */
+	PROBE_LOGIN, /* HandshakeResponse sent; auth exchange until OK/ERR */
+	PROBE_QUIT,  /* COM_QUIT queued; closing once flushed */
+};
+
+struct probe {
+	struct health *health;
+	int server;
+	enum probe_state state;
+	struct settings *settings;
+	struct link link;
+	struct bufferevent *bev;
+	struct event *deadline;
+	uint8_t seq;          /* next sequence id to send */
+	uint8_t scramble[SCRAMBLE_LEN];
+	char prefix[64];      /* "health check of host:port" */
+};
+
+struct health {
+	struct gate *gate;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct event *tick;
+	struct probe *probes[CONFIG_MAX_SERVERS];
+	char last_login_error[CONFIG_MAX_SERVERS][200];
+};
+
+static void probe_free(struct probe *p)
+{
+	struct health *h = p->health;
+	if (h->probes[p->server] == p)
+		h->probes[p->server] = NULL;
+	link_cleanup(&p->link);
+	if (p->bev)
+		bufferevent_free(p->bev);
+	if (p->deadline)
+		event_free(p->deadline);
+	settings_release(p->settings);
+	free(p);
+}
+
+/* Log a login failure once, not every interval. */
+static void note_login_result(struct probe *p, const char *error)
+{
+	char *last = p->health->last_login_error[p->server];
+	if (!error) {
+		if (last[0])
+			log_notice("%s: login as '%s' works again", p->prefix, p->settings->cfg.health_user);
+		last[0] = '\0';
+		return;
+	}
+	if (strcmp(last, error) != 0)
+		log_warning("%s: login as '%s' failed: %s (the server is up; check health_user)", p->prefix,
+			    p->settings->cfg.health_user, error);
+	snprintf(last, sizeof(p->health->last_login_error[0]), "%s", error);
+}
+
+/* ---- the scrambles of the password plugins ---------------------------------- */
+
+static void digest(const EVP_MD *md, const void *a, size_t alen, const void *b, size_t blen, uint8_t *out)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n;
+	EVP_DigestInit_ex(ctx, md, NULL);
+	EVP_DigestUpdate(ctx, a, alen);
+	if (b)
+		EVP_DigestUpdate(ctx, b, blen);
+	EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))). */
+static size_t native_password(const char *pw, const uint8_t scramble[SCRAMBLE_LEN], uint8_t out[32])
+{
+	uint8_t h1[20], h2[20], h3[20];
+	digest(EVP_sha1(), pw, strlen(pw), NULL, 0, h1);
+	digest(EVP_sha1(), h1, 20, NULL, 0, h2);
+	digest(EVP_sha1(), scramble, SCRAMBLE_LEN, h2, 20, h3);
+	for (int i = 0; i < 20; i++)
+		out[i] = h1[i] ^ h3[i];
+	return 20;
+}
+
+/* caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble). */
+static size_t sha2_password(const char *pw, const uint8_t scramble[SCRAMBLE_LEN], uint8_t out[32])
+{
+	uint8_t h1[32], h2[32], h3[32];
+	digest(EVP_sha256(), pw, strlen(pw), NULL, 0, h1);
+	digest(EVP_sha256(), h1, 32, NULL, 0, h2);
+	digest(EVP_sha256(), h2, 32, scramble, SCRAMBLE_LEN, h3);
+	for (int i = 0; i < 32; i++)
+		out[i] = h1[i] ^ h3[i];
+	return 32;
+}
+
+/* The auth response for `plugin`, or false for a plugin probes cannot use. */
+static bool auth_response(struct probe *p, struct proto_slice plugin, uint8_t out[32], size_t *len)
+{
+	const char *pw = p->settings->cfg.health_password;
+	if (plugin.len == 21 && memcmp(plugin.ptr, "mysql_native_password", 21) == 0) {
+		*len = native_password(pw, p->scramble, out);
+		return true;
+	}
+	if (plugin.len == 21 && memcmp(plugin.ptr, "caching_sha2_password", 21) == 0) {
+		*len = sha2_password(pw, p->scramble, out);
+		return true;
+	}
+	return false;
+}
+
+/* ---- probe steps ---------------------------------------------------------- */
+
+static void probe_read_cb(struct bufferevent *bev, void *arg);
+static void probe_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void probe_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct probe *p = arg;
+	if (p->state == PROBE_QUIT && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		probe_free(p);
+}
+
+static void send_packet(struct probe *p, const uint8_t *payload, size_t len)
+{
+	pio_write_packet(bufferevent_get_output(p->bev), p->seq++, payload, len);
+}
+
+static void send_login(struct probe *p)
+{
+	const struct proto_handshake *hs = &p->link.hs;
+	/* The scramble is part 1 (8 bytes) and the first 12 bytes of part 2. */
+	memcpy(p->scramble, hs->scramble1, 8);
+	memcpy(p->scramble + 8, hs->scramble2.ptr, hs->scramble2.len >= 12 ? 12 : hs->scramble2.len);
+
+	uint8_t auth[32];
+	size_t auth_len = 0;
+	static const char native[] = "mysql_native_password";
+	struct proto_slice plugin = hs->auth_plugin;
+	if (!auth_response(p, plugin, auth, &auth_len)) {
+		/* Ask for native password; the server switches if it must. */
+		plugin = (struct proto_slice){(const uint8_t *)native, sizeof(native) - 1};
+		auth_response(p, plugin, auth, &auth_len);
+	}
+	struct proto_handshake_response resp = {
+		.capabilities = (CLIENT_MYSQL | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH |
+				 CLIENT_TRANSACTIONS | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) &
+				hs->capabilities,
+		.max_packet = 1u << 24,
+		.charset = hs->charset,
+		.username = {(const uint8_t *)p->settings->cfg.health_user, strlen(p->settings->cfg.health_user)},
+		.auth_response = {auth, auth_len},
+		.has_auth_plugin = true,
+		.auth_plugin = plugin,
+	};
+	if (p->link.tls)
+		resp.capabilities |= CLIENT_SSL;
+	uint8_t buf[512];
+	struct proto_writer w;
+	proto_writer_init(&w, buf, sizeof(buf));
+	if (!proto_write_handshake_response(&w, &resp)) {
+		probe_free(p);
+		return;
+	}
+	p->bev = link_take_bev(&p->link);
+	p->seq = p->link.tls ? 2 : 1;
+	bufferevent_setcb(p->bev, probe_read_cb, probe_write_cb, probe_event_cb, p);
+	bufferevent_enable(p->bev, EV_READ);
+	send_packet(p, buf, w.len);
+	p->state = PROBE_LOGIN;
+}
+
+static void finish(struct probe *p, const char *login_error)
+{
+	note_login_result(p, login_error);
+	if (login_error) {
+		probe_free(p);
+		return;
+	}
+	log_debug("%s: ok", p->prefix);
+	uint8_t quit = COM_QUIT;
+	p->seq = 0;
+	send_packet(p, &quit, 1);
+	p->state = PROBE_QUIT;
+	bufferevent_disable(p->bev, EV_READ);
+}
+
+/* One packet of the auth exchange. */
+static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
+{
+	char why[200];
+	struct proto_error perr;
+	if (len == 0) {
+		finish(p, "empty packet");
+		return;
+	}
+	switch (pl[0]) {
+	case 0x00:
+		finish(p, NULL);
+		return;
+	case 0xff: {
+		struct proto_err e;
+		if (proto_parse_err(pl, len, &e, &perr) != PROTO_OK) {
+			finish(p, "malformed ERR packet");
+			return;
+		}
+		snprintf(why, sizeof(why), "ERROR %u: %.*s", e.code, (int)e.message.len, (const char *)e.message.ptr);
+		finish(p, why);
+		return;
+	}
+	case 0xfe: { /* auth switch */
+		struct proto_auth_switch sw;
+		uint8_t auth[32];
+		size_t auth_len;
+		if (proto_parse_auth_switch(pl, len, &sw, &perr) != PROTO_OK || sw.data.len < SCRAMBLE_LEN) {
+			finish(p, "malformed auth switch");
+			return;
+		}
+		memcpy(p->scramble, sw.data.ptr, SCRAMBLE_LEN);
+		if (!auth_response(p, sw.plugin, auth, &auth_len)) {
+			snprintf(why, sizeof(why), "the server wants plugin '%.*s'; health_user must use mysql_native_password or caching_sha2_password",
+				 (int)sw.plugin.len, (const char *)sw.plugin.ptr);
+			finish(p, why);
+			return;
+		}
+		send_packet(p, auth, auth_len);
+		return;
+	}
+	case 0x01: /* caching_sha2_password: 3 = fast auth done, 4 = send the password */
+		if (len >= 2 && pl[1] == 3)
+			return;
+		if (len >= 2 && pl[1] == 4 && p->link.tls) {
+			const char *pw = p->settings->cfg.health_password;
+			send_packet(p, (const uint8_t *)pw, strlen(pw) + 1);
+			return;
+		}
+		finish(p, "caching_sha2_password full authentication needs TLS toward the server");
+		return;
+	default:
+		finish(p, "unexpected packet during login");
+		return;
+	}
+}
+
+static void probe_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct probe *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (p->state == PROBE_LOGIN) {
+		size_t wire;
+		uint64_t plen;
+		uint8_t next;
+		struct proto_error perr = {0};
+		enum proto_status st = pio_logical(in, p->seq, PROBE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+		if (st == PROTO_NEED_MORE)
+			return;
+		if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
+			finish(p, "malformed packet");
+			return;
+		}
+		uint8_t *pl = pio_take_payload(in, (size_t)plen);
+		if (!pl) {
+			probe_free(p);
+			return;
+		}
+		p->seq = next;
+		on_login_packet(p, pl, (size_t)plen);
+		free(pl);
+	}
+}
+
+static void probe_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct probe *p = arg;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (p->state == PROBE_LOGIN)
+			upstream_pool_report(&p->health->gate->pool, &p->settings->cfg, p->server,
+					     "closed the connection during the health check login");
+		probe_free(p);
+	}
+}
+
+static void on_link_greeting(void *owner)
+{
+	struct probe *p = owner;
+	if (p->link.tls)
+		link_start_tls(&p->link, CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH, 1u << 24,
+			       p->link.hs.charset);
+	else
+		send_login(p);
+}
+
+static void on_link_tls_ready(void *owner) { send_login(owner); }
+
+static void on_link_failed(void *owner, uint16_t code, const char *msg, const uint8_t *server_err, size_t len)
+{
+	probe_free(owner); /* the link told the pool and the log */
+}
+
+static const struct link_callbacks probe_link_callbacks = {
+	.on_greeting = on_link_greeting,
+	.on_tls_ready = on_link_tls_ready,
+	.on_failed = on_link_failed,
+};
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	if (p->state != PROBE_QUIT)
+		upstream_pool_report(&p->health->gate->pool, &p->settings->cfg, p->server, "health check timed out");
+	probe_free(p);
+}
+
+static void start_probe(struct health *h, struct settings *st, int server)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->health = h;
+	p->server = server;
+	p->settings = st;
+	atomic_fetch_add(&st->refs, 1);
+	const struct config_endpoint *ep = &st->cfg.servers[server];
+	snprintf(p->prefix, sizeof(p->prefix), "health check of %s:%u", ep->host, (unsigned)ep->port);
+	p->deadline = evtimer_new(h->base, deadline_cb, p);
+	h->probes[server] = p;
+	/* Bound the whole probe: connect, TLS and login. */
+	struct timeval tv = {2 * st->cfg.connect_timeout, 0};
+	if (!p->deadline || evtimer_add(p->deadline, &tv) != 0 ||
+	    !link_start(&p->link, h->base, h->dns, &h->gate->pool, &st->cfg, st->upstream_ctx, server,
+			&probe_link_callbacks, p, p->prefix))
+		probe_free(p);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct health *h = arg;
+	struct settings *st = gate_settings(h->gate);
+	if (st->cfg.health_user[0]) {
+		for (int i = 0; i < st->cfg.nservers; i++)
+			if (!h->probes[i])
+				start_probe(h, st, i);
+	}
+	struct timeval tv = {st->cfg.health_interval, 0};
+	evtimer_add(h->tick, &tv);
+	settings_release(st);
+}
+
+struct health *health_new(struct gate *g, struct event_base *base, char *err, size_t errlen)
+{
+	struct health *h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->gate = g;
+	h->base = base;
+	h->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!h->dns) {
+		h->dns = evdns_base_new(base, 0);
+		if (h->dns)
+			evdns_base_load_hosts(h->dns, NULL);
+	}
+	h->tick = evtimer_new(base, tick_cb, h);
+	if (!h->dns || !h->tick) {
+		snprintf(err, errlen, "cannot set up health checks");
+		health_free(h);
+		return NULL;
+	}
+	/* First round at once, so the log tells the upstream's state at start. */
+	event_active(h->tick, EV_TIMEOUT, 0);
+	return h;
+}
+
+void health_free(struct health *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; i < CONFIG_MAX_SERVERS; i++)
+		if (h->probes[i])
+			probe_free(h->probes[i]);
+	if (h->tick)
+		event_free(h->tick);
+	if (h->dns)
+		evdns_base_free(h->dns, 1);
+	free(h);
+}
