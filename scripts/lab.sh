@@ -1,0 +1,673 @@
+# shellcheck shell=bash
+#
+# lab.sh - throwaway components for tests and demos: certificates, a MariaDB
+# server, acctgate, and a whole Slurm accounting stack, all on loopback.
+#
+# Source it:   . scripts/lab.sh
+#
+# Every component lives in a directory of its own (by default
+# $REPO/.lab/<name>, which .gitignore keeps out of git) holding its
+# configuration, data, logs and pid files, so several stacks can run side by
+# side as long as their ports differ. Nothing is installed system-wide and no
+# system daemon is touched: even munge runs on a socket of its own.
+#
+# Contracts shared by every function below:
+#   - a start function returns only once the component answers (port open,
+#     server pingable); otherwise it stops what it started, prints the
+#     daemon's log tail on stderr and returns non-zero;
+#   - a stop function kills by the pid file the start function wrote (TERM,
+#     then KILL after a grace period) and succeeds when nothing is running;
+#   - ports are the caller's choice; lab_free_port finds a free one.
+#
+# Layout made by lab_certs DIR (all PEM):
+#   ca.pem ca-key.pem                      the lab CA
+#   server-cert.pem server-key.pem         SAN DNS:localhost,IP:127.0.0.1
+#   impostor-ca.pem impostor-cert.pem impostor-key.pem
+#                                          same SAN, signed by an unrelated CA
+#   wrongname-cert.pem wrongname-key.pem   lab CA, SAN DNS:wrong.example only
+#   expired-cert.pem expired-key.pem       lab CA, right SAN, expired in 2020
+#   client-cert.pem client-key.pem         lab CA, clientAuth, CN=acctgate-client
+# A "cert set" is one of: server impostor wrongname expired.
+
+LAB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB_ROOT="${LAB_ROOT:-$LAB_REPO/.lab}"
+ACCTGATE_BIN="${ACCTGATE_BIN:-$LAB_REPO/build/acctgate}"
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+lab_say() { printf '[lab %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# lab_fail MSG [LOGFILE...]: print MSG and the tail of each log, return 1.
+lab_fail() {
+	local msg=$1
+	shift
+	printf '[lab] ERROR: %s\n' "$msg" >&2
+	local f
+	for f in "$@"; do
+		if [[ -f $f ]]; then
+			printf '[lab] ---- last lines of %s ----\n' "$f" >&2
+			tail -n 40 "$f" >&2
+			printf '[lab] ---- end of %s ----\n' "$f" >&2
+		else
+			printf '[lab] (no log file %s)\n' "$f" >&2
+		fi
+	done
+	return 1
+}
+
+# lab_dir NAME: the default directory of a component.
+lab_dir() { printf '%s/%s\n' "$LAB_ROOT" "$1"; }
+
+# lab_now_ms: milliseconds since the epoch, for timings.
+lab_now_ms() { date +%s%3N; }
+
+# lab_port_in_use PORT: true when something listens on 127.0.0.1:PORT.
+lab_port_in_use() {
+	ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# lab_free_port BASE: print the first port >= BASE nobody listens on.
+lab_free_port() {
+	local p=$1
+	while lab_port_in_use "$p"; do
+		p=$((p + 1))
+	done
+	printf '%s\n' "$p"
+}
+
+# lab_wait_port PORT SECONDS PID LOG...: wait until 127.0.0.1:PORT accepts
+# connections; fail early (with the logs) if PID dies.
+lab_wait_port() {
+	local port=$1 secs=$2 pid=$3
+	shift 3
+	local deadline=$((SECONDS + secs))
+	while ((SECONDS < deadline)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+			lab_fail "process $pid exited before port $port opened" "$@"
+			return 1
+		fi
+		sleep 0.05
+	done
+	lab_fail "port $port not open after ${secs}s" "$@"
+}
+
+# lab_pid_alive PIDFILE: true when the pid file names a live process.
+lab_pid_alive() {
+	local pid
+	[[ -s $1 ]] || return 1
+	pid=$(<"$1")
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# lab_kill_pidfile PIDFILE NAME [GRACE_SECONDS]: TERM the process named by
+# the pid file, wait for it, KILL it after the grace period; remove the file.
+lab_kill_pidfile() {
+	local file=$1 name=$2 grace=${3:-20} pid i
+	if [[ ! -s $file ]]; then
+		return 0
+	fi
+	pid=$(<"$file")
+	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < grace * 20; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			lab_say "$name (pid $pid) ignored SIGTERM for ${grace}s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 0.1
+		fi
+	fi
+	rm -f "$file"
+}
+
+# ---------------------------------------------------------------------------
+# Certificates
+# ---------------------------------------------------------------------------
+
+# lab_certs DIR: make the lab PKI described at the top (idempotent: an
+# existing complete set is kept).
+lab_certs() {
+	local d=${1:?lab_certs DIR}
+	if [[ -s $d/client-key.pem && -s $d/expired-cert.pem ]]; then
+		return 0
+	fi
+	mkdir -p "$d"
+	d=$(cd "$d" && pwd)
+	# The body runs as a job of its own so that `set -e` holds in it even
+	# when the caller tests lab_certs' status.
+	(
+		set -e
+		cd "$d"
+		local quiet=(-batch)
+		# Lab CA and the impostor CA: same subject shape, unrelated keys.
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+			-keyout ca-key.pem -out ca.pem -subj "/CN=acctgate lab CA" \
+			-addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+			-keyout impostor-ca-key.pem -out impostor-ca.pem -subj "/CN=acctgate lab CA" \
+			-addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+
+		# sign NAME CA SUBJECT EXTFILE-CONTENT [x509 options...]
+		sign() {
+			local name=$1 ca=$2 subj=$3 ext=$4
+			shift 4
+			openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$name-key.pem" \
+				-out "$name.csr" -subj "$subj" 2>/dev/null
+			printf '%s\n' "$ext" >"$name.ext"
+			openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca-key.pem" \
+				-CAcreateserial -days 3650 -sha256 -extfile "$name.ext" \
+				-out "$name-cert.pem" "$@" 2>/dev/null
+			rm -f "$name.csr" "$name.ext"
+		}
+		local srv_ext='basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1'
+		sign server ca "/CN=localhost" "$srv_ext"
+		sign impostor impostor-ca "/CN=localhost" "$srv_ext"
+		sign wrongname ca "/CN=wrong.example" 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:wrong.example'
+		sign client ca "/CN=acctgate-client" 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth'
+
+		# Expired: `openssl ca` accepts explicit start and end dates in the
+		# past, which `openssl x509` (3.0) cannot do without faking the clock.
+		mkdir -p ca-db
+		: >ca-db/index.txt
+		printf '1000\n' >ca-db/serial
+		cat >ca-db/ca.cnf <<-EOF
+			[ca]
+			default_ca = lab
+			[lab]
+			dir = $d/ca-db
+			database = \$dir/index.txt
+			serial = \$dir/serial
+			new_certs_dir = \$dir
+			certificate = $d/ca.pem
+			private_key = $d/ca-key.pem
+			default_md = sha256
+			policy = any
+			copy_extensions = none
+			unique_subject = no
+			[any]
+			commonName = supplied
+			[ext]
+			basicConstraints = CA:FALSE
+			keyUsage = critical,digitalSignature,keyEncipherment
+			extendedKeyUsage = serverAuth
+			subjectAltName = DNS:localhost,IP:127.0.0.1
+		EOF
+		openssl req -newkey rsa:2048 -nodes -sha256 -keyout expired-key.pem \
+			-out expired.csr -subj "/CN=localhost" 2>/dev/null
+		openssl ca "${quiet[@]}" -config ca-db/ca.cnf -extensions ext -notext \
+			-startdate 20200101000000Z -enddate 20200201000000Z \
+			-in expired.csr -out expired-cert.pem 2>/dev/null
+		rm -f expired.csr
+		chmod 0644 ./*.pem
+		chmod 0600 ./*-key.pem
+		# Everything must still verify the way the tests assume.
+		openssl verify -CAfile ca.pem server-cert.pem client-cert.pem wrongname-cert.pem >/dev/null
+		if openssl verify -CAfile ca.pem impostor-cert.pem >/dev/null 2>&1 ||
+			openssl verify -CAfile ca.pem expired-cert.pem >/dev/null 2>&1; then
+			echo "impostor or expired certificate verifies against the lab CA" >&2
+			exit 1
+		fi
+	) 2>"$d/openssl.log" &
+	if ! wait $!; then
+		lab_fail "lab_certs: openssl failed in $d" "$d/openssl.log"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# MariaDB
+# ---------------------------------------------------------------------------
+#
+# DIR/my.cnf          [mysqld] + [client] (root over the socket, no password)
+# DIR/data/           datadir, recreated on every start
+# DIR/tls/            the cert set in use (server-cert.pem server-key.pem ca.pem)
+# DIR/error.log DIR/general.log DIR/mariadbd.pid DIR/mysql.sock DIR/port
+#
+# Users: root@localhost (socket, no password); slurm@% 'slurmpw' (native,
+# ALL); ed@% via ed25519 'edpw' (ALL); native@% via mysql_native_password
+# 'nativepw' (ALL). Anonymous users are dropped.
+
+LAB_DB_USER="slurm"
+LAB_DB_PASS="slurmpw"
+LAB_DB_ED_USER="ed"
+LAB_DB_ED_PASS="edpw"
+LAB_DB_NATIVE_USER="native"
+LAB_DB_NATIVE_PASS="nativepw"
+
+# lab_mariadb_sql DIR [mariadb options...]: the mariadb client as root over
+# the socket (reads SQL from stdin or -e).
+lab_mariadb_sql() {
+	local d=$1
+	shift
+	mariadb --defaults-file="$d/my.cnf" "$@"
+}
+
+# lab_mariadb_start DIR PORT [CERTDIR [SET]]: a fresh server on
+# 127.0.0.1:PORT; with CERTDIR it serves TLS with SET's cert (default
+# "server") and trusts CERTDIR/ca.pem for client certificates.
+lab_mariadb_start() {
+	local d=${1:?lab_mariadb_start DIR PORT [CERTDIR [SET]]} port=${2:?port} certs=${3:-} set=${4:-server}
+	local t0
+	t0=$(lab_now_ms)
+	if lab_pid_alive "$d/mariadbd.pid"; then
+		lab_fail "lab_mariadb_start: a server already runs from $d (pid $(<"$d/mariadbd.pid"))"
+		return 1
+	fi
+	if lab_port_in_use "$port"; then
+		lab_fail "lab_mariadb_start: port $port is already in use"
+		return 1
+	fi
+	mkdir -p "$d"
+	d=$(cd "$d" && pwd)
+	rm -rf "$d/data" "$d/tls"
+	rm -f "$d/error.log" "$d/general.log" "$d/mysql.sock" "$d/mariadbd.pid"
+	mkdir -p "$d/data"
+	local tls_lines=""
+	if [[ -n $certs ]]; then
+		mkdir -p "$d/tls"
+		cp "$certs/$set-cert.pem" "$d/tls/server-cert.pem" || return 1
+		cp "$certs/$set-key.pem" "$d/tls/server-key.pem" || return 1
+		cp "$certs/ca.pem" "$d/tls/ca.pem" || return 1
+		tls_lines="ssl-ca=$d/tls/ca.pem
+ssl-cert=$d/tls/server-cert.pem
+ssl-key=$d/tls/server-key.pem"
+	fi
+	cat >"$d/my.cnf" <<-EOF
+		[mysqld]
+		datadir=$d/data
+		port=$port
+		socket=$d/mysql.sock
+		pid-file=$d/mariadbd.pid
+		bind-address=127.0.0.1
+		user=root
+		log-error=$d/error.log
+		general-log=1
+		general-log-file=$d/general.log
+		max_allowed_packet=256M
+		max_connections=300
+		innodb_lock_wait_timeout=900
+		innodb_buffer_pool_size=256M
+		innodb_log_file_size=64M
+		innodb_flush_log_at_trx_commit=2
+		performance_schema=OFF
+		skip-log-bin
+		$tls_lines
+
+		[client]
+		socket=$d/mysql.sock
+		user=root
+
+		[mysql]
+		max_allowed_packet=256M
+	EOF
+	printf '%s\n' "$port" >"$d/port"
+	if ! mariadb-install-db --defaults-file="$d/my.cnf" --user=root \
+		--auth-root-authentication-method=normal --skip-test-db \
+		>"$d/install.log" 2>&1; then
+		lab_fail "mariadb-install-db failed in $d" "$d/install.log" "$d/error.log"
+		return 1
+	fi
+	mariadbd --defaults-file="$d/my.cnf" >>"$d/error.log" 2>&1 </dev/null &
+	local pid=$! i
+	# mariadbd writes its pid file itself once it is up; until then we
+	# know the pid from the shell.
+	printf '%s\n' "$pid" >"$d/mariadbd.pid"
+	disown "$pid" 2>/dev/null || true
+	for ((i = 0; i < 600; i++)); do
+		if mariadb-admin --defaults-file="$d/my.cnf" --connect-timeout=1 ping >/dev/null 2>&1; then
+			break
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			lab_fail "mariadbd exited during start-up ($d)" "$d/error.log"
+			return 1
+		fi
+		sleep 0.05
+	done
+	if ((i >= 600)); then
+		lab_mariadb_stop "$d"
+		lab_fail "mariadbd not answering after 30s ($d)" "$d/error.log"
+		return 1
+	fi
+	if ! lab_mariadb_sql "$d" <<-EOF >"$d/setup.log" 2>&1; then
+		DELETE FROM mysql.global_priv WHERE User = '';
+		FLUSH PRIVILEGES;
+		INSTALL SONAME 'auth_ed25519';
+		CREATE USER '$LAB_DB_USER'@'%' IDENTIFIED BY '$LAB_DB_PASS';
+		GRANT ALL PRIVILEGES ON *.* TO '$LAB_DB_USER'@'%';
+		CREATE USER '$LAB_DB_ED_USER'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('$LAB_DB_ED_PASS');
+		GRANT ALL PRIVILEGES ON *.* TO '$LAB_DB_ED_USER'@'%';
+		CREATE USER '$LAB_DB_NATIVE_USER'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('$LAB_DB_NATIVE_PASS');
+		GRANT ALL PRIVILEGES ON *.* TO '$LAB_DB_NATIVE_USER'@'%';
+		CREATE DATABASE acctgate_test;
+	EOF
+		lab_mariadb_stop "$d"
+		lab_fail "user setup failed ($d)" "$d/setup.log" "$d/error.log"
+		return 1
+	fi
+	lab_say "mariadb up on 127.0.0.1:$port (${certs:+TLS cert set $set, }$d) in $(($(lab_now_ms) - t0)) ms"
+}
+
+# lab_mariadb_tls_swap DIR CERTDIR SET: serve SET's certificate from now on
+# (FLUSH SSL re-reads the files; established sessions keep theirs).
+lab_mariadb_tls_swap() {
+	local d=$1 certs=$2 set=$3
+	if ! cp "$certs/$set-cert.pem" "$d/tls/server-cert.pem" ||
+		! cp "$certs/$set-key.pem" "$d/tls/server-key.pem" ||
+		! lab_mariadb_sql "$d" -e 'FLUSH SSL'; then
+		lab_fail "cannot switch $d to cert set $set" "$d/error.log"
+		return 1
+	fi
+}
+
+# lab_mariadb_stop DIR
+lab_mariadb_stop() {
+	local d=${1:?lab_mariadb_stop DIR}
+	lab_kill_pidfile "$d/mariadbd.pid" mariadbd 30
+}
+
+# ---------------------------------------------------------------------------
+# acctgate
+# ---------------------------------------------------------------------------
+#
+# DIR/acctgate.conf (when made by lab_acctgate_conf) DIR/acctgate.log
+# DIR/acctgate.pid
+
+# lab_acctgate_conf FILE LISTEN_PORT UPSTREAMS CERTDIR [key=value...]:
+# write a complete configuration: listen on 127.0.0.1:LISTEN_PORT,
+# upstream UPSTREAMS ("host:port[,host:port]"), the lab server cert on the
+# client leg, and the lab CA for the upstream leg. key=value pairs
+# override (client_tls=, tls=, log_level=, threads=, tls_client_ca=, ...);
+# keys of [upstream] are recognised by name.
+lab_acctgate_conf() {
+	local f=$1 lport=$2 ups=$3 certs=$4
+	shift 4
+	local -A p=(
+		[threads]=2 [max_connections]=512 [client_tls]=optional
+		[tls_cert]="$certs/server-cert.pem" [tls_key]="$certs/server-key.pem"
+		[tls_client_ca]="" [local_infile]=off [log_level]=info
+		[connect_timeout]=5 [tls]=verify_identity [tls_ca]="$certs/ca.pem"
+		[tls_server_name]=""
+	)
+	local kv
+	for kv in "$@"; do
+		p[${kv%%=*}]=${kv#*=}
+	done
+	mkdir -p "$(dirname "$f")"
+	cat >"$f" <<-EOF
+		# written by scripts/lab.sh
+		[proxy]
+		listen = 127.0.0.1:$lport
+		threads = ${p[threads]}
+		max_connections = ${p[max_connections]}
+		client_tls = ${p[client_tls]}
+		tls_cert = ${p[tls_cert]}
+		tls_key = ${p[tls_key]}
+		tls_client_ca = ${p[tls_client_ca]}
+		local_infile = ${p[local_infile]}
+		log_level = ${p[log_level]}
+
+		[upstream]
+		servers = $ups
+		connect_timeout = ${p[connect_timeout]}
+		tls = ${p[tls]}
+		tls_ca = ${p[tls_ca]}
+		tls_server_name = ${p[tls_server_name]}
+	EOF
+}
+
+# lab_acctgate_start DIR CONF: run $ACCTGATE_BIN -c CONF in the background
+# (log in DIR/acctgate.log) and wait for its listen port.
+lab_acctgate_start() {
+	local d=${1:?lab_acctgate_start DIR CONF} conf=${2:?conf}
+	local t0 port
+	t0=$(lab_now_ms)
+	mkdir -p "$d"
+	d=$(cd "$d" && pwd)
+	if [[ ! -x $ACCTGATE_BIN ]]; then
+		lab_fail "no acctgate binary at $ACCTGATE_BIN (build it, or set ACCTGATE_BIN)"
+		return 1
+	fi
+	if lab_pid_alive "$d/acctgate.pid"; then
+		lab_fail "acctgate already runs from $d (pid $(<"$d/acctgate.pid"))"
+		return 1
+	fi
+	port=$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*[^;#]*:\([0-9][0-9]*\).*/\1/p' "$conf" | head -n1)
+	if [[ -z $port ]]; then
+		lab_fail "cannot read the listen port from $conf"
+		return 1
+	fi
+	if lab_port_in_use "$port"; then
+		lab_fail "lab_acctgate_start: port $port is already in use"
+		return 1
+	fi
+	if ! "$ACCTGATE_BIN" -c "$conf" --check >"$d/check.log" 2>&1; then
+		lab_fail "acctgate --check refused $conf" "$d/check.log"
+		return 1
+	fi
+	"$ACCTGATE_BIN" -c "$conf" >>"$d/acctgate.log" 2>&1 </dev/null &
+	local pid=$!
+	printf '%s\n' "$pid" >"$d/acctgate.pid"
+	printf '%s\n' "$port" >"$d/port"
+	disown "$pid" 2>/dev/null || true
+	if ! lab_wait_port "$port" 20 "$pid" "$d/acctgate.log"; then
+		lab_acctgate_stop "$d"
+		return 1
+	fi
+	lab_say "acctgate up on 127.0.0.1:$port (pid $pid, $d) in $(($(lab_now_ms) - t0)) ms"
+}
+
+# lab_acctgate_stop DIR
+lab_acctgate_stop() {
+	local d=${1:?lab_acctgate_stop DIR}
+	lab_kill_pidfile "$d/acctgate.pid" acctgate 40
+}
+
+# ---------------------------------------------------------------------------
+# Slurm: munge + slurmdbd + slurmctld + slurmd, one node, own ports
+# ---------------------------------------------------------------------------
+#
+# lab_slurm_start DIR key=value...
+#   cluster=NAME           (default lab)
+#   storage_host=H storage_port=P   where slurmdbd's MySQL is (required port)
+#   storage_user= storage_pass= storage_loc=   (slurm slurmpw slurm_acct_db)
+#   ssl_ca=FILE            adds StorageParameters=SSL_CA=FILE
+#   dbd_port= ctld_port= slurmd_port=   (required, distinct per stack)
+#   with_ctld=0            only munge + slurmdbd (sacctmgr works)
+#
+# DIR/munge/   munged with its own key and socket (AuthInfo=socket=...)
+# DIR/etc/     slurm.conf, slurmdbd.conf (0600, owned by slurm)
+# DIR/log/ DIR/run/ DIR/state/ DIR/spool/ DIR/jobs/
+# Clients: `lab_slurm DIR sacctmgr ...` (sets SLURM_CONF).
+
+lab_slurm() {
+	local d=$1
+	shift
+	SLURM_CONF="$d/etc/slurm.conf" "$@"
+}
+
+lab_slurm_start() {
+	local d=${1:?lab_slurm_start DIR key=value...}
+	shift
+	local -A o=(
+		[cluster]=lab [storage_host]=127.0.0.1 [storage_port]=""
+		[storage_user]=$LAB_DB_USER [storage_pass]=$LAB_DB_PASS
+		[storage_loc]=slurm_acct_db [ssl_ca]="" [dbd_port]="" [ctld_port]=""
+		[slurmd_port]="" [with_ctld]=1
+	)
+	local kv k
+	for kv in "$@"; do
+		k=${kv%%=*}
+		if [[ -z ${o[$k]+set} ]]; then
+			lab_fail "lab_slurm_start: unknown option $k"
+			return 1
+		fi
+		o[$k]=${kv#*=}
+	done
+	for k in storage_port dbd_port ctld_port slurmd_port; do
+		if [[ -z ${o[$k]} ]]; then
+			lab_fail "lab_slurm_start: $k= is required"
+			return 1
+		fi
+	done
+	for k in dbd_port ctld_port slurmd_port; do
+		if lab_port_in_use "${o[$k]}"; then
+			lab_fail "lab_slurm_start: $k ${o[$k]} is already in use"
+			return 1
+		fi
+	done
+	local t0
+	t0=$(lab_now_ms)
+	mkdir -p "$d"
+	d=$(cd "$d" && pwd)
+	lab_slurm_stop "$d" 2>/dev/null || true
+	rm -rf "${d:?}/munge" "${d:?}/etc" "${d:?}/log" "${d:?}/run" "${d:?}/state" "${d:?}/spool" "${d:?}/jobs"
+	mkdir -p "$d/munge" "$d/etc" "$d/log" "$d/run" "$d/state" "$d/spool" "$d/jobs"
+
+	# munge, on a socket of its own so a system munged (or another lab) is
+	# never disturbed.
+	dd if=/dev/urandom of="$d/munge/munge.key" bs=1024 count=1 status=none
+	chown -R munge:munge "$d/munge"
+	chmod 0755 "$d/munge"
+	chmod 0400 "$d/munge/munge.key"
+	local sock="$d/munge/munge.socket"
+	if ! runuser -u munge -- /usr/sbin/munged --socket="$sock" \
+		--key-file="$d/munge/munge.key" --pid-file="$d/munge/munged.pid" \
+		--log-file="$d/munge/munged.log" --seed-file="$d/munge/munged.seed" \
+		>"$d/munge/start.log" 2>&1; then
+		lab_fail "munged did not start" "$d/munge/start.log" "$d/munge/munged.log"
+		return 1
+	fi
+	if ! munge -n --socket="$sock" | unmunge --socket="$sock" >/dev/null 2>&1; then
+		lab_slurm_stop "$d"
+		lab_fail "munge round trip failed on $sock" "$d/munge/munged.log"
+		return 1
+	fi
+
+	local sslp=""
+	[[ -n ${o[ssl_ca]} ]] && sslp="StorageParameters=SSL_CA=${o[ssl_ca]}"
+	cat >"$d/etc/slurmdbd.conf" <<-EOF
+		# written by scripts/lab.sh
+		AuthType=auth/munge
+		AuthInfo=socket=$sock
+		DbdHost=localhost
+		DbdPort=${o[dbd_port]}
+		SlurmUser=slurm
+		LogFile=$d/log/slurmdbd.log
+		PidFile=$d/run/slurmdbd.pid
+		DebugLevel=info
+		StorageType=accounting_storage/mysql
+		StorageHost=${o[storage_host]}
+		StoragePort=${o[storage_port]}
+		StorageUser=${o[storage_user]}
+		StoragePass=${o[storage_pass]}
+		StorageLoc=${o[storage_loc]}
+		$sslp
+	EOF
+	cat >"$d/etc/slurm.conf" <<-EOF
+		# written by scripts/lab.sh
+		ClusterName=${o[cluster]}
+		SlurmctldHost=localhost
+		SlurmctldPort=${o[ctld_port]}
+		SlurmdPort=${o[slurmd_port]}
+		SlurmUser=slurm
+		AuthType=auth/munge
+		AuthInfo=socket=$sock
+		CredType=cred/munge
+		AccountingStorageType=accounting_storage/slurmdbd
+		AccountingStorageHost=localhost
+		AccountingStoragePort=${o[dbd_port]}
+		JobAcctGatherType=jobacct_gather/none
+		ProctrackType=proctrack/linuxproc
+		TaskPlugin=task/none
+		SelectType=select/cons_tres
+		SelectTypeParameters=CR_Core
+		MpiDefault=none
+		ReturnToService=2
+		StateSaveLocation=$d/state
+		SlurmdSpoolDir=$d/spool
+		SlurmctldLogFile=$d/log/slurmctld.log
+		SlurmdLogFile=$d/log/slurmd.log
+		SlurmctldPidFile=$d/run/slurmctld.pid
+		SlurmdPidFile=$d/run/slurmd.pid
+		SlurmctldDebug=info
+		SlurmdDebug=info
+		NodeName=localhost CPUs=$(nproc) RealMemory=1000 State=UNKNOWN
+		PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+	EOF
+	chown -R slurm:slurm "$d/etc" "$d/log" "$d/run" "$d/state" "$d/jobs"
+	chmod 0600 "$d/etc/slurmdbd.conf"
+	chmod 0644 "$d/etc/slurm.conf"
+
+	if ! SLURM_CONF="$d/etc/slurm.conf" slurmdbd >"$d/log/slurmdbd.start" 2>&1; then
+		lab_slurm_stop "$d"
+		lab_fail "slurmdbd did not start" "$d/log/slurmdbd.start" "$d/log/slurmdbd.log"
+		return 1
+	fi
+	# slurmdbd creates the database and its tables before it listens.
+	if ! lab_wait_port "${o[dbd_port]}" 120 "" "$d/log/slurmdbd.log" ||
+		! lab_pid_alive "$d/run/slurmdbd.pid"; then
+		lab_slurm_stop "$d"
+		lab_fail "slurmdbd is not serving on ${o[dbd_port]}" "$d/log/slurmdbd.log"
+		return 1
+	fi
+	local t_dbd
+	t_dbd=$(($(lab_now_ms) - t0))
+	if ! lab_slurm "$d" sacctmgr -i add cluster "${o[cluster]}" >"$d/log/add-cluster.log" 2>&1; then
+		lab_slurm_stop "$d"
+		lab_fail "sacctmgr add cluster ${o[cluster]} failed" "$d/log/add-cluster.log" "$d/log/slurmdbd.log"
+		return 1
+	fi
+	if [[ ${o[with_ctld]} == 1 ]]; then
+		if ! lab_slurm "$d" slurmctld -i >"$d/log/slurmctld.start" 2>&1 ||
+			! lab_wait_port "${o[ctld_port]}" 60 "" "$d/log/slurmctld.log"; then
+			lab_slurm_stop "$d"
+			lab_fail "slurmctld did not start" "$d/log/slurmctld.start" "$d/log/slurmctld.log"
+			return 1
+		fi
+		if ! lab_slurm "$d" slurmd >"$d/log/slurmd.start" 2>&1; then
+			lab_slurm_stop "$d"
+			lab_fail "slurmd did not start" "$d/log/slurmd.start" "$d/log/slurmd.log"
+			return 1
+		fi
+		local i state=""
+		for ((i = 0; i < 600; i++)); do
+			state=$(lab_slurm "$d" sinfo -h -n localhost -o %t 2>/dev/null | head -n1)
+			[[ $state == idle ]] && break
+			sleep 0.1
+		done
+		if [[ $state != idle ]]; then
+			lab_slurm_stop "$d"
+			lab_fail "node localhost not idle after 60s (state '$state')" \
+				"$d/log/slurmctld.log" "$d/log/slurmd.log"
+			return 1
+		fi
+	fi
+	printf '%s\n' "${o[cluster]}" >"$d/cluster"
+	lab_say "slurm '${o[cluster]}' up (slurmdbd :${o[dbd_port]} -> ${o[storage_host]}:${o[storage_port]}${o[ssl_ca]:+ TLS}; slurmdbd ready in $t_dbd ms, whole stack in $(($(lab_now_ms) - t0)) ms)"
+}
+
+# lab_slurm_stop DIR: slurmd, slurmctld, slurmdbd, munged, in that order.
+lab_slurm_stop() {
+	local d=${1:?lab_slurm_stop DIR}
+	lab_kill_pidfile "$d/run/slurmd.pid" slurmd 20
+	lab_kill_pidfile "$d/run/slurmctld.pid" slurmctld 20
+	lab_kill_pidfile "$d/run/slurmdbd.pid" slurmdbd 30
+	lab_kill_pidfile "$d/munge/munged.pid" munged 10
+}
