@@ -23,9 +23,11 @@
 /* Greetings are small; a larger one is not a MySQL server. */
 #define GREETING_MAX_PAYLOAD (64u << 10)
 
-#define CR_CONN_HOST_ERROR 2003
-#define CR_SSL_CONNECTION_ERROR 2026
-#define CR_MALFORMED_PACKET 2027
+/* The error code of every ERR the link causes. Client-range codes (2000-
+ * 2999, "can't connect", "SSL error") would read better, but libmariadb
+ * reports any such code arriving from a server as "Received malformed
+ * packet" and drops the message: the text says what failed. */
+#define ER_UPSTREAM 1105 /* ER_UNKNOWN_ERROR */
 
 static void link_read_cb(struct bufferevent *bev, void *arg);
 static void link_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -110,7 +112,7 @@ static void connect_addr(struct link *l)
 {
 	l->bev = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!l->bev) {
-		fail(l, NULL, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
 		return;
 	}
 	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
@@ -152,7 +154,7 @@ static void connect_next(struct link *l)
 		char msg[640];
 		snprintf(msg, sizeof(msg), "acctgate: no database server reachable (%s)", l->attempts);
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, NULL, CR_CONN_HOST_ERROR, msg, NULL, 0);
+		fail(l, NULL, ER_UPSTREAM, msg, NULL, 0);
 		return;
 	}
 	l->server_index = l->order[l->order_pos++];
@@ -216,14 +218,14 @@ static void on_greeting(struct link *l)
 	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
 		log_warning("%s: upstream %s sent a malformed greeting (%s at byte %zu)", l->log_prefix, ep,
 			    perr.what ? perr.what : "split packet", perr.offset);
-		fail(l, "malformed greeting", CR_MALFORMED_PACKET, "acctgate: the database server sent a malformed greeting",
+		fail(l, "malformed greeting", ER_UPSTREAM, "acctgate: the database server sent a malformed greeting",
 		     NULL, 0);
 		return;
 	}
 	l->greeting = pio_take_payload(in, (size_t)plen);
 	l->greeting_len = (size_t)plen;
 	if (!l->greeting) {
-		fail(l, NULL, CR_CONN_HOST_ERROR, "acctgate: out of memory", NULL, 0);
+		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
 		return;
 	}
 	if (plen > 0 && l->greeting[0] == 0xff) {
@@ -237,12 +239,12 @@ static void on_greeting(struct link *l)
 	if (proto_parse_handshake(l->greeting, l->greeting_len, &l->hs, &perr) != PROTO_OK) {
 		log_warning("%s: upstream %s greeting unreadable: %s at byte %zu", l->log_prefix, ep, perr.what,
 			    perr.offset);
-		fail(l, "unreadable greeting", CR_MALFORMED_PACKET,
+		fail(l, "unreadable greeting", ER_UPSTREAM,
 		     "acctgate: the database server sent an unreadable greeting", NULL, 0);
 		return;
 	}
 	if (!(l->hs.capabilities & CLIENT_PROTOCOL_41)) {
-		fail(l, "no protocol 4.1", CR_MALFORMED_PACKET, "acctgate: the database server does not speak protocol 4.1",
+		fail(l, "no protocol 4.1", ER_UPSTREAM, "acctgate: the database server does not speak protocol 4.1",
 		     NULL, 0);
 		return;
 	}
@@ -254,7 +256,7 @@ static void on_greeting(struct link *l)
 			 "acctgate: database server %s does not offer TLS and [upstream] tls = %s forbids plaintext; no credentials were sent",
 			 ep, config_upstream_tls_name(mode));
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, "offers no TLS", CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		fail(l, "offers no TLS", ER_UPSTREAM, msg, NULL, 0);
 		return;
 	}
 	l->tls = offered && mode != UPSTREAM_TLS_DISABLED;
@@ -278,7 +280,7 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 								      : TLS_VERIFY_NONE;
 	SSL *ssl = tls_upstream_ssl_new(l->tls_ctx, verify, link_expected_name(l), err, sizeof(err));
 	if (!ssl) {
-		fail(l, NULL, CR_SSL_CONNECTION_ERROR, err, NULL, 0);
+		fail(l, NULL, ER_UPSTREAM, err, NULL, 0);
 		return;
 	}
 	struct proto_ssl_request req = {
@@ -294,7 +296,7 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 	}
 	if (!tls) {
 		SSL_free(ssl);
-		fail(l, NULL, CR_SSL_CONNECTION_ERROR, "acctgate: cannot start TLS with the server", NULL, 0);
+		fail(l, NULL, ER_UPSTREAM, "acctgate: cannot start TLS with the server", NULL, 0);
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
@@ -321,7 +323,7 @@ static void on_tls_done(struct link *l, bool connected)
 		snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep,
 			 why);
 		log_warning("%s: %s", l->log_prefix, msg);
-		fail(l, why, CR_SSL_CONNECTION_ERROR, msg, NULL, 0);
+		fail(l, why, ER_UPSTREAM, msg, NULL, 0);
 		return;
 	}
 	upstream_pool_report(l->pool, l->cfg, l->server_index, NULL);
@@ -368,7 +370,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 			link_endpoint(l, ep, sizeof(ep));
 			snprintf(msg, sizeof(msg), "acctgate: database server %s closed the connection during the handshake",
 				 ep);
-			fail(l, "closed the connection during the handshake", CR_CONN_HOST_ERROR, msg, NULL, 0);
+			fail(l, "closed the connection during the handshake", ER_UPSTREAM, msg, NULL, 0);
 		}
 		return;
 	case LINK_READY:

@@ -84,9 +84,7 @@
 #define ER_NET_PACKET_TOO_LARGE 1153
 #define ER_NET_PACKETS_OUT_OF_ORDER 1156
 #define ER_SECURE_TRANSPORT_REQUIRED 3159
-#define CR_CONN_HOST_ERROR 2003
-#define CR_SSL_CONNECTION_ERROR 2026
-#define CR_MALFORMED_PACKET 2027
+#define ER_UNKNOWN_ERROR 1105 /* see link.c: never a client-range (2xxx) code */
 
 enum session_state {
 	S_CONNECTING,      /* the server leg connects and reads the greeting (link.c) */
@@ -366,7 +364,7 @@ static void send_client_greeting(struct session *s, const struct proto_handshake
 	struct proto_writer w;
 	proto_writer_init(&w, buf, sizeof(buf));
 	if (!proto_write_handshake(&w, &hs)) {
-		fail_client(s, 0, CR_MALFORMED_PACKET, "HY000", "acctgate: cannot rewrite the server greeting");
+		fail_client(s, 0, ER_UNKNOWN_ERROR, "HY000", "acctgate: cannot rewrite the server greeting");
 		return;
 	}
 	pio_write_packet(bufferevent_get_output(s->client), 0, buf, w.len);
@@ -407,7 +405,7 @@ static void on_link_failed(void *owner, uint16_t code, const char *msg, const ui
 		session_close(s, msg);
 		return;
 	}
-	fail_client(s, s->state == S_CONNECTING ? 0 : s->client_seq, code, "HY000", msg);
+	fail_client(s, s->state == S_CONNECTING ? 0 : s->client_seq, code, "08S01", msg);
 }
 
 static const struct link_callbacks session_link_callbacks = {
@@ -996,7 +994,7 @@ void session_start(struct worker *w, int fd, const struct sockaddr *addr, sockle
 	}
 	if (!link_start(&s->link, w->base, w->dns, &g->pool, cfg, s->settings->upstream_ctx, -1, &session_link_callbacks,
 			s, s->log_prefix))
-		fail_client(s, 0, CR_CONN_HOST_ERROR, "HY000", "acctgate: out of memory");
+		fail_client(s, 0, ER_UNKNOWN_ERROR, "HY000", "acctgate: out of memory");
 }
 
 void session_request_drain(struct session *s)
