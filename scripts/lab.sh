@@ -107,24 +107,40 @@ lab_pid_alive() {
 # lab_kill_pidfile PIDFILE NAME [GRACE_SECONDS]: TERM the process named by
 # the pid file, wait for it, KILL it after the grace period; remove the file.
 lab_kill_pidfile() {
-	local file=$1 name=$2 grace=${3:-20} pid i
-	if [[ ! -s $file ]]; then
-		return 0
-	fi
-	pid=$(<"$file")
-	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < grace * 20; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			lab_say "$name (pid $pid) ignored SIGTERM for ${grace}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.1
+	lab_kill_pidfiles "${3:-20}" "$2:$1"
+}
+
+# lab_kill_pidfiles GRACE NAME:PIDFILE...: the same for several processes
+# at once (TERM to all, then wait), since daemons take a second or two each.
+lab_kill_pidfiles() {
+	local grace=$1 spec file name pid i alive
+	shift
+	local -a pids=() names=()
+	for spec in "$@"; do
+		name=${spec%%:*} file=${spec#*:}
+		[[ -s $file ]] || continue
+		pid=$(<"$file")
+		rm -f "$file"
+		if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid") names+=("$name")
 		fi
-	fi
-	rm -f "$file"
+	done
+	for ((i = 0; i < grace * 20; i++)); do
+		alive=0
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1 && break
+		done
+		((alive)) || return 0
+		sleep 0.05
+	done
+	for i in "${!pids[@]}"; do
+		if kill -0 "${pids[$i]}" 2>/dev/null; then
+			lab_say "${names[$i]} (pid ${pids[$i]}) ignored SIGTERM for ${grace}s: SIGKILL"
+			kill -KILL "${pids[$i]}" 2>/dev/null || true
+		fi
+	done
+	sleep 0.1
 }
 
 # ---------------------------------------------------------------------------
@@ -593,6 +609,9 @@ lab_slurm_start() {
 		AccountingStorageType=accounting_storage/slurmdbd
 		AccountingStorageHost=localhost
 		AccountingStoragePort=${o[dbd_port]}
+		# Clients authenticate to slurmdbd with AccountingStoragePass as the
+		# munge socket (Slurm's "global munge" option), not AuthInfo.
+		AccountingStoragePass=$sock
 		JobAcctGatherType=jobacct_gather/none
 		ProctrackType=proctrack/linuxproc
 		TaskPlugin=task/none
@@ -663,11 +682,9 @@ lab_slurm_start() {
 	lab_say "slurm '${o[cluster]}' up (slurmdbd :${o[dbd_port]} -> ${o[storage_host]}:${o[storage_port]}${o[ssl_ca]:+ TLS}; slurmdbd ready in $t_dbd ms, whole stack in $(($(lab_now_ms) - t0)) ms)"
 }
 
-# lab_slurm_stop DIR: slurmd, slurmctld, slurmdbd, munged, in that order.
+# lab_slurm_stop DIR: slurmd, slurmctld, slurmdbd and munged, together.
 lab_slurm_stop() {
 	local d=${1:?lab_slurm_stop DIR}
-	lab_kill_pidfile "$d/run/slurmd.pid" slurmd 20
-	lab_kill_pidfile "$d/run/slurmctld.pid" slurmctld 20
-	lab_kill_pidfile "$d/run/slurmdbd.pid" slurmdbd 30
-	lab_kill_pidfile "$d/munge/munged.pid" munged 10
+	lab_kill_pidfiles 30 "slurmd:$d/run/slurmd.pid" "slurmctld:$d/run/slurmctld.pid" \
+		"slurmdbd:$d/run/slurmdbd.pid" "munged:$d/munge/munged.pid"
 }
