@@ -59,6 +59,15 @@
 #define CLIENT_SSL_VERIFY_SERVER_CERT (1u << 30)
 #define CLIENT_REMEMBER_OPTIONS (1u << 31)
 
+/* MariaDB extended capabilities: bits 32..63 of MariaDB's capability flags,
+ * carried as the u32 in the handshake's last 4 reserved bytes (meaningful
+ * only when CLIENT_MYSQL is clear) and in HandshakeResponse41 bytes 28..31. */
+#define MARIADB_CAP_PROGRESS (1u << 0)            /* ERR 0xFFFF progress reports */
+#define MARIADB_CAP_COM_MULTI (1u << 1)
+#define MARIADB_CAP_STMT_BULK_OPERATIONS (1u << 2)
+#define MARIADB_CAP_EXTENDED_METADATA (1u << 3)   /* column definitions gain a type-info block */
+#define MARIADB_CAP_CACHE_METADATA (1u << 4)      /* column counts gain a "metadata follows" byte */
+
 /* Server status flags (OK and EOF packets). */
 #define SERVER_STATUS_IN_TRANS 0x0001u
 #define SERVER_STATUS_AUTOCOMMIT 0x0002u
@@ -353,6 +362,9 @@ struct proto_tracker {
 	enum proto_tracker_state state;
 	uint8_t command;
 	uint32_t caps;          /* negotiated capabilities */
+	uint32_t mariadb_ext_caps; /* negotiated MariaDB extended capabilities: 0 unless
+	                              the caller sets it after the handshake; the
+	                              proto_tracker_begin functions leave it alone */
 	bool binary_rows;       /* COM_STMT_EXECUTE / COM_STMT_FETCH */
 	uint64_t columns_left;
 	uint16_t prepare_columns; /* columns still to come after params (prepare) */

@@ -38,10 +38,13 @@
  * state). Error code 0xFFFF is a MariaDB progress report, not an error: the
  * response goes on.
  *
- * Not followed: MariaDB's extended capabilities (metadata caching adds a
- * byte after the column count; COM_MULTI, bulk execute) and MySQL's
- * CLIENT_OPTIONAL_RESULTSET_METADATA. Their layouts differ, so a column
- * count packet with trailing bytes is reported rather than misread.
+ * MariaDB's extended capabilities are followed as far as they change the
+ * answers above (t->mariadb_ext_caps): metadata caching adds a byte after
+ * the column count and may leave the definitions out; extended metadata
+ * only lengthens the definitions, which are counted, not parsed. Not
+ * followed: COM_MULTI and bulk execute, and MySQL's
+ * CLIENT_OPTIONAL_RESULTSET_METADATA; a column count packet with trailing
+ * bytes is reported rather than misread.
  */
 #include <string.h>
 
@@ -217,20 +220,40 @@ static enum proto_tracker_event on_prepare_ok(struct proto_tracker *t, const uin
 	return done(t);
 }
 
-/* The column count that opens a result set: a lone lenenc integer > 0. */
+/*
+ * The column count that opens a result set: a lenenc integer > 0, followed
+ * under MariaDB's MARIADB_CAP_CACHE_METADATA by a "metadata follows" byte;
+ * when that byte is 0 the column definitions are left out (the client has
+ * them cached) and the EOF, if any, comes next.
+ */
 static enum proto_tracker_event on_column_count(struct proto_tracker *t, const uint8_t *p, size_t avail,
 						uint64_t payload_len, struct proto_error *err)
 {
 	struct proto_reader r;
 	proto_reader_init(&r, p, avail);
 	uint64_t n = proto_read_lenenc(&r, NULL, "column count");
+	bool metadata = true;
+	if (t->mariadb_ext_caps & MARIADB_CAP_CACHE_METADATA) {
+		size_t at = r.pos;
+		uint8_t follows = proto_read_u8(&r, "column count metadata flag");
+		if (!r.failed && follows > 1) {
+			r.pos = at;
+			proto_reader_fail(&r, "column count metadata flag", 1, follows);
+		}
+		metadata = follows == 1;
+	}
 	if (proto_reader_status(&r, err) != PROTO_OK)
 		return TRK_EV_MALFORMED;
 	if (payload_len != r.pos)
 		return fail(err, "column count trailing bytes", r.pos, r.pos, payload_len);
-	t->columns_left = n;
 	t->rows = 0;
-	t->state = TRK_COLUMNS;
+	if (metadata) {
+		t->columns_left = n;
+		t->state = TRK_COLUMNS;
+	} else {
+		t->columns_left = 0;
+		t->state = deprecate_eof(t) ? TRK_ROWS : TRK_COLUMNS_EOF;
+	}
 	return TRK_EV_CONTINUE;
 }
 
