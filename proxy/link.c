@@ -29,6 +29,11 @@
  * packet" and drops the message: the text says what failed. */
 #define ER_UPSTREAM 1105 /* ER_UNKNOWN_ERROR */
 
+/* Encrypted bytes queued on the socket before the TLS filter stops and
+ * keeps the rest, in clear, in its own output: the backlog the proxy's
+ * backpressure measures stays visible there. */
+#define TLS_SOCKET_BACKLOG (256u << 10)
+
 static void link_read_cb(struct bufferevent *bev, void *arg);
 static void link_event_cb(struct bufferevent *bev, short what, void *arg);
 static void connect_next(struct link *l);
@@ -271,6 +276,20 @@ static void on_greeting(struct link *l)
 
 /* ---- TLS ------------------------------------------------------------------ */
 
+struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent *plain, SSL *ssl, bool accepting)
+{
+	struct bufferevent *tls = bufferevent_openssl_filter_new(
+		base, plain, ssl, accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!tls)
+		return NULL;
+	bufferevent_setwatermark(plain, EV_WRITE, 0, TLS_SOCKET_BACKLOG);
+	/* Peers often close without close_notify; that is not an attack on a
+	 * protocol with its own framing and COM_QUIT. */
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	return tls;
+}
+
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset)
 {
 	char err[256];
@@ -291,15 +310,13 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 	struct bufferevent *tls = NULL;
 	if (proto_write_ssl_request(&w, &req)) {
 		pio_write_packet(bufferevent_get_output(l->bev), 1, buf, w.len);
-		tls = bufferevent_openssl_filter_new(l->base, l->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-						     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		tls = link_tls_filter(l->base, l->bev, ssl, false);
 	}
 	if (!tls) {
 		SSL_free(ssl);
 		fail(l, NULL, ER_UPSTREAM, "acctgate: cannot start TLS with the server", NULL, 0);
 		return;
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	l->bev = tls;
 	l->state = LINK_TLS;
 	bufferevent_setcb(tls, NULL, NULL, link_event_cb, l);

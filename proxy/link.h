@@ -84,6 +84,11 @@ bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns,
 		const struct config *cfg, SSL_CTX *tls_ctx, int only_server, const struct link_callbacks *cb,
 		void *owner, const char *log_prefix);
 
+/* A TLS filter over a plain bufferevent, set up the same way for both
+ * legs (the client leg accepts, the server leg connects). NULL on failure;
+ * the caller still owns ssl then. */
+struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent *plain, SSL *ssl, bool accepting);
+
 /* From LINK_HELD with l->tls: send SSLRequest (sequence id 1) with these
  * capabilities and start the TLS handshake. */
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset);

@@ -279,10 +279,15 @@ static void drop_server(struct session *s)
  * Backpressure (libevent's le-proxy pattern)
  * ------------------------------------------------------------------------ */
 
+/* Bytes waiting to be written by `bev` itself. With TLS this is the clear
+ * text the filter has not yet encrypted: link_tls_filter caps the socket's
+ * share, so the backlog shows here and the write callback follows it. */
+static size_t backlog(struct bufferevent *bev) { return evbuffer_get_length(bufferevent_get_output(bev)); }
+
 /* After moving bytes to `to`: stop reading `from` while `to` is full. */
 static void apply_backpressure(struct session *s, struct bufferevent *from, struct bufferevent *to, bool *paused)
 {
-	if (!*paused && pending_output(to) >= BACKPRESSURE_HIGH) {
+	if (!*paused && backlog(to) >= BACKPRESSURE_HIGH) {
 		*paused = true;
 		bufferevent_disable(from, EV_READ);
 		bufferevent_setwatermark(to, EV_WRITE, BACKPRESSURE_LOW, 0);
@@ -292,7 +297,7 @@ static void apply_backpressure(struct session *s, struct bufferevent *from, stru
 /* From a write callback of `to`: resume reading `from` once drained. */
 static void release_backpressure(struct bufferevent *from, struct bufferevent *to, bool *paused)
 {
-	if (*paused && pending_output(to) <= BACKPRESSURE_LOW) {
+	if (*paused && backlog(to) <= BACKPRESSURE_LOW) {
 		*paused = false;
 		bufferevent_setwatermark(to, EV_WRITE, 0, 0);
 		bufferevent_enable(from, EV_READ);
@@ -421,15 +426,12 @@ static void start_client_tls(struct session *s)
 		session_close(s, "cannot create a TLS session for the client");
 		return;
 	}
-	struct bufferevent *tls = bufferevent_openssl_filter_new(s->worker->base, s->client, ssl,
-								 BUFFEREVENT_SSL_ACCEPTING,
-								 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	struct bufferevent *tls = link_tls_filter(s->worker->base, s->client, ssl, true);
 	if (!tls) {
 		SSL_free(ssl);
 		session_close(s, "cannot start TLS with the client");
 		return;
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->client = tls;
 	bufferevent_setcb(tls, client_read_cb, client_write_cb, client_event_cb, s);
 	bufferevent_enable(tls, EV_READ);
