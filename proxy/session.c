@@ -63,8 +63,11 @@
 #define HANDSHAKE_MAX_PAYLOAD (64u << 10)
 /* How much of a response packet the tracker needs to decide (OK/ERR/EOF). */
 #define TRACKER_PEEK (64u << 10)
-/* How long a closing session waits for its last bytes to drain. */
+/* How long a closing session waits for its last bytes to drain, and how
+ * often it looks: a TLS filter does not signal when its socket's buffer
+ * empties, so the close polls rather than waits for a callback. */
 #define CLOSE_FLUSH_SECONDS 5
+#define CLOSE_POLL_USEC 5000
 
 /* Capabilities the proxy can relay. Compression and query attributes change
  * the framing or the COM_QUERY layout, optional metadata changes result
@@ -136,7 +139,8 @@ struct session {
 
 	struct link link;             /* the server leg until the handshake is done */
 	char log_prefix[32];          /* "session N" */
-	struct event *timer;          /* close-flush deadline */
+	struct event *timer;          /* close: flush poll */
+	struct timespec close_started;
 	struct event *free_ev;
 
 	/* Connection phase. */
@@ -215,18 +219,22 @@ static void session_free(struct session *s)
 
 static void free_cb(evutil_socket_t fd, short what, void *arg) { session_free(arg); }
 
-/* Free once both outputs are flushed (or the flush deadline passed). */
-static void maybe_finish_close(struct session *s)
-{
-	if (pending_output(s->client) == 0 && pending_output(s->server) == 0)
-		event_active(s->free_ev, EV_TIMEOUT, 0);
-}
-
-static void close_deadline_cb(evutil_socket_t fd, short what, void *arg)
+static void close_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	log_debug("session %llu: flush deadline passed", (unsigned long long)s->id);
-	event_active(s->free_ev, EV_TIMEOUT, 0);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - s->close_started.tv_sec >= CLOSE_FLUSH_SECONDS) {
+		log_debug("session %llu: flush deadline passed", (unsigned long long)s->id);
+		event_active(s->free_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	if (pending_output(s->client) == 0 && pending_output(s->server) == 0) {
+		event_active(s->free_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	struct timeval tv = {0, CLOSE_POLL_USEC};
+	evtimer_add(s->timer, &tv);
 }
 
 /*
@@ -254,9 +262,8 @@ static void session_close(struct session *s, const char *why)
 		bufferevent_setcb(s->server, NULL, server_write_cb, server_event_cb, s);
 		bufferevent_setwatermark(s->server, EV_WRITE, 0, 0);
 	}
-	struct timeval tv = {CLOSE_FLUSH_SECONDS, 0};
-	evtimer_add(s->timer, &tv);
-	maybe_finish_close(s);
+	clock_gettime(CLOCK_MONOTONIC, &s->close_started);
+	close_poll_cb(-1, 0, s);
 }
 
 /* Send an ERR to the client and close. */
@@ -824,19 +831,15 @@ static void server_read_cb(struct bufferevent *bev, void *arg)
 static void server_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
-	if (s->state == S_CLOSING) {
-		maybe_finish_close(s);
-		return;
-	}
-	release_backpressure(s->client, s->server, &s->client_read_paused);
+	if (s->state != S_CLOSING)
+		release_backpressure(s->client, s->server, &s->client_read_paused);
 }
 
 static void server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 	if (s->state == S_CLOSING) {
-		drop_server(s);
-		maybe_finish_close(s);
+		drop_server(s); /* nothing more can be written to it */
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -883,11 +886,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
-	if (s->state == S_CLOSING) {
-		maybe_finish_close(s);
-		return;
-	}
-	if (s->server)
+	if (s->state != S_CLOSING && s->server)
 		release_backpressure(s->server, s->client, &s->server_read_paused);
 }
 
@@ -920,7 +919,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 			bufferevent_free(s->client);
 			s->client = NULL;
 		}
-		maybe_finish_close(s);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -969,7 +967,7 @@ void session_start(struct worker *w, int fd, const struct sockaddr *addr, sockle
 	w->nsessions++;
 
 	snprintf(s->log_prefix, sizeof(s->log_prefix), "session %llu", (unsigned long long)s->id);
-	s->timer = evtimer_new(w->base, close_deadline_cb, s);
+	s->timer = evtimer_new(w->base, close_poll_cb, s);
 	s->free_ev = event_new(w->base, -1, 0, free_cb, s);
 	evutil_make_socket_nonblocking(fd);
 	link_tune_socket(fd, cfg_of(s));

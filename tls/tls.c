@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -35,8 +36,19 @@ static bool common_ctx_setup(SSL_CTX *ctx, char *err, size_t errlen)
 	return true;
 }
 
+/* OpenSSL reports a missing file as "system lib": say which and why. */
+static bool readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	if (access(path, R_OK) == 0)
+		return true;
+	snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+	return false;
+}
+
 static bool load_cert_and_key(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
 {
+	if (!readable("certificate", cert, err, errlen) || !readable("private key", key, err, errlen))
+		return false;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		ossl_err_text("cannot load certificate", cert, err, errlen);
 		return false;
