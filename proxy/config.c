@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
 
 enum setting_type {
 	T_INT,      /* bounded integer */
@@ -31,6 +34,7 @@ enum setting_type {
 	T_LOGLEVEL,
 	T_PIN,      /* SHA-256 of a SubjectPublicKeyInfo: 64 hex digits or base64 */
 	T_PASSWORD_FILE, /* health_password_file: read at load into health_password */
+	T_NAMESERVER, /* empty, or an IP address with an optional :port */
 };
 
 struct setting {
@@ -72,6 +76,7 @@ static const struct setting settings[] = {
 
 	{"upstream", "servers", T_SERVERS, FIELD(servers), "127.0.0.1:3306", 0, 0, NULL, true},
 	{"upstream", "connect_timeout", T_INT, FIELD(connect_timeout), "5", 1, 600, NULL, true},
+	{"upstream", "resolver", T_NAMESERVER, FIELD(resolver), NULL, 0, 0, NULL, false},
 	{"upstream", "tls", T_ENUM, FIELD(upstream_tls), "verify_identity", 0, 0, upstream_tls_names, true},
 	{"upstream", "tls_ca", T_PATH, FIELD(upstream_tls_ca), NULL, 0, 0, NULL, true},
 	{"upstream", "tls_server_name", T_HOST, FIELD(upstream_tls_server_name), NULL, 0, 0, NULL, true},
@@ -378,6 +383,20 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		}
 		strcpy((char *)field, v);
 		return !*v || read_secret(v, cfg->health_password, sizeof(cfg->health_password), why, whylen);
+	case T_NAMESERVER: {
+		struct sockaddr_storage ss;
+		int sslen = sizeof(ss);
+		if (*v && evutil_parse_sockaddr_port(v, (struct sockaddr *)&ss, &sslen) != 0) {
+			set_err(why, whylen, "expected an IP address with an optional :port (IPv6 as [addr]:port), got '%s'", v);
+			return false;
+		}
+		if (strlen(v) >= s->size) {
+			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
+			return false;
+		}
+		strcpy((char *)field, v);
+		return true;
+	}
 	case T_PIN:
 		if (!*v) {
 			cfg->has_pin = false;

@@ -60,6 +60,7 @@ struct config {
 	struct config_endpoint servers[CONFIG_MAX_SERVERS];
 	int nservers;
 	int connect_timeout;
+	char resolver[64];         /* "" = /etc/resolv.conf */
 	enum upstream_tls_mode upstream_tls;
 	char upstream_tls_ca[CONFIG_STR_MAX];
 	char upstream_tls_server_name[CONFIG_HOST_MAX];

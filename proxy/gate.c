@@ -217,7 +217,7 @@ int gate_run(const char *config_path, const struct config *cfg)
 	if (!g.workers)
 		goto out;
 	for (int i = 0; i < cfg->threads; i++) {
-		g.workers[i] = worker_new(&g, i, err, sizeof(err));
+		g.workers[i] = worker_new(&g, i, cfg, err, sizeof(err));
 		if (!g.workers[i]) {
 			log_error("worker %d: %s", i, err);
 			goto out;
@@ -236,7 +236,7 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	g.health = health_new(&g, g.base, err, sizeof(err));
+	g.health = health_new(&g, g.base, cfg, err, sizeof(err));
 	if (!g.health) {
 		log_error("%s", err);
 		goto out;

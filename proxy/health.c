@@ -376,7 +376,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	settings_release(st);
 }
 
-struct health *health_new(struct gate *g, struct event_base *base, char *err, size_t errlen)
+struct health *health_new(struct gate *g, struct event_base *base, const struct config *cfg, char *err,
+			  size_t errlen)
 {
 	struct health *h = calloc(1, sizeof(*h));
 	if (!h) {
@@ -385,15 +386,11 @@ struct health *health_new(struct gate *g, struct event_base *base, char *err, si
 	}
 	h->gate = g;
 	h->base = base;
-	h->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!h->dns) {
-		h->dns = evdns_base_new(base, 0);
-		if (h->dns)
-			evdns_base_load_hosts(h->dns, NULL);
-	}
+	h->dns = link_resolver_new(base, cfg, err, errlen);
 	h->tick = evtimer_new(base, tick_cb, h);
 	if (!h->dns || !h->tick) {
-		snprintf(err, errlen, "cannot set up health checks");
+		if (h->dns)
+			snprintf(err, errlen, "cannot set up health checks");
 		health_free(h);
 		return NULL;
 	}

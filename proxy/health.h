@@ -10,11 +10,14 @@
 
 #include <event2/event.h>
 
+#include "config.h"
+
 struct gate;
 struct health;
 
 /* Start the rounds on `base` (the main thread's). NULL with err on failure. */
-struct health *health_new(struct gate *g, struct event_base *base, char *err, size_t errlen);
+struct health *health_new(struct gate *g, struct event_base *base, const struct config *cfg, char *err,
+			  size_t errlen);
 void health_free(struct health *h);
 
 #endif

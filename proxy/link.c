@@ -4,7 +4,9 @@
 #include "link.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,18 +91,53 @@ void link_tune_socket(int fd, const struct config *cfg)
 
 /* ---- resolve and connect ------------------------------------------------ */
 
+struct evdns_base *link_resolver_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+{
+	struct evdns_base *dns;
+	if (cfg->resolver[0]) {
+		dns = evdns_base_new(base, 0);
+		if (dns && evdns_base_nameserver_ip_add(dns, cfg->resolver) != 0) {
+			snprintf(err, errlen, "[upstream] resolver: cannot use %s", cfg->resolver);
+			evdns_base_free(dns, 0);
+			return NULL;
+		}
+	} else {
+		dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		/* No usable resolv.conf (a minimal container): literal addresses
+		 * and /etc/hosts still work. */
+		if (!dns)
+			dns = evdns_base_new(base, 0);
+	}
+	if (!dns) {
+		snprintf(err, errlen, "cannot create a DNS resolver");
+		return NULL;
+	}
+	evdns_base_load_hosts(dns, NULL);
+	/* Answers are never cached here: each connection asks again. */
+	return dns;
+}
+
 /* The current address failed; when it was the server's last, record why. */
 static void address_failed(struct link *l, const char *reason)
 {
 	evtimer_del(l->timer);
 	drop_bev(l);
+	/* Name the address a host name resolved to: after a failover the
+	 * operator needs to see which one was tried. */
+	char addr[INET6_ADDRSTRLEN] = "";
+	if (l->addr_cur && getnameinfo(l->addr_cur->ai_addr, l->addr_cur->ai_addrlen, addr, sizeof(addr), NULL, 0,
+				       NI_NUMERICHOST) != 0)
+		addr[0] = '\0';
 	l->addr_cur = l->addr_cur ? l->addr_cur->ai_next : NULL;
 	if (!l->addr_cur) {
-		char ep[CONFIG_HOST_MAX + 8];
+		char ep[CONFIG_HOST_MAX + 8], why[256];
 		link_endpoint(l, ep, sizeof(ep));
+		bool literal = addr[0] && strcmp(addr, l->cfg->servers[l->server_index].host) == 0;
+		snprintf(why, sizeof(why), "%s%s%s%s", addr[0] && !literal ? "at " : "", addr[0] && !literal ? addr : "",
+			 addr[0] && !literal ? ": " : "", reason);
 		size_t used = strlen(l->attempts);
-		snprintf(l->attempts + used, sizeof(l->attempts) - used, "%s%s: %s", used ? "; " : "", ep, reason);
-		upstream_pool_report(l->pool, l->cfg, l->server_index, reason);
+		snprintf(l->attempts + used, sizeof(l->attempts) - used, "%s%s: %s", used ? "; " : "", ep, why);
+		upstream_pool_report(l->pool, l->cfg, l->server_index, why);
 	}
 	connect_next(l);
 }

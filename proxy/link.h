@@ -75,6 +75,10 @@ struct link {
 	bool tls;                    /* the leg is (or will be) encrypted */
 };
 
+/* The resolver of one event base: [upstream] resolver, or the system's
+ * (/etc/resolv.conf), plus /etc/hosts. NULL with err on failure. */
+struct evdns_base *link_resolver_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
+
 /* Start connecting: to the servers in the pool's order, or only to
  * cfg->servers[only_server] when it is >= 0 (health probes). The outcome is
  * reported to the pool: down with the reason on failure, up once the leg is

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gate.h"
+#include "link.h"
 #include "log.h"
 #include "session.h"
 
@@ -85,7 +86,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct worker *worker_new(struct gate *g, int index, char *err, size_t errlen)
+struct worker *worker_new(struct gate *g, int index, const struct config *cfg, char *err, size_t errlen)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -100,18 +101,9 @@ struct worker *worker_new(struct gate *g, int index, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create an event base");
 		goto fail;
 	}
-	/* The resolver reads /etc/resolv.conf and /etc/hosts like libc. */
-	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!w->dns) {
-		/* No resolv.conf (a minimal container): literal addresses and
-		 * /etc/hosts still work. */
-		w->dns = evdns_base_new(w->base, 0);
-		if (!w->dns) {
-			snprintf(err, errlen, "cannot create a DNS resolver");
-			goto fail;
-		}
-		evdns_base_load_hosts(w->dns, NULL);
-	}
+	w->dns = link_resolver_new(w->base, cfg, err, errlen);
+	if (!w->dns)
+		goto fail;
 	if (pipe2(w->notify_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "config.h"
+
 #include <event2/dns.h>
 #include <event2/event.h>
 
@@ -31,7 +33,7 @@ struct worker {
 	struct event *drain_deadline;
 };
 
-struct worker *worker_new(struct gate *g, int index, char *err, size_t errlen);
+struct worker *worker_new(struct gate *g, int index, const struct config *cfg, char *err, size_t errlen);
 bool worker_start(struct worker *w);
 /* Called from the listener thread: hand over an accepted socket. */
 bool worker_hand_over(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen);
