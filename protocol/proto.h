@@ -111,6 +111,13 @@ bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_
 PROTO_MUST_USE enum proto_status proto_parse_ok(const uint8_t *p, size_t len, uint32_t caps, struct proto_ok *out,
 						struct proto_error *err);
 bool proto_write_ok(struct proto_writer *w, uint32_t caps, const struct proto_ok *ok);
+/*
+ * Find the last SESSION_TRACK_SCHEMA entry (the new default database) in an
+ * OK packet's session-state block. PROTO_OK with *schema set when there is
+ * one, PROTO_NEED_MORE (no such entry), PROTO_MALFORMED on a broken block.
+ */
+PROTO_MUST_USE enum proto_status proto_session_state_schema(struct proto_slice state, struct proto_slice *schema,
+							    struct proto_error *err);
 PROTO_MUST_USE enum proto_status proto_parse_err(const uint8_t *p, size_t len, struct proto_err *out,
 						 struct proto_error *err);
 bool proto_write_err(struct proto_writer *w, const struct proto_err *e);

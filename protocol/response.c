@@ -130,6 +130,35 @@ bool proto_write_err_msg(struct proto_writer *w, uint16_t code, const char *sql_
 	return proto_write_err(w, &e);
 }
 
+/* Session-state block (inside an OK): entries of
+ *   u8 type | lenenc-str data
+ * where the data of SESSION_TRACK_SCHEMA (type 1) is itself a lenenc-str. */
+#define SESSION_TRACK_SCHEMA 1
+
+enum proto_status proto_session_state_schema(struct proto_slice state, struct proto_slice *schema,
+					     struct proto_error *err)
+{
+	struct proto_reader r;
+	proto_reader_init(&r, state.ptr, state.len);
+	enum proto_status found = PROTO_NEED_MORE;
+	while (!r.failed && proto_reader_remaining(&r) > 0) {
+		uint8_t type = proto_read_u8(&r, "session state entry type");
+		struct proto_slice data = proto_read_lenenc_str(&r, "session state entry");
+		if (r.failed || type != SESSION_TRACK_SCHEMA)
+			continue;
+		struct proto_reader d;
+		proto_reader_init(&d, data.ptr, data.len);
+		struct proto_slice name = proto_read_lenenc_str(&d, "session state schema");
+		if (proto_reader_status(&d, err) != PROTO_OK)
+			return PROTO_MALFORMED;
+		*schema = name;
+		found = PROTO_OK;
+	}
+	if (proto_reader_status(&r, err) != PROTO_OK)
+		return PROTO_MALFORMED;
+	return found;
+}
+
 /* ---- EOF ----------------------------------------------------------------- */
 
 enum proto_status proto_parse_eof(const uint8_t *p, size_t len, struct proto_eof *out, struct proto_error *err)

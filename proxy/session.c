@@ -334,6 +334,20 @@ static void session_on_result_end(struct session *s, const struct proto_result_e
 	}
 }
 
+/* An OK that reports session-state changes: pick up a new default
+ * database (`USE db` sent as a query, which COM_INIT_DB tracking misses). */
+static void note_session_state(struct session *s, const uint8_t *ok, size_t len)
+{
+	struct proto_ok parsed;
+	struct proto_slice schema;
+	struct proto_error perr;
+	if (proto_parse_ok(ok, len, s->caps, &parsed, &perr) != PROTO_OK ||
+	    proto_session_state_schema(parsed.session_state, &schema, &perr) != PROTO_OK)
+		return;
+	snprintf(s->ctx.database, sizeof(s->ctx.database), "%.*s", (int)schema.len, (const char *)schema.ptr);
+	log_debug("session %llu: default database is now '%s'", (unsigned long long)s->id, s->ctx.database);
+}
+
 /* The response to the command in flight is complete. */
 static void session_on_command_done(struct session *s)
 {
@@ -774,6 +788,9 @@ static void relay_response(struct session *s)
 			return;
 		}
 		s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
+		if ((ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE) && s->tracker.last.kind == END_OK &&
+		    (s->tracker.last.status_flags & SERVER_SESSION_STATE_CHANGED))
+			note_session_state(s, p + PROTO_HEADER_LEN, peek);
 		evbuffer_remove_buffer(in, out, wire);
 
 		if (ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE) {

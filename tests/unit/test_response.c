@@ -395,9 +395,33 @@ static void test_text_row(void **state)
 	assert_string_equal(err.what, "text row value length");
 }
 
+/* Session-state blocks: a schema change (type 1) among other entries, none,
+ * and a truncated block. */
+static void test_session_state_schema(void **state)
+{
+	/* type 0 (system variable) "autocommit"="ON", then type 1 schema "slurm_acct_db" */
+	static const uint8_t block[] = {0x00, 0x0e, 0x0a, 'a', 'u', 't', 'o', 'c', 'o', 'm', 'm', 'i', 't', 0x02, 'O', 'N',
+					0x01, 0x0e, 0x0d, 's', 'l', 'u', 'r', 'm', '_', 'a', 'c', 'c', 't', '_', 'd', 'b'};
+	struct proto_slice schema = {0};
+	struct proto_error err = {0};
+	assert_int_equal(proto_session_state_schema((struct proto_slice){block, sizeof(block)}, &schema, &err), PROTO_OK);
+	assert_int_equal(schema.len, 13);
+	assert_memory_equal(schema.ptr, "slurm_acct_db", 13);
+
+	assert_int_equal(proto_session_state_schema((struct proto_slice){block, 16}, &schema, &err), PROTO_NEED_MORE);
+
+	for (size_t cut = 17; cut < sizeof(block); cut++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(proto_session_state_schema((struct proto_slice){block, cut}, &schema, &err),
+				 PROTO_MALFORMED);
+		assert_non_null(err.what);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_session_state_schema),
 		cmocka_unit_test(test_ok_plain),	 cmocka_unit_test(test_ok_info),
 		cmocka_unit_test(test_ok_session_state), cmocka_unit_test(test_ok_as_eof),
 		cmocka_unit_test(test_ok_pre41),	 cmocka_unit_test(test_ok_malformed),
