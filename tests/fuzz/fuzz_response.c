@@ -30,6 +30,20 @@ static void ok_packet(const uint8_t *p, size_t len, uint32_t caps, uint8_t *out,
 		   again.info.len == ok.info.len && again.session_state.len == ok.session_state.len);
 }
 
+/* The whole input as a session-state block: a schema found lies inside it. */
+static void session_state(const uint8_t *p, size_t len)
+{
+	struct proto_slice schema = {0};
+	struct proto_error err = {0};
+	enum proto_status st = proto_session_state_schema((struct proto_slice){p, len}, &schema, &err);
+	if (st == PROTO_MALFORMED) {
+		fuzz_check_error(&err, len);
+		return;
+	}
+	if (st == PROTO_OK)
+		FUZZ_CHECK(schema.ptr >= p && schema.ptr + schema.len <= p + len);
+}
+
 static void err_packet(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
 {
 	struct proto_err e;
@@ -128,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	prepare_ok(p, len, out, cap);
 	column_def(p, len, out, cap);
 	text_row(p, len, ncols);
+	session_state(p, len);
 	free(out);
 	free(p);
 	return 0;
