@@ -7,8 +7,13 @@
  *                        [--db D] [--ssl-ca CA] [--impostor-ca CA2]
  *                        [--ed-user U --ed-password PW]
  *                        [--native-user U --native-password PW]
- *                        [--expect-error TEXT] [--max-ms N]
+ *                        [--expect-error TEXT] [--max-ms N] [--io-timeout S]
+ *                        [--client-tls on|off]
  *                        SCENARIO...      (or "all"; "list" prints them)
+ *
+ * --client-tls on makes every session TLS with the server certificate
+ * verified against --ssl-ca (default: plaintext, as slurmdbd without
+ * StorageParameters); the scenarios that test TLS itself choose their own.
  *
  * Each scenario prints one line, "PASS name (N ms): detail" or
  * "FAIL name (N ms): what was expected and what the client saw", and the
@@ -38,6 +43,8 @@ struct opts {
 	const char *expect_error;
 	unsigned port;
 	long max_ms;
+	unsigned io_timeout; /* read/write timeout: a hang becomes error 2013 */
+	bool client_tls;     /* every session over verified TLS, not plaintext */
 };
 
 static struct opts o = {
@@ -50,6 +57,7 @@ static struct opts o = {
 	.native_user = "native",
 	.native_password = "nativepw",
 	.max_ms = 3000,
+	.io_timeout = 30,
 };
 
 /* The failure (or success) detail of the running scenario. */
@@ -101,7 +109,9 @@ static MYSQL *open_session(const char *user, const char *pw, const char *db, uns
 		snprintf(err, errlen, "mysql_init failed");
 		return NULL;
 	}
-	unsigned timeout = 10, rw_timeout = 300;
+	if (tls == TLS_OFF && o.client_tls)
+		tls = TLS_VERIFY;
+	unsigned timeout = 10, rw_timeout = o.io_timeout;
 	unsigned long max_packet = 256UL << 20;
 	my_bool off = 0, on = 1;
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
@@ -738,6 +748,61 @@ out:
 	return good;
 }
 
+/* Commands around the 16 MiB packet limit, each followed by a small one:
+ * a payload of exactly 0xffffff bytes is followed by an empty packet, and
+ * the command after a split one must not be mistaken for its tail. */
+static bool sc_packet_boundaries(void)
+{
+	MYSQL *m = connect_main();
+	if (!m)
+		return false;
+	const size_t max = 0xffffff;
+	/* COM_QUERY payload lengths (command byte included). */
+	const size_t lens[] = {max - 1, max, max + 1, 2 * max, 2 * max + 1, 100};
+	const size_t fixed = 1 + strlen("SELECT LENGTH('')");
+	char *sql = malloc(2 * max + 64);
+	bool good = sql != NULL;
+	if (!good)
+		good = fail("out of memory");
+	for (size_t i = 0; good && i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t n = lens[i] - fixed;
+		char *p = sql + sprintf(sql, "SELECT LENGTH('");
+		memset(p, 'x', n);
+		p += n;
+		p += sprintf(p, "')");
+		if (mysql_real_query(m, sql, (unsigned long)(p - sql))) {
+			good = fail("COM_QUERY of %zu bytes: %u %s", lens[i], mysql_errno(m), mysql_error(m));
+			break;
+		}
+		MYSQL_RES *r = mysql_store_result(m);
+		MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+		char want[32];
+		snprintf(want, sizeof(want), "%zu", n);
+		if (!row || !row[0] || strcmp(row[0], want) != 0)
+			good = fail("COM_QUERY of %zu bytes: LENGTH = %s, expected %s", lens[i],
+				    row && row[0] ? row[0] : "(no row)", want);
+		if (r)
+			mysql_free_result(r);
+		if (good) {
+			char small[64], after[48];
+			snprintf(after, sizeof(after), "after %zu", lens[i]);
+			snprintf(small, sizeof(small), "SELECT '%s'", after);
+			good = expect_value(m, small, after);
+			if (!good) {
+				char why[sizeof(detail)];
+				snprintf(why, sizeof(why), "%s", detail);
+				fail("the command after a %zu-byte COM_QUERY: %s", lens[i], why);
+			}
+		}
+	}
+	free(sql);
+	if (good)
+		ok("COM_QUERY payloads of 0xffffff-1, 0xffffff (+ empty packet), 0xffffff+1, 2*0xffffff, 2*0xffffff+1 "
+		   "bytes, each followed by a small query");
+	mysql_close(m);
+	return good;
+}
+
 /* COM_CHANGE_USER, to a native-password user and to an ed25519 one (which
  * needs an auth switch inside the change), then back. */
 static bool sc_change_user(void)
@@ -1104,6 +1169,7 @@ static const struct scenario {
 	{"large_result", sc_large_result, true},
 	{"blob_query", sc_blob_query, true},
 	{"blob_long_data", sc_blob_long_data, true},
+	{"packet_boundaries", sc_packet_boundaries, true},
 	{"change_user", sc_change_user, true},
 	{"wrong_password", sc_wrong_password, true},
 	{"ping", sc_ping, true},
@@ -1123,6 +1189,7 @@ static void usage(FILE *to)
 	fprintf(to, "usage: acctgate_client_test --host H --port P [--user U --password PW] [--db D]\n"
 		    "       [--ssl-ca CA] [--impostor-ca CA] [--ed-user U --ed-password PW]\n"
 		    "       [--native-user U --native-password PW] [--expect-error TEXT] [--max-ms N]\n"
+		    "       [--io-timeout SECONDS (default 30)] [--client-tls on|off (default off)]\n"
 		    "       SCENARIO... | all | list\n");
 }
 
@@ -1162,6 +1229,10 @@ int main(int argc, char **argv)
 			o.expect_error = v;
 		else if (!strcmp(k, "--max-ms"))
 			o.max_ms = atol(v);
+		else if (!strcmp(k, "--client-tls"))
+			o.client_tls = !strcmp(v, "on") || !strcmp(v, "1");
+		else if (!strcmp(k, "--io-timeout"))
+			o.io_timeout = (unsigned)atoi(v);
 		else {
 			fprintf(stderr, "unknown option %s\n", k);
 			usage(stderr);
@@ -1206,7 +1277,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("%d of %d scenarios passed (server %s:%u)\n", ran - failed, ran, o.host, o.port);
+	printf("%d of %d scenarios passed (server %s:%u, client leg %s)\n", ran - failed, ran, o.host, o.port,
+	       o.client_tls ? "TLS" : "plaintext");
 	mysql_library_end();
 	return failed ? 1 : 0;
 }
