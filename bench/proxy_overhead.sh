@@ -101,5 +101,5 @@ GATE_PID=$(<"$BENCH/plain/acctgate.pid")
 base=$(peak_rss_kb "$GATE_PID")
 "$READER" 127.0.0.1 "$PLAIN_PORT" "$LAB_DB_USER" "$LAB_DB_PASS" 1024 0
 printf '  %-28s %8s KiB (fresh process: %s KiB)\n' "fast reader" "$(peak_rss_kb "$GATE_PID")" "$base"
-"$READER" 127.0.0.1 "$PLAIN_PORT" "$LAB_DB_USER" "$LAB_DB_PASS" 256 200
+"$READER" 127.0.0.1 "$PLAIN_PORT" "$LAB_DB_USER" "$LAB_DB_PASS" 256 20000
 printf '  %-28s %8s KiB\n' "slow reader (256 MiB)" "$(peak_rss_kb "$GATE_PID")"
