@@ -144,6 +144,43 @@ lab_kill_pidfiles() {
 }
 
 # ---------------------------------------------------------------------------
+# Packages
+# ---------------------------------------------------------------------------
+
+# Everything the build, the tests and the demo use, from Debian 12's archive.
+LAB_PACKAGES=(
+	build-essential cmake pkg-config clang libclang-rt-14-dev
+	libevent-dev libssl-dev libmariadb-dev libjemalloc-dev libcmocka-dev libzstd-dev
+	mariadb-server mariadb-client slurmdbd slurmctld slurmd slurm-client munge
+	openssl tcpdump tshark iproute2 procps util-linux ca-certificates
+)
+
+# lab_install_deps: apt-get install whatever of LAB_PACKAGES is missing
+# (nothing, and no network, when all are there). Needs root.
+lab_install_deps() {
+	local missing=() p
+	for p in "${LAB_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		lab_say "all ${#LAB_PACKAGES[@]} packages present"
+		return 0
+	fi
+	if ((EUID != 0)); then
+		lab_fail "missing packages (${missing[*]}) and not root: run as root or install them"
+		return 1
+	fi
+	lab_say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# tshark asks whether non-root users may capture; the answer is no.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+	if ! apt-get update -q || ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+		lab_fail "apt-get install failed"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------------------
 # Certificates
 # ---------------------------------------------------------------------------
 

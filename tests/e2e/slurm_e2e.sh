@@ -266,6 +266,14 @@ if ((!direct)); then
 		show_logs
 	fi
 fi
+t0=$(lab_now_ms)
+stop_all
+trap - EXIT
+phase "stop everything" "$t0"
+# A sanitizer build writes its reports (leaks at exit) into acctgate's log.
+if ((!direct && !keep)) && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$ag/acctgate.log"; then
+	fail "sanitizer report in $ag/acctgate.log:"$'\n'"$(grep -E -A 30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$ag/acctgate.log" | head -n 60)"
+fi
 phase "total" "$t_all"
 if ((failures)); then
 	echo "$failures check(s) failed; logs under $lab"

@@ -13,8 +13,20 @@ done
 for d in "$lab"/db*; do
 	[[ -d $d ]] && lab_mariadb_stop "$d"
 done
-if [[ -f $lab/env ]]; then
-	# Leftover acctgate logs are worth a look when a test failed.
-	grep -hiE 'error|warn|assert|sanitizer' "$lab"/ag*/acctgate.log 2>/dev/null | tail -n 20 || true
-fi
-exit 0
+# acctgate has exited now, so a sanitizer build has written its reports
+# (leaks come at exit) into its log: any report fails the fixture.
+status=0
+for f in "$lab"/ag*/acctgate.log; do
+	[[ -f $f ]] || continue
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$f"; then
+		echo "FAIL sanitizer report in $f:"
+		grep -E -A 30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -n 80
+		status=1
+	fi
+	n=$(grep -cE ' (error|warning) ' "$f" || true)
+	if ((n)); then
+		echo "note: $n error/warning lines in $f; the last ones:"
+		grep -E ' (error|warning) ' "$f" | tail -n 10
+	fi
+done
+exit $status

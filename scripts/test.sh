@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test.sh - THE test command: install dependencies, build, run every test.
+#
+#   bash scripts/test.sh
+#
+# 1. apt-get installs what is missing (Debian 12, as root; nothing when all
+#    packages are there).
+# 2. Builds build/ (RelWithDebInfo) and build-asan/ (-DACCTGATE_SANITIZE=ON:
+#    AddressSanitizer + UndefinedBehaviorSanitizer), -j2.
+# 3. Runs `ctest --output-on-failure` in both: unit tests, fuzz smoke runs,
+#    integration (lab MariaDB + acctgate as a fixture, every scenario over
+#    the four client/upstream TLS combinations) and the Slurm e2e tests.
+#
+# Environment:
+#   ACCTGATE_TEST_DIRECT=1     integration/e2e straight at MariaDB (harness check)
+#   ACCTGATE_TEST_SKIP_ASAN=1  only the normal build
+#   ACCTGATE_TEST_ASAN_E2E=0   leave the e2e tests out of the ASan build
+#   JOBS=N                     build parallelism (default 2)
+# Exits non-zero if anything failed; prints a summary with timings.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+# shellcheck source=lab.sh
+. scripts/lab.sh
+jobs=${JOBS:-2}
+t_start=$(lab_now_ms)
+declare -a summary=()
+status=0
+note() { summary+=("$(printf '%-44s %s' "$1" "$2")"); }
+secs() { printf '%d s' $((($(lab_now_ms) - $1) / 1000)); }
+
+t=$(lab_now_ms)
+lab_install_deps
+note "dependencies" "$(secs "$t")"
+
+# configure_build DIR [cmake args...]
+configure_build() {
+	local dir=$1 t
+	shift
+	t=$(lab_now_ms)
+	echo "==== configure + build $dir"
+	if cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$jobs"; then
+		note "build $dir" "ok, $(secs "$t")"
+		return 0
+	fi
+	note "build $dir" "FAILED, $(secs "$t")"
+	return 1
+}
+
+# run_ctest DIR [ctest args...]
+run_ctest() {
+	local dir=$1 t rc=0
+	shift
+	t=$(lab_now_ms)
+	echo "==== ctest in $dir $*"
+	(cd "$dir" && ctest --output-on-failure "$@") 2>&1 | tee "$dir/ctest.log" || rc=$?
+	local tail
+	tail=$(grep -E "tests passed|tests failed" "$dir/ctest.log" | tail -n1)
+	note "ctest $dir $*" "${tail:-no result} (rc $rc), $(secs "$t")"
+	return "$rc"
+}
+
+if configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+	run_ctest build || status=1
+else
+	status=1
+fi
+
+if [[ ${ACCTGATE_TEST_SKIP_ASAN:-0} != 1 ]]; then
+	# Reports go to each process's stderr (acctgate's lands in its lab log,
+	# where the fixture cleanup and the e2e look for them).
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:print_summary=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	asan_args=()
+	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args=(-LE e2e)
+	if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DACCTGATE_SANITIZE=ON; then
+		run_ctest build-asan "${asan_args[@]}" || status=1
+	else
+		status=1
+	fi
+fi
+
+echo
+echo "==== summary"
+printf '%s\n' "${summary[@]}"
+echo "total $(secs "$t_start")"
+if ((status)); then
+	echo "TESTS FAILED"
+else
+	echo "ALL TESTS PASSED"
+fi
+exit "$status"
