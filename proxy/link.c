@@ -122,22 +122,29 @@ static void address_failed(struct link *l, const char *reason)
 {
 	evtimer_del(l->timer);
 	drop_bev(l);
-	/* Name the address a host name resolved to: after a failover the
-	 * operator needs to see which one was tried. */
+	/* Name each address a host name resolved to: after a failover the
+	 * operator needs to see which ones were tried ("localhost" is both
+	 * 127.0.0.1 and ::1, and the last is rarely the one that matters). */
 	char addr[INET6_ADDRSTRLEN] = "";
 	if (l->addr_cur && getnameinfo(l->addr_cur->ai_addr, l->addr_cur->ai_addrlen, addr, sizeof(addr), NULL, 0,
 				       NI_NUMERICHOST) != 0)
 		addr[0] = '\0';
+	bool named = addr[0] && strcmp(addr, l->cfg->servers[l->server_index].host) != 0;
+	char entry[INET6_ADDRSTRLEN + 160];
+	snprintf(entry, sizeof(entry), "%s%s%s%s", named ? "at " : "", named ? addr : "", named ? ": " : "", reason);
+	size_t n = strlen(l->addr_failures);
+	/* The resolver may list an address twice (/etc/hosts and its own). */
+	if (!strstr(l->addr_failures, entry))
+		snprintf(l->addr_failures + n, sizeof(l->addr_failures) - n, "%s%s", n ? ", " : "", entry);
 	l->addr_cur = l->addr_cur ? l->addr_cur->ai_next : NULL;
 	if (!l->addr_cur) {
-		char ep[CONFIG_HOST_MAX + 8], why[256];
+		char ep[CONFIG_HOST_MAX + 8];
 		link_endpoint(l, ep, sizeof(ep));
-		bool literal = addr[0] && strcmp(addr, l->cfg->servers[l->server_index].host) == 0;
-		snprintf(why, sizeof(why), "%s%s%s%s", addr[0] && !literal ? "at " : "", addr[0] && !literal ? addr : "",
-			 addr[0] && !literal ? ": " : "", reason);
 		size_t used = strlen(l->attempts);
-		snprintf(l->attempts + used, sizeof(l->attempts) - used, "%s%s: %s", used ? "; " : "", ep, why);
-		upstream_pool_report(l->pool, l->cfg, l->server_index, why);
+		snprintf(l->attempts + used, sizeof(l->attempts) - used, "%s%s: %s", used ? "; " : "", ep,
+			 l->addr_failures);
+		upstream_pool_report(l->pool, l->cfg, l->server_index, l->addr_failures);
+		l->addr_failures[0] = '\0';
 	}
 	connect_next(l);
 }

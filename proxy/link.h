@@ -67,6 +67,7 @@ struct link {
 	struct evdns_getaddrinfo_request *dns_req;
 	struct event *timer;
 	char attempts[512];          /* "host:port: reason; ..." */
+	char addr_failures[256];     /* the current server's: "at addr: reason, ..." */
 
 	struct bufferevent *bev;
 	uint8_t *greeting;           /* the server's HandshakeV10 payload */
