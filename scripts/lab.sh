@@ -27,7 +27,8 @@
 #   wrongname-cert.pem wrongname-key.pem   lab CA, SAN DNS:wrong.example only
 #   expired-cert.pem expired-key.pem       lab CA, right SAN, expired in 2020
 #   client-cert.pem client-key.pem         lab CA, clientAuth, CN=acctgate-client
-# A "cert set" is one of: server impostor wrongname expired.
+# A "cert set" is one of: server impostor wrongname expired (and, for
+# lab_mariadb_start, none: no TLS at all).
 
 LAB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB_ROOT="${LAB_ROOT:-$LAB_REPO/.lab}"
@@ -63,9 +64,15 @@ lab_dir() { printf '%s/%s\n' "$LAB_ROOT" "$1"; }
 # lab_now_ms: milliseconds since the epoch, for timings.
 lab_now_ms() { date +%s%3N; }
 
-# lab_port_in_use PORT: true when something listens on 127.0.0.1:PORT.
+# lab_port_in_use PORT [ADDR]: true when something listens on PORT (on any
+# address; with ADDR, on ADDR itself or on a wildcard address).
 lab_port_in_use() {
-	ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+	if [[ -z ${2:-} ]]; then
+		ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+		return
+	fi
+	ss -Htln "sport = :$1" 2>/dev/null |
+		awk -v a="$2:$1" '$4 == a || $4 ~ /^(0\.0\.0\.0|\*|\[::\]):/ { f = 1 } END { exit !f }'
 }
 
 # lab_free_port BASE: print the first port >= BASE nobody listens on.
@@ -312,19 +319,22 @@ lab_mariadb_sql() {
 	mariadb --defaults-file="$d/my.cnf" "$@"
 }
 
-# lab_mariadb_start DIR PORT [CERTDIR [SET]]: a fresh server on
-# 127.0.0.1:PORT; with CERTDIR it serves TLS with SET's cert (default
-# "server") and trusts CERTDIR/ca.pem for client certificates.
+# lab_mariadb_start DIR PORT [CERTDIR [SET [BIND]]]: a fresh server on
+# BIND:PORT (default 127.0.0.1; any 127.x.y.z works on Linux, so two servers
+# may share a port); with CERTDIR it serves TLS with SET's cert (default
+# "server"; "none" = no TLS) and trusts CERTDIR/ca.pem for client
+# certificates.
 lab_mariadb_start() {
-	local d=${1:?lab_mariadb_start DIR PORT [CERTDIR [SET]]} port=${2:?port} certs=${3:-} set=${4:-server}
-	local t0
+	local d=${1:?lab_mariadb_start DIR PORT [CERTDIR [SET [BIND]]]} port=${2:?port} certs=${3:-} set=${4:-server}
+	local bind=${5:-127.0.0.1} t0
 	t0=$(lab_now_ms)
+	[[ $set == none ]] && certs=""
 	if lab_pid_alive "$d/mariadbd.pid"; then
 		lab_fail "lab_mariadb_start: a server already runs from $d (pid $(<"$d/mariadbd.pid"))"
 		return 1
 	fi
-	if lab_port_in_use "$port"; then
-		lab_fail "lab_mariadb_start: port $port is already in use"
+	if lab_port_in_use "$port" "$bind"; then
+		lab_fail "lab_mariadb_start: port $bind:$port is already in use"
 		return 1
 	fi
 	mkdir -p "$d"
@@ -348,7 +358,7 @@ ssl-key=$d/tls/server-key.pem"
 		port=$port
 		socket=$d/mysql.sock
 		pid-file=$d/mariadbd.pid
-		bind-address=127.0.0.1
+		bind-address=$bind
 		user=root
 		log-error=$d/error.log
 		general-log=1
@@ -377,27 +387,7 @@ ssl-key=$d/tls/server-key.pem"
 		lab_fail "mariadb-install-db failed in $d" "$d/install.log" "$d/error.log"
 		return 1
 	fi
-	mariadbd --defaults-file="$d/my.cnf" >>"$d/error.log" 2>&1 </dev/null &
-	local pid=$! i
-	# mariadbd writes its pid file itself once it is up; until then we
-	# know the pid from the shell.
-	printf '%s\n' "$pid" >"$d/mariadbd.pid"
-	disown "$pid" 2>/dev/null || true
-	for ((i = 0; i < 600; i++)); do
-		if mariadb-admin --defaults-file="$d/my.cnf" --connect-timeout=1 ping >/dev/null 2>&1; then
-			break
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			lab_fail "mariadbd exited during start-up ($d)" "$d/error.log"
-			return 1
-		fi
-		sleep 0.05
-	done
-	if ((i >= 600)); then
-		lab_mariadb_stop "$d"
-		lab_fail "mariadbd not answering after 30s ($d)" "$d/error.log"
-		return 1
-	fi
+	lab_mariadb_launch "$d" || return 1
 	if ! lab_mariadb_sql "$d" <<-EOF >"$d/setup.log" 2>&1; then
 		DELETE FROM mysql.global_priv WHERE User = '';
 		FLUSH PRIVILEGES;
@@ -414,7 +404,49 @@ ssl-key=$d/tls/server-key.pem"
 		lab_fail "user setup failed ($d)" "$d/setup.log" "$d/error.log"
 		return 1
 	fi
-	lab_say "mariadb up on 127.0.0.1:$port (${certs:+TLS cert set $set, }$d) in $(($(lab_now_ms) - t0)) ms"
+	lab_say "mariadb up on $bind:$port (${certs:+TLS cert set $set, }$d) in $(($(lab_now_ms) - t0)) ms"
+}
+
+# lab_mariadb_launch DIR: run mariadbd on DIR/my.cnf and wait until it
+# answers (the part of a start that a restart repeats).
+lab_mariadb_launch() {
+	local d=$1
+	mariadbd --defaults-file="$d/my.cnf" >>"$d/error.log" 2>&1 </dev/null &
+	local pid=$! i
+	# mariadbd writes its pid file itself once it is up; until then we
+	# know the pid from the shell.
+	printf '%s\n' "$pid" >"$d/mariadbd.pid"
+	disown "$pid" 2>/dev/null || true
+	for ((i = 0; i < 600; i++)); do
+		if mariadb-admin --defaults-file="$d/my.cnf" --connect-timeout=1 ping >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			lab_fail "mariadbd exited during start-up ($d)" "$d/error.log"
+			return 1
+		fi
+		sleep 0.05
+	done
+	lab_mariadb_stop "$d"
+	lab_fail "mariadbd not answering after 30s ($d)" "$d/error.log"
+}
+
+# lab_mariadb_restart DIR: start a server stopped by lab_mariadb_stop again,
+# with its data, users and certificates as they were (a server that "comes
+# back", not a new one).
+lab_mariadb_restart() {
+	local d=${1:?lab_mariadb_restart DIR} t0
+	t0=$(lab_now_ms)
+	if [[ ! -s $d/my.cnf || ! -d $d/data ]]; then
+		lab_fail "lab_mariadb_restart: no server was started from $d"
+		return 1
+	fi
+	if lab_pid_alive "$d/mariadbd.pid"; then
+		lab_fail "lab_mariadb_restart: a server already runs from $d (pid $(<"$d/mariadbd.pid"))"
+		return 1
+	fi
+	lab_mariadb_launch "$d" || return 1
+	lab_say "mariadb back on port $(<"$d/port") ($d) in $(($(lab_now_ms) - t0)) ms"
 }
 
 # lab_mariadb_tls_swap DIR CERTDIR SET: serve SET's certificate from now on
@@ -447,7 +479,9 @@ lab_mariadb_stop() {
 # upstream UPSTREAMS ("host:port[,host:port]"), the lab server cert on the
 # client leg, and the lab CA for the upstream leg. key=value pairs
 # override (client_tls=, tls=, log_level=, threads=, tls_client_ca=, ...);
-# keys of [upstream] are recognised by name.
+# other keys are added, to [upstream] when they are among LAB_UPSTREAM_KEYS
+# (tls_cert and tls_key always mean [proxy]'s), else to [proxy].
+LAB_UPSTREAM_KEYS=" resolver tls_pin_sha256 health_backoff_max health_user health_password_file health_interval "
 lab_acctgate_conf() {
 	local f=$1 lport=$2 ups=$3 certs=$4
 	shift 4
@@ -458,9 +492,16 @@ lab_acctgate_conf() {
 		[connect_timeout]=5 [tls]=verify_identity [tls_ca]="$certs/ca.pem"
 		[tls_server_name]=""
 	)
-	local kv
+	local kv k extra_proxy="" extra_upstream=""
 	for kv in "$@"; do
-		p[${kv%%=*}]=${kv#*=}
+		k=${kv%%=*}
+		if [[ -n ${p[$k]+set} ]]; then
+			p[$k]=${kv#*=}
+		elif [[ $LAB_UPSTREAM_KEYS == *" $k "* ]]; then
+			extra_upstream+="$k = ${kv#*=}"$'\n'
+		else
+			extra_proxy+="$k = ${kv#*=}"$'\n'
+		fi
 	done
 	mkdir -p "$(dirname "$f")"
 	cat >"$f" <<-EOF
@@ -475,13 +516,14 @@ lab_acctgate_conf() {
 		tls_client_ca = ${p[tls_client_ca]}
 		local_infile = ${p[local_infile]}
 		log_level = ${p[log_level]}
-
+		$extra_proxy
 		[upstream]
 		servers = $ups
 		connect_timeout = ${p[connect_timeout]}
 		tls = ${p[tls]}
 		tls_ca = ${p[tls_ca]}
 		tls_server_name = ${p[tls_server_name]}
+		$extra_upstream
 	EOF
 }
 

@@ -1,77 +1,102 @@
 #!/usr/bin/env bash
 # upstream_tls.sh LABDIR CLIENT_BIN - acctgate's server-leg verification.
 # A MariaDB of its own serves, in turn, the lab server certificate and the
-# three bad ones (impostor CA, wrong name, expired; FLUSH SSL swaps them).
-# With tls = verify_identity only the good one may be used, and for the bad
-# ones the server's general log must show no login attempt (acctgate stops
-# before sending credentials). verify_ca accepts the wrong name but not the
-# impostor; tls_server_name = wrong.example accepts the wrong-name cert.
+# three bad ones (impostor CA, wrong name, expired; FLUSH SSL swaps them);
+# a second one offers no TLS at all. With tls = verify_identity only the good
+# one may be used; every refusal must reach the client with its own reason
+# (untrusted CA, name mismatch, expired, no TLS offered: an operator has to
+# tell them apart from the client's error alone), and the server's general
+# log must show no login attempt (acctgate stops before sending
+# credentials). verify_ca accepts the wrong name but not the impostor;
+# tls_server_name = wrong.example accepts the wrong-name cert.
 # Direct mode: the mariadb client with --ssl-verify-server-cert against the
-# same four certificates, which proves the certificate sets themselves.
+# same servers, with libmariadb's own reasons, which proves the certificate
+# sets and the plaintext server themselves.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 db=$lab/db-tlsneg
-ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname")
+dbplain=$lab/db-tlsplain
+ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname" "$lab/ag-vplain")
 cleanup() {
 	local a
 	for a in "${ags[@]}"; do lab_acctgate_stop "$a"; done
 	lab_mariadb_stop "$db"
+	lab_mariadb_stop "$dbplain"
 }
 trap cleanup EXIT
 dbport=$(lab_free_port $((DB_PORT + 10)))
 lab_mariadb_start "$db" "$dbport" "$CERTS" server || exit 1
+plainport=$(lab_free_port $((dbport + 1)))
+lab_mariadb_start "$dbplain" "$plainport" "$CERTS" none || exit 1
+
+# What the client must read for each refusal, by cert set ("none": the
+# server offers no TLS): acctgate's words, or libmariadb's in direct mode.
+declare -A reason
+if [[ $MODE == direct ]]; then
+	reason=([impostor]="unable to get local issuer certificate"
+		[wrongname]="Validation of SSL server certificate failed"
+		[expired]="certificate has expired" [none]="server does not support it")
+else
+	reason=([impostor]="server certificate is not signed by a trusted CA"
+		[wrongname]="server certificate name mismatch: it is not valid for '127.0.0.1'"
+		[expired]="server certificate has expired"
+		[none]="database server 127.0.0.1:$plainport does not offer TLS")
+fi
 
 failures=0
 declare -A port=()
 if [[ $MODE == acctgate ]]; then
-	ap=$(lab_free_port $((TARGET_PORT + 10)))
-	lab_acctgate_conf "${ags[0]}/acctgate.conf" "$ap" "127.0.0.1:$dbport" "$CERTS" tls=verify_identity
-	lab_acctgate_start "${ags[0]}" "${ags[0]}/acctgate.conf" || exit 1
-	port[verify_identity]=$ap
-	ap=$(lab_free_port $((ap + 1)))
-	lab_acctgate_conf "${ags[1]}/acctgate.conf" "$ap" "127.0.0.1:$dbport" "$CERTS" tls=verify_ca
-	lab_acctgate_start "${ags[1]}" "${ags[1]}/acctgate.conf" || exit 1
-	port[verify_ca]=$ap
-	ap=$(lab_free_port $((ap + 1)))
-	lab_acctgate_conf "${ags[2]}/acctgate.conf" "$ap" "127.0.0.1:$dbport" "$CERTS" tls=verify_identity \
-		tls_server_name=wrong.example
-	lab_acctgate_start "${ags[2]}" "${ags[2]}/acctgate.conf" || exit 1
-	port[server_name]=$ap
+	# start_ag INDEX KEY UPSTREAM key=value...
+	start_ag() {
+		local a=${ags[$1]} key=$2 ups=$3 ap
+		ap=$(lab_free_port $((TARGET_PORT + 10 + $1)))
+		shift 3
+		lab_acctgate_conf "$a/acctgate.conf" "$ap" "$ups" "$CERTS" "$@"
+		lab_acctgate_start "$a" "$a/acctgate.conf" || exit 1
+		port[$key]=$ap
+	}
+	start_ag 0 verify_identity "127.0.0.1:$dbport" tls=verify_identity
+	start_ag 1 verify_ca "127.0.0.1:$dbport" tls=verify_ca
+	start_ag 2 server_name "127.0.0.1:$dbport" tls=verify_identity tls_server_name=wrong.example
+	start_ag 3 plain "127.0.0.1:$plainport" tls=verify_identity
 fi
 
-# attempt EXPECT(ok|refused) SET MODE-KEY
+# attempt EXPECT(ok|refused) SET MODE-KEY [REASON]: one login; a refusal must
+# carry REASON (default: the set's) and leave no login in the general log.
 attempt() {
-	local expect=$1 set=$2 how=$3 out rc before after logins
-	before=$(grep -c "slurm@" "$db/general.log" 2>/dev/null)
+	local expect=$1 set=$2 how=$3 out rc before after logins d=$db p=$dbport a=""
+	local want=${4:-${reason[$set]:-}} what="$how + $set cert"
+	if [[ $set == none ]]; then d=$dbplain p=$plainport what="$how + server without TLS"; fi
+	before=$(grep -c "slurm@" "$d/general.log" 2>/dev/null)
 	if [[ $MODE == direct ]]; then
-		out=$(mariadb -h 127.0.0.1 -P "$dbport" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
+		out=$(mariadb -h 127.0.0.1 -P "$p" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
 			--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -B -N -e "SELECT CURRENT_USER()" 2>&1)
 		rc=$?
 	else
-		local a
 		case $how in
 		verify_identity) a=${ags[0]} ;;
 		verify_ca) a=${ags[1]} ;;
 		server_name) a=${ags[2]} ;;
+		plain) a=${ags[3]} ;;
 		esac
 		log_mark "$a/acctgate.log"
 		out=$(timeout 30 mariadb -h 127.0.0.1 -P "${port[$how]}" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
 			--connect-timeout=10 -B -N -e "SELECT CURRENT_USER()" 2>&1)
 		rc=$?
 	fi
-	after=$(grep -c "slurm@" "$db/general.log" 2>/dev/null)
+	after=$(grep -c "slurm@" "$d/general.log" 2>/dev/null)
 	logins=$((after - before))
 	if [[ $expect == ok ]]; then
 		if ((rc == 0)) && [[ $out == "slurm@%" ]] && ((logins > 0)); then
-			echo "PASS $how + $set cert: logged in"
+			echo "PASS $what: logged in"
 			return
 		fi
-	elif ((rc != 0)) && ((logins == 0)); then
-		echo "PASS $how + $set cert: refused, no login reached the server: $out"
+	elif ((rc != 0)) && ((logins == 0)) && [[ -n $want && $out == *"$want"* ]]; then
+		echo "PASS $what: refused with '$want', no login reached the server: $out"
 		return
 	fi
-	echo "FAIL $how + $set cert: expected $expect; rc $rc, server saw $logins login(s), client saw: $out"
-	[[ $MODE == acctgate ]] && log_since "$a/acctgate.log"
+	echo "FAIL $what: expected $expect${want:+ with '$want'}; rc $rc, server saw $logins login(s), client saw: $out"
+	[[ -n $a ]] && log_since "$a/acctgate.log"
 	failures=$((failures + 1))
 }
 
@@ -84,6 +109,11 @@ for set in server impostor wrongname expired; do
 	*) attempt refused "$set" verify_ca ;;
 	esac
 	if [[ $set == wrongname ]]; then attempt ok "$set" server_name; fi
-	if [[ $set == server ]]; then attempt refused "$set" server_name; fi
+	if [[ $set == server ]]; then
+		attempt refused "$set" server_name "server certificate name mismatch: it is not valid for 'wrong.example'"
+	fi
 done
+# A server without TLS (or a plaintext impostor on its address) under
+# verify_identity: "plain" is acctgate's verify_identity in front of it.
+if [[ $MODE == direct ]]; then attempt refused none verify_identity; else attempt refused none plain; fi
 ((failures == 0))
