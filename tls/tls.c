@@ -14,13 +14,20 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+/* The queue's first error is the cause ("no start line", "wrong tag"), with
+ * the decoders' own words as its data; the last is only where it surfaced
+ * ("PEM lib" for every unreadable file). */
 static void ossl_err_text(const char *what, const char *path, char *err, size_t errlen)
 {
-	unsigned long e = ERR_peek_last_error();
+	const char *data = NULL;
+	int flags = 0;
+	unsigned long e = ERR_peek_error_all(NULL, NULL, NULL, &data, &flags);
 	char reason[256] = "unknown error";
 	if (e)
 		ERR_error_string_n(e, reason, sizeof(reason));
-	snprintf(err, errlen, "%s%s%s: %s", what, path ? " " : "", path ? path : "", reason);
+	bool detail = e && data && *data && (flags & ERR_TXT_STRING);
+	snprintf(err, errlen, "%s%s%s: %s%s%s%s", what, path ? " " : "", path ? path : "", reason, detail ? " (" : "",
+		 detail ? data : "", detail ? ")" : "");
 	ERR_clear_error();
 }
 
