@@ -44,7 +44,7 @@ struct probe {
 	struct event *deadline;
 	uint8_t seq;          /* next sequence id to send */
 	uint8_t scramble[SCRAMBLE_LEN];
-	char prefix[64];      /* "health check of host:port" */
+	char prefix[CONFIG_HOST_MAX + 32]; /* "health check of host:port" */
 };
 
 struct health {

@@ -353,7 +353,14 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 	proto_writer_init(&w, buf, sizeof(buf));
 	struct bufferevent *tls = NULL;
 	if (proto_write_ssl_request(&w, &req)) {
-		pio_write_packet(bufferevent_get_output(l->bev), 1, buf, w.len);
+		struct evbuffer *out = bufferevent_get_output(l->bev);
+		pio_write_packet(out, 1, buf, w.len);
+		/* Send the SSLRequest now, in a segment of its own, as stock
+		 * clients do: queued, it would share a segment with the
+		 * ClientHello, which servers accept but packet captures (and any
+		 * middlebox that reads greedily) cannot split. Whatever the
+		 * socket refuses still goes first through the filter. */
+		evbuffer_write(out, bufferevent_getfd(l->bev));
 		tls = link_tls_filter(l->base, l->bev, ssl, false);
 	}
 	if (!tls) {

@@ -226,6 +226,9 @@ fi
 
 # ---- wire -------------------------------------------------------------------------
 t0=$(lab_now_ms)
+# Stop the Slurm daemons before the capture: a connection they open just as
+# the capture stops would be cut before its TLS handshake.
+((keep)) || lab_slurm_stop "$sl"
 kill -INT "$tcpdump_pid" 2>/dev/null
 wait "$tcpdump_pid" 2>/dev/null
 tcpdump_pid=""
@@ -234,17 +237,19 @@ for leg in "${legs[@]}"; do
 	port=${rest%%:*} expect=${rest#*:}
 	tcpdump -r "$lab/wire.pcap" -w "$lab/leg-$port.pcap" "tcp port $port" 2>/dev/null
 	packets=$(tcpdump -r "$lab/leg-$port.pcap" -n 2>/dev/null | wc -l)
-	hellos=$(tshark -r "$lab/leg-$port.pcap" -d "tcp.port==$port,tls" -Y "tls.handshake.type == 1" 2>/dev/null | wc -l)
+	# Decoded as MySQL, so the dissector hands over to TLS after each SSLRequest.
+	hellos=$(tshark -r "$lab/leg-$port.pcap" -d "tcp.port==$port,mysql" -Y "tls.handshake.type == 1" 2>/dev/null | wc -l)
+	conns=$(tcpdump -r "$lab/leg-$port.pcap" -n "tcp dst port $port and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn" 2>/dev/null | wc -l)
 	clear=$(grep -a -o -i -E "slurm_acct_db|insert into|job_table" "$lab/leg-$port.pcap" | sort | uniq -c | tr -s ' ' | tr '\n' ';')
 	if ((packets < 20)); then
 		fail "wire $name (port $port): only $packets packets captured, the check would prove nothing"
 	elif [[ $expect == tls ]]; then
-		if ((hellos == 0)); then
-			fail "wire $name (port $port): $packets packets, no TLS ClientHello"
+		if ((hellos == 0 || hellos != conns)); then
+			fail "wire $name (port $port): $packets packets, $conns connections but $hellos TLS ClientHellos"
 		elif [[ -n $clear ]]; then
 			fail "wire $name (port $port): SQL text in clear on a TLS leg: $clear"
 		else
-			pass "wire $name (port $port): $packets packets, $hellos TLS handshakes, no SQL text in clear"
+			pass "wire $name (port $port): $packets packets, $conns connections, each with a TLS handshake, no SQL text in clear"
 		fi
 	else
 		if [[ -n $clear ]]; then
