@@ -5,16 +5,20 @@
 #
 # 1. apt-get installs what is missing (Debian 12, as root; nothing when all
 #    packages are there).
-# 2. Builds build/ (RelWithDebInfo) and build-asan/ (-DACCTGATE_SANITIZE=ON:
-#    AddressSanitizer + UndefinedBehaviorSanitizer), -j2.
-# 3. Runs `ctest --output-on-failure` in both: unit tests, fuzz smoke runs,
+# 2. Builds build/ (RelWithDebInfo), build-asan/ (-DACCTGATE_SANITIZE=ON:
+#    AddressSanitizer + UndefinedBehaviorSanitizer) and build-fuzz/ (clang,
+#    libFuzzer), -j2.
+# 3. Runs `ctest --output-on-failure` in the first two: unit tests,
 #    integration (lab MariaDB + acctgate as a fixture, every scenario over
-#    the four client/upstream TLS combinations) and the Slurm e2e tests.
+#    the four client/upstream TLS combinations) and the Slurm e2e tests;
+#    in build-fuzz, each fuzz target for a bounded time.
 #
 # Environment:
 #   ACCTGATE_TEST_DIRECT=1     integration/e2e straight at MariaDB (harness check)
 #   ACCTGATE_TEST_SKIP_ASAN=1  only the normal build
 #   ACCTGATE_TEST_ASAN_E2E=0   leave the e2e tests out of the ASan build
+#   ACCTGATE_TEST_SKIP_FUZZ=1  no fuzz build (clang, libFuzzer)
+#   ACCTGATE_FUZZ_SECONDS=N    how long each fuzz target runs (default 20)
 #   JOBS=N                     build parallelism (default 2)
 # Exits non-zero if anything failed; prints a summary with timings.
 set -euo pipefail
@@ -75,6 +79,17 @@ if [[ ${ACCTGATE_TEST_SKIP_ASAN:-0} != 1 ]]; then
 	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args=(-LE e2e)
 	if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DACCTGATE_SANITIZE=ON; then
 		run_ctest build-asan "${asan_args[@]}" || status=1
+	else
+		status=1
+	fi
+fi
+
+if [[ ${ACCTGATE_TEST_SKIP_FUZZ:-0} != 1 ]]; then
+	# libFuzzer needs clang: every parser's target runs a bounded time from
+	# the corpus seeded with the real slurmdbd capture.
+	if CC=clang configure_build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCTGATE_FUZZ=ON \
+		-DACCTGATE_FUZZ_SECONDS="${ACCTGATE_FUZZ_SECONDS:-20}"; then
+		run_ctest build-fuzz -L fuzz || status=1
 	else
 		status=1
 	fi
