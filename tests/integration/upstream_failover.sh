@@ -27,6 +27,8 @@ cleanup() {
 	lab_mariadb_stop "$dbc"
 }
 trap cleanup EXIT
+# Logs are appended to: checks must read this run's lines only.
+rm -f "$ag1/acctgate.log" "$ag2/acctgate.log" "$dns/queries.log"
 failures=0
 check() { # check WHAT OK(0|1) DETAIL
 	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
