@@ -62,9 +62,10 @@ check "up at start" "$([[ -n $line ]] && echo 1 || echo 0)" "${line:-no '$up is 
 # ---- keepalive on both legs of a live session (while the server is up) -------
 coproc SESS { exec timeout 60 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
 	--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -n -B -N 2>&1; }
+# shellcheck disable=SC2153 # SESS_PID is set by coproc
 sess_pid=$SESS_PID sess_in=${SESS[1]} sess_out=${SESS[0]}
 # The server sees the session's server leg as coming from acctgate's port.
-printf '%s\n' "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID();" >&"$sess_in"
+printf '%s\n' "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID();" 1>&"$sess_in"
 IFS= read -r -t 10 host <&"$sess_out" || host=""
 leg_port=${host##*:}
 # keepalive_timer FILTER: the timer of acctgate's side of one established

@@ -64,11 +64,12 @@ hup() {
 # (-n: answer each statement as it completes).
 coproc SESS { exec timeout 120 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
 	--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -n -B -N 2>&1; }
+# shellcheck disable=SC2153 # SESS_PID is set by coproc
 sess_pid=$SESS_PID sess_in=${SESS[1]} sess_out=${SESS[0]}
 # sq SQL: run SQL in the open session; print its one-line answer (10 s max).
 sq() {
 	local line=""
-	printf '%s;\n' "$1" >&"$sess_in" 2>/dev/null && IFS= read -r -t 10 line <&"$sess_out"
+	printf '%s;\n' "$1" 1>&"$sess_in" 2>/dev/null && IFS= read -r -t 10 line <&"$sess_out"
 	printf '%s\n' "$line"
 }
 cid=$(sq "SELECT CONNECTION_ID()")
@@ -90,12 +91,15 @@ check "garbage certificate refused" \
 		echo 1 || echo 0)" \
 	"${line:-no verdict in the log}"
 # A new certificate (lab CA, same names) for a new key; first with the old key.
-openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/tls/new-key.pem" -subj "/CN=localhost" \
-	-out "$d/tls/new.csr" 2>/dev/null &&
-	openssl x509 -req -in "$d/tls/new.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca-key.pem" \
+if ! openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/tls/new-key.pem" -subj "/CN=localhost" \
+	-out "$d/tls/new.csr" 2>/dev/null ||
+	! openssl x509 -req -in "$d/tls/new.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca-key.pem" \
 		-set_serial "0x$(openssl rand -hex 12)" -days 30 -sha256 -out "$d/tls/new-cert.pem" \
 		-extfile <(printf '%s\n' 'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' \
-			'subjectAltName=DNS:localhost,IP:127.0.0.1') 2>/dev/null || { echo "FAIL cannot make a new certificate"; exit 1; }
+			'subjectAltName=DNS:localhost,IP:127.0.0.1') 2>/dev/null; then
+	echo "FAIL cannot make a new certificate"
+	exit 1
+fi
 cp "$d/tls/new-cert.pem" "$d/tls/cert.pem"
 line=$(hup)
 check "certificate without its key refused" \

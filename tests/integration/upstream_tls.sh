@@ -64,12 +64,12 @@ fi
 # attempt EXPECT(ok|refused) SET MODE-KEY [REASON]: one login; a refusal must
 # carry REASON (default: the set's) and leave no login in the general log.
 attempt() {
-	local expect=$1 set=$2 how=$3 out rc before after logins d=$db p=$dbport a=""
+	local expect=$1 set=$2 how=$3 out rc before after logins d=$db dport=$dbport a=""
 	local want=${4:-${reason[$set]:-}} what="$how + $set cert"
-	if [[ $set == none ]]; then d=$dbplain p=$plainport what="$how + server without TLS"; fi
+	if [[ $set == none ]]; then d=$dbplain dport=$plainport what="$how + server without TLS"; fi
 	before=$(grep -c "slurm@" "$d/general.log" 2>/dev/null)
 	if [[ $MODE == direct ]]; then
-		out=$(mariadb -h 127.0.0.1 -P "$p" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
+		out=$(mariadb -h 127.0.0.1 -P "$dport" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
 			--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -B -N -e "SELECT CURRENT_USER()" 2>&1)
 		rc=$?
 	else
