@@ -160,6 +160,7 @@ LAB_PACKAGES=(
 	libevent-dev libssl-dev libmariadb-dev libjemalloc-dev libcmocka-dev libzstd-dev
 	mariadb-server mariadb-client slurmdbd slurmctld slurmd slurm-client munge
 	openssl tcpdump tshark iproute2 procps util-linux ca-certificates
+	python3 # tests/integration/fake_dns.py
 )
 
 # lab_install_deps: apt-get install whatever of LAB_PACKAGES is missing
