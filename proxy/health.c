@@ -2,7 +2,9 @@
  * health.c - active health checks of the upstream servers.
  *
  * Every health_interval seconds, each server without a probe in flight gets
- * one: the link (link.c) resolves, connects and verifies it exactly as a
+ * one, unless it is down and backing off (upstream.c doubles its wait after
+ * each failure, up to health_backoff_max): a server that is down for hours,
+ * or a route across VPCs that is gone, is not hammered. The link (link.c) resolves, connects and verifies it exactly as a
  * session would, then the probe logs in as health_user and sends COM_QUIT.
  * The link reports reachability to the pool; a failed login only warns (the
  * server answered: it is the health user that is wrong, not the server).
@@ -368,7 +370,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct settings *st = gate_settings(h->gate);
 	if (st->cfg.health_user[0]) {
 		for (int i = 0; i < st->cfg.nservers; i++)
-			if (!h->probes[i])
+			if (!h->probes[i] && upstream_pool_due(&h->gate->pool, i))
 				start_probe(h, st, i);
 	}
 	struct timeval tv = {st->cfg.health_interval, 0};

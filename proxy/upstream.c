@@ -63,6 +63,15 @@ void upstream_pool_order(struct upstream_pool *p, const struct config *cfg, int 
 	pthread_mutex_unlock(&p->lock);
 }
 
+bool upstream_pool_due(struct upstream_pool *p, int index)
+{
+	pthread_mutex_lock(&p->lock);
+	bool due = index >= p->nservers || p->servers[index].health != UPSTREAM_DOWN ||
+		   p->servers[index].retry_at <= now_seconds();
+	pthread_mutex_unlock(&p->lock);
+	return due;
+}
+
 void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int index, const char *error)
 {
 	if (index < 0 || index >= cfg->nservers)

@@ -46,6 +46,9 @@ void upstream_pool_destroy(struct upstream_pool *p);
 void upstream_pool_configure(struct upstream_pool *p, const struct config *cfg);
 /* Fill order[] with indexes into cfg->servers in the order to try them. */
 void upstream_pool_order(struct upstream_pool *p, const struct config *cfg, int order[CONFIG_MAX_SERVERS]);
+/* False while server `index` is down and backing off: the health check
+ * leaves it alone until its retry time. */
+bool upstream_pool_due(struct upstream_pool *p, int index);
 /* Report the outcome of a connection attempt (error = NULL on success). */
 void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int index, const char *error);
 const char *upstream_health_name(enum upstream_health h);

@@ -4,7 +4,8 @@
 #   Health checks: with health_user / health_password_file (interval 1 s,
 #   health_backoff_max 4 s) and no client at all, acctgate's log must tell
 #   the server's story: up at start, down once it stops, still down with the
-#   backoff growing 1 s, 2 s, 4 s and capped at 4 s, and up again once it
+#   backoff growing 1 s, 2 s, 4 s and capped at 4 s (the probes themselves
+#   wait that long: two at the cap are ~4 s apart), and up again once it
 #   comes back (lab_mariadb_restart). The probes must really log in (one that
 #   only reads the greeting counts toward max_connect_errors): the general
 #   log shows the health user, and acctgate warns of no failed login.
@@ -109,6 +110,13 @@ story=$(grep -E "$up (is up|is down|still down)" "$d/acctgate.log" |
 story=${story% }
 check "up, down with backoff 1-2-4 s capped at 4 s, up again" \
 	"$([[ $story =~ ^up\ down:1\ down:2\ down:4(\ down:4)+\ up$ ]] && echo 1 || echo 0)" "$story"
+
+# The probes themselves back off: two probes at the 4 s cap lie about 4 s
+# apart, not health_interval (1 s).
+gap_ms=$(grep -E "$up still down.*next check in 4s" "$d/acctgate.log" | head -n 2 | cut -d' ' -f1 |
+	while read -r ts; do date -d "$ts" +%s%3N; done | paste -sd' ' | awk 'NF == 2 {print $2 - $1}')
+check "probes back off" "$([[ -n $gap_ms ]] && ((gap_ms >= 3500)) && echo 1 || echo 0)" \
+	"${gap_ms:-?} ms between two probes at the 4 s cap (health_interval 1 s)"
 
 logins=$(grep -c "acctgate_health@" "$db/general.log" 2>/dev/null)
 bad=$(grep -c "login as 'acctgate_health' failed" "$d/acctgate.log")
