@@ -159,7 +159,7 @@ LAB_PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libevent-dev libssl-dev libmariadb-dev libjemalloc-dev libcmocka-dev libzstd-dev
 	mariadb-server mariadb-client slurmdbd slurmctld slurmd slurm-client munge
-	openssl tcpdump tshark iproute2 procps util-linux ca-certificates
+	openssl tcpdump tshark iproute2 procps util-linux ca-certificates sysbench
 	python3 # tests/integration/fake_dns.py
 )
 
