@@ -332,6 +332,23 @@ enum proto_status proto_parse_auth_more_data(const uint8_t *p, size_t len, struc
 	return proto_reader_status(&r, err);
 }
 
+bool proto_auth_asks_for_password(const uint8_t *p, size_t len)
+{
+	/* caching_sha2_password's one-byte requests: 0x03 fast auth done, 0x04
+	 * perform full authentication. No other plugin sends 0x01 0x04. */
+	if (len == 2 && p[0] == 0x01 && p[1] == 0x04)
+		return true;
+	struct proto_auth_switch sw;
+	if (len == 0 || p[0] != 0xFE || proto_parse_auth_switch(p, len, &sw, NULL) != PROTO_OK)
+		return false;
+	static const char *const cleartext_plugins[] = {"mysql_clear_password", "sha256_password"};
+	for (size_t i = 0; i < sizeof(cleartext_plugins) / sizeof(cleartext_plugins[0]); i++)
+		if (sw.plugin.len == strlen(cleartext_plugins[i]) &&
+		    memcmp(sw.plugin.ptr, cleartext_plugins[i], sw.plugin.len) == 0)
+			return true;
+	return false;
+}
+
 bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_more_data *md)
 {
 	proto_write_u8(w, 0x01);

@@ -103,6 +103,13 @@ bool proto_write_auth_switch(struct proto_writer *w, const struct proto_auth_swi
 PROTO_MUST_USE enum proto_status proto_parse_auth_more_data(const uint8_t *p, size_t len,
 							    struct proto_auth_more_data *out, struct proto_error *err);
 bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_more_data *md);
+/*
+ * True when a server's auth packet asks for the password itself, which a
+ * client sends in clear whenever it believes its connection is secure:
+ * caching_sha2_password's "perform full authentication" (AuthMoreData 0x04)
+ * and an AuthSwitch to mysql_clear_password or sha256_password.
+ */
+bool proto_auth_asks_for_password(const uint8_t *p, size_t len);
 
 /* ---- generic responses ------------------------------------------------- */
 

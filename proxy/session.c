@@ -88,6 +88,7 @@
 #define ER_NET_PACKETS_OUT_OF_ORDER 1156
 #define ER_SECURE_TRANSPORT_REQUIRED 3159
 #define ER_UNKNOWN_ERROR 1105 /* see link.c: never a client-range (2xxx) code */
+#define ER_ACCESS_DENIED_ERROR 1045
 
 enum session_state {
 	S_CONNECTING,      /* the server leg connects and reads the greeting (link.c) */
@@ -752,6 +753,19 @@ static void enter_idle(struct session *s)
 }
 
 /* Stream the server's response packets to the client. */
+/*
+ * A client on a TLS leg answers a request for its password (see
+ * proto_auth_asks_for_password) with the password in clear, trusting the
+ * encryption it sees; over a plaintext server leg acctgate would put that
+ * password on the network. Such a request is refused before the client can
+ * answer. A plaintext client answers with RSA encryption (caching_sha2) or
+ * has chosen cleartext itself, so it passes.
+ */
+static bool password_may_travel(const struct session *s, const uint8_t *payload, size_t len)
+{
+	return !s->client_tls || s->upstream_tls || !proto_auth_asks_for_password(payload, len);
+}
+
 static void relay_response(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->server);
@@ -776,6 +790,13 @@ static void relay_response(struct session *s)
 		}
 		size_t peek = h.payload_len < TRACKER_PEEK ? h.payload_len : TRACKER_PEEK;
 		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + peek));
+		if (s->tracker.state == TRK_AUTH && !password_may_travel(s, p + PROTO_HEADER_LEN, peek)) {
+			fail_client(s, client_view_seq, ER_ACCESS_DENIED_ERROR, "28000",
+				    "acctgate: the server asks for the password itself (caching_sha2_password full "
+				    "authentication or a cleartext plugin); this client would send it in clear, and the "
+				    "server leg is not encrypted ([upstream] tls), so acctgate refused the login");
+			return;
+		}
 		struct proto_error perr = {0};
 		enum proto_tracker_event ev =
 			proto_tracker_feed(&s->tracker, p + PROTO_HEADER_LEN, peek, h.payload_len, &perr);

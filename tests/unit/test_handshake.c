@@ -484,6 +484,29 @@ static void test_auth_more_data(void **state)
 	assert_int_equal(err.actual, 2);
 }
 
+static void test_auth_asks_for_password(void **state)
+{
+	const uint8_t full_auth[] = {0x01, 0x04}, fast_ok[] = {0x01, 0x03}, key[] = {0x01, '-', '-'};
+	assert_true(proto_auth_asks_for_password(full_auth, 2));
+	assert_false(proto_auth_asks_for_password(fast_ok, 2));
+	assert_false(proto_auth_asks_for_password(key, 3));
+	const uint8_t clear[] = "\xfemysql_clear_password\0";
+	const uint8_t sha256[] = "\xfesha256_password\0abcdefghijklmnopqrst\0";
+	const uint8_t native[] = "\xfemysql_native_password\0abcdefghijklmnopqrst\0";
+	const uint8_t prefix[] = "\xfemysql_clear\0";
+	assert_true(proto_auth_asks_for_password(clear, sizeof(clear) - 1));
+	assert_true(proto_auth_asks_for_password(sha256, sizeof(sha256) - 1));
+	assert_false(proto_auth_asks_for_password(native, sizeof(native) - 1));
+	assert_false(proto_auth_asks_for_password(prefix, sizeof(prefix) - 1));
+	/* Truncated or foreign packets are not requests. */
+	const uint8_t lone[] = {0xFE}, ok[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
+	assert_false(proto_auth_asks_for_password(lone, 1));
+	assert_false(proto_auth_asks_for_password(clear, 5));
+	assert_false(proto_auth_asks_for_password(ok, sizeof(ok)));
+	assert_false(proto_auth_asks_for_password(full_auth, 1));
+	assert_false(proto_auth_asks_for_password(full_auth, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_response_variants),   cmocka_unit_test(test_response_truncations),
 		cmocka_unit_test(test_response_malformed),  cmocka_unit_test(test_ssl_request),
 		cmocka_unit_test(test_auth_switch),	    cmocka_unit_test(test_auth_more_data),
+		cmocka_unit_test(test_auth_asks_for_password),
 	};
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
 }
