@@ -4,7 +4,9 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,6 +73,44 @@ static bool load_cert_and_key(SSL_CTX *ctx, const char *cert, const char *key, c
 	return true;
 }
 
+/*
+ * Every certificate of every file in a directory, loaded now: OpenSSL's own
+ * directory lookup wants c_rehash names and reads files as connections need
+ * them; an unpacked bundle (say the RDS regional certificates) has neither.
+ * Files that hold no certificate (a README) are passed over.
+ */
+static bool load_ca_dir(SSL_CTX *ctx, const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "cannot read CA directory %s: %s", dir, strerror(errno));
+		return false;
+	}
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	int files = 0, skipped = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[PATH_MAX];
+		struct stat st;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) || stat(path, &st) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (X509_STORE_load_file(store, path) == 1)
+			files++;
+		else
+			skipped++;
+		ERR_clear_error();
+	}
+	closedir(d);
+	if (files == 0) {
+		snprintf(err, errlen, "no CA certificate in directory %s (%d file(s) without one)", dir, skipped);
+		return false;
+	}
+	return true;
+}
+
 static bool load_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 {
 	if (!ca || !*ca) {
@@ -85,9 +125,9 @@ static bool load_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read CA %s: %s", ca, strerror(errno));
 		return false;
 	}
-	int rc = S_ISDIR(st.st_mode) ? SSL_CTX_load_verify_locations(ctx, NULL, ca)
-				     : SSL_CTX_load_verify_locations(ctx, ca, NULL);
-	if (rc != 1) {
+	if (S_ISDIR(st.st_mode))
+		return load_ca_dir(ctx, ca, err, errlen);
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
 		ossl_err_text("cannot load CA", ca, err, errlen);
 		return false;
 	}

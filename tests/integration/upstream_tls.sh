@@ -8,7 +8,9 @@
 # tell them apart from the client's error alone), and the server's general
 # log must show no login attempt (acctgate stops before sending
 # credentials). verify_ca accepts the wrong name but not the impostor;
-# tls_server_name = wrong.example accepts the wrong-name cert.
+# tls_server_name = wrong.example accepts the wrong-name cert. tls_ca may be
+# a directory: one without c_rehash names (an unpacked bundle, and a README
+# beside it) trusts the lab CA and still refuses the impostor.
 # Direct mode: the mariadb client with --ssl-verify-server-cert against the
 # same servers, with libmariadb's own reasons, which proves the certificate
 # sets and the plaintext server themselves.
@@ -16,7 +18,7 @@ set -uo pipefail
 . "$(dirname "$0")/common.sh"
 db=$lab/db-tlsneg
 dbplain=$lab/db-tlsplain
-ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname" "$lab/ag-vplain")
+ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname" "$lab/ag-vplain" "$lab/ag-vdir")
 cleanup() {
 	local a
 	for a in "${ags[@]}"; do lab_acctgate_stop "$a"; done
@@ -59,6 +61,11 @@ if [[ $MODE == acctgate ]]; then
 	start_ag 1 verify_ca "127.0.0.1:$dbport" tls=verify_ca
 	start_ag 2 server_name "127.0.0.1:$dbport" tls=verify_identity tls_server_name=wrong.example
 	start_ag 3 plain "127.0.0.1:$plainport" tls=verify_identity
+	cadir=$lab/ca-dir
+	mkdir -p "$cadir"
+	cp "$CERTS/ca.pem" "$cadir/lab-root.pem"
+	echo "Certificates of the lab's database CA." >"$cadir/README"
+	start_ag 4 ca_dir "127.0.0.1:$dbport" tls=verify_identity tls_ca="$cadir"
 fi
 
 # attempt EXPECT(ok|refused) SET MODE-KEY [REASON]: one login; a refusal must
@@ -78,6 +85,7 @@ attempt() {
 		verify_ca) a=${ags[1]} ;;
 		server_name) a=${ags[2]} ;;
 		plain) a=${ags[3]} ;;
+		ca_dir) a=${ags[4]} ;;
 		esac
 		log_mark "$a/acctgate.log"
 		out=$(timeout 30 mariadb -h 127.0.0.1 -P "${port[$how]}" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
@@ -104,6 +112,10 @@ for set in server impostor wrongname expired; do
 	lab_mariadb_tls_swap "$db" "$CERTS" "$set" || exit 1
 	if [[ $set == server ]]; then attempt ok "$set" verify_identity; else attempt refused "$set" verify_identity; fi
 	[[ $MODE == direct ]] && continue
+	case $set in
+	server) attempt ok "$set" ca_dir ;;
+	impostor) attempt refused "$set" ca_dir ;;
+	esac
 	case $set in
 	server | wrongname) attempt ok "$set" verify_ca ;;
 	*) attempt refused "$set" verify_ca ;;
