@@ -64,20 +64,32 @@ sb() { # sb PORT SSL(on|off) COMMAND
 
 sb "$DB_PORT" off prepare >/dev/null
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+DB_PID=$(<"$DB/mariadbd.pid")
+
 declare -A TPS P95
-run() { # run NAME PORT SSL
-	local out
+run() { # run NAME PORT SSL [ACCTGATE-PID]
+	local out gate0=0 db0 queries cpu=""
+	[[ -n ${4:-} ]] && gate0=$(cpu_ticks "$4")
+	db0=$(cpu_ticks "$DB_PID")
 	out=$(sb "$2" "$3" run)
+	queries=$(awk '/queries:/ {print $2; exit}' <<<"$out")
 	TPS[$1]=$(awk '/transactions:/ {gsub(/[()]/, "", $3); print $3}' <<<"$out")
 	P95[$1]=$(awk '/95th percentile:/ {print $3}' <<<"$out")
-	printf '  %-22s %10s tx/s   p95 %8s ms\n' "$1" "${TPS[$1]}" "${P95[$1]}"
+	# CPU per query: what a deployment must budget for acctgate, beside the
+	# server's own, whatever the cores here are shared with.
+	cpu="MariaDB $((($(cpu_ticks "$DB_PID") - db0) * TICK_US / queries)) us"
+	[[ -n ${4:-} ]] && cpu+=", acctgate $((($(cpu_ticks "$4") - gate0) * TICK_US / queries)) us"
+	printf '  %-22s %10s tx/s   p95 %8s ms   CPU per query: %s\n' "$1" "${TPS[$1]}" "${P95[$1]}" "$cpu"
 }
 
 echo "sysbench oltp_read_write, 4 threads, ${SECONDS_PER_RUN}s each (2 cores: client, proxy and server share them)"
 run direct-plain "$DB_PORT" off
-run acctgate-plain "$PLAIN_PORT" off
+run acctgate-plain "$PLAIN_PORT" off "$(<"$BENCH/plain/acctgate.pid")"
 run direct-tls "$DB_PORT" on
-run acctgate-tls "$TLS_PORT" on
+run acctgate-tls "$TLS_PORT" on "$(<"$BENCH/tls/acctgate.pid")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo
