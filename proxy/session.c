@@ -45,6 +45,7 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "gate.h"
 #include "link.h"
@@ -193,6 +194,24 @@ static size_t pending_output(struct bufferevent *bev)
 	return n;
 }
 
+/*
+ * Tell a TLS peer the session ends (close_notify) once everything before it
+ * is encrypted. Without it a client library reports a TLS error ("unexpected
+ * eof while reading", 2026) where a plaintext client sees the lost
+ * connection (2013) it knows how to handle. Idempotent; a leg whose
+ * handshake never finished has nothing to shut down.
+ */
+static void send_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!ssl || !SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	SSL_shutdown(ssl);
+	/* The thread's error queue is shared by every session on it. */
+	ERR_clear_error();
+}
+
 static void session_free(struct session *s)
 {
 	struct worker *w = s->worker;
@@ -230,6 +249,8 @@ static void close_poll_cb(evutil_socket_t fd, short what, void *arg)
 		event_active(s->free_ev, EV_TIMEOUT, 0);
 		return;
 	}
+	send_close_notify(s->client);
+	send_close_notify(s->server);
 	if (pending_output(s->client) == 0 && pending_output(s->server) == 0) {
 		event_active(s->free_ev, EV_TIMEOUT, 0);
 		return;

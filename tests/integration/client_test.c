@@ -1132,6 +1132,168 @@ static bool sc_errors(void)
 	return good;
 }
 
+/* The commands besides COM_QUERY that a client library sends on its own:
+ * COM_INIT_DB, COM_FIELD_LIST, COM_STATISTICS, COM_SET_OPTION (answered
+ * with an EOF, not an OK), COM_STMT_RESET and COM_RESET_CONNECTION, each
+ * followed by a query, so a response the proxy framed wrongly shows up as
+ * a desynchronised session. */
+static bool sc_commands(void)
+{
+	MYSQL *m = connect_main();
+	if (!m)
+		return false;
+	char id_before[32], id_after[32];
+	bool good = run(m, "CREATE DATABASE IF NOT EXISTS acctgate_cmd") &&
+		    run(m, "CREATE TABLE IF NOT EXISTS acctgate_cmd.fl (id INT PRIMARY KEY, label VARCHAR(20))");
+	if (good && mysql_select_db(m, "acctgate_cmd"))
+		good = fail("COM_INIT_DB acctgate_cmd: %u %s", mysql_errno(m), mysql_error(m));
+	good = good && expect_value(m, "SELECT DATABASE()", "acctgate_cmd");
+
+	if (good) {
+		MYSQL_RES *r = mysql_list_fields(m, "fl", NULL);
+		if (!r)
+			good = fail("COM_FIELD_LIST fl: %u %s", mysql_errno(m), mysql_error(m));
+		else {
+			MYSQL_FIELD *f = mysql_fetch_fields(r);
+			if (mysql_num_fields(r) != 2 || strcmp(f[0].name, "id") || strcmp(f[1].name, "label"))
+				good = fail("COM_FIELD_LIST fl: %u fields, expected id, label", mysql_num_fields(r));
+			mysql_free_result(r);
+		}
+	}
+	good = good && expect_value(m, "SELECT COUNT(*) FROM fl", "0");
+
+	if (good) {
+		const char *st = mysql_stat(m);
+		if (!st || !strstr(st, "Uptime: "))
+			good = fail("COM_STATISTICS: '%s' (%u %s)", st ? st : "NULL", mysql_errno(m), mysql_error(m));
+	}
+	good = good && expect_value(m, "SELECT 'after statistics'", "after statistics");
+
+	if (good && mysql_set_server_option(m, MYSQL_OPTION_MULTI_STATEMENTS_OFF))
+		good = fail("COM_SET_OPTION off: %u %s", mysql_errno(m), mysql_error(m));
+	if (good && !mysql_query(m, "SELECT 1; SELECT 2"))
+		good = fail("a multi-statement query succeeded with multi-statements switched off");
+	else if (good && mysql_errno(m) != 1064)
+		good = fail("multi-statement with the option off: %u %s, expected 1064", mysql_errno(m), mysql_error(m));
+	if (good && mysql_set_server_option(m, MYSQL_OPTION_MULTI_STATEMENTS_ON))
+		good = fail("COM_SET_OPTION on: %u %s", mysql_errno(m), mysql_error(m));
+	good = good && run(m, "SELECT 1; SELECT 2");
+
+	MYSQL_STMT *ps = NULL;
+	if (good) {
+		ps = mysql_stmt_init(m);
+		const char *sql = "SELECT COUNT(*) FROM fl";
+		if (mysql_stmt_prepare(ps, sql, strlen(sql)) || mysql_stmt_execute(ps) || mysql_stmt_store_result(ps))
+			good = fail("prepared count: %u %s", mysql_stmt_errno(ps), mysql_stmt_error(ps));
+		else if (mysql_stmt_reset(ps))
+			good = fail("COM_STMT_RESET: %u %s", mysql_stmt_errno(ps), mysql_stmt_error(ps));
+		else if (mysql_stmt_execute(ps) || mysql_stmt_store_result(ps))
+			good = fail("execute after reset: %u %s", mysql_stmt_errno(ps), mysql_stmt_error(ps));
+	}
+	if (ps)
+		mysql_stmt_close(ps);
+
+	good = good && run(m, "SET @kept = 'before reset'") &&
+	       query_value(m, "SELECT CONNECTION_ID()", id_before, sizeof(id_before));
+	if (good && mysql_reset_connection(m))
+		good = fail("COM_RESET_CONNECTION: %u %s", mysql_errno(m), mysql_error(m));
+	good = good && expect_value(m, "SELECT @kept IS NULL", "1") &&
+	       query_value(m, "SELECT CONNECTION_ID()", id_after, sizeof(id_after));
+	if (good && strcmp(id_before, id_after))
+		good = fail("COM_RESET_CONNECTION moved the session from server connection %s to %s", id_before,
+			    id_after);
+	if (good)
+		ok("COM_INIT_DB, COM_FIELD_LIST, COM_STATISTICS, COM_SET_OPTION off/on, COM_STMT_RESET, "
+		   "COM_RESET_CONNECTION (variables cleared, same server connection %s)", id_after);
+	mysql_close(m);
+	return good;
+}
+
+/* The server side of a session dies mid-transaction (KILL CONNECTION from
+ * another session, as a DBA or a failover would): the client must learn it
+ * at once, from its next statement and from a ping, and must not find
+ * itself silently on a new server session (which would run its later
+ * statements outside the transaction it believes open). The transaction's
+ * row is gone, as the server rolled it back. A statement running while the
+ * kill lands ends with the server's error, not a hang. */
+static bool sc_upstream_drop(void)
+{
+	MYSQL *a = connect_main(), *dba = a ? connect_main() : NULL;
+	if (!dba) {
+		if (a)
+			mysql_close(a);
+		return false;
+	}
+	char id[32], sql[128];
+	bool good = run(dba, "DROP TABLE IF EXISTS ud") && run(dba, "CREATE TABLE ud (v INT) ENGINE=InnoDB") &&
+		    run(a, "SET autocommit = 0") && run(a, "INSERT INTO ud VALUES (1)") &&
+		    query_value(a, "SELECT CONNECTION_ID()", id, sizeof(id));
+	if (good) {
+		snprintf(sql, sizeof(sql), "KILL CONNECTION %s", id);
+		good = run(dba, sql);
+	}
+	unsigned e1 = 0, e2 = 0;
+	double t0 = now_ms(), dt = 0;
+	if (good) {
+		if (!mysql_query(a, "INSERT INTO ud VALUES (2)"))
+			good = fail("a statement on a killed session succeeded: the proxy reconnected behind the client");
+		e1 = mysql_errno(a);
+		dt = now_ms() - t0;
+		/* 2026: MariaDB itself closes a killed TLS session without
+		 * close_notify, which libmariadb reports as a TLS error. */
+		if (good && e1 != 2013 && e1 != 2006 && e1 != 1927 && e1 != 2026)
+			good = fail("statement after the kill: %u %s, expected a lost connection", e1, mysql_error(a));
+	}
+	if (good && !mysql_ping(a))
+		good = fail("ping after the kill succeeded: the proxy reconnected behind the client");
+	else if (good)
+		e2 = mysql_errno(a);
+	good = good && expect_value(dba, "SELECT COUNT(*) FROM ud", "0");
+	mysql_close(a);
+	if (good && dt > o.max_ms)
+		good = fail("the client took %.0f ms to learn of the kill", dt);
+
+	/* A kill during a long statement. */
+	MYSQL *b = good ? connect_main() : NULL;
+	if (good && !b)
+		good = false;
+	unsigned e3 = 0;
+	if (good && query_value(b, "SELECT CONNECTION_ID()", id, sizeof(id))) {
+		/* The server itself sends the kill 1 to 2 s into the sleep (events
+		 * fire on whole seconds). */
+		snprintf(sql, sizeof(sql), "CREATE OR REPLACE EVENT ud_kill ON SCHEDULE AT NOW() + INTERVAL 2 SECOND "
+					    "DO KILL CONNECTION %s", id);
+		good = run(dba, "SET GLOBAL event_scheduler = ON") && run(dba, sql);
+		t0 = now_ms();
+		if (good && !mysql_query(b, "SELECT SLEEP(20)")) {
+			MYSQL_RES *r = mysql_store_result(b);
+			MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+			/* SLEEP() interrupted by a kill may return 1 with the
+			 * connection closed right after. */
+			if (row && row[0] && !strcmp(row[0], "0"))
+				good = fail("SLEEP(20) ran to its end: the kill never reached the session");
+			if (r)
+				mysql_free_result(r);
+			if (good && !mysql_query(b, "SELECT 1"))
+				good = fail("a statement after the kill succeeded");
+		}
+		e3 = mysql_errno(b);
+		dt = now_ms() - t0;
+		if (good && dt > 10000)
+			good = fail("the killed SLEEP(20) took %.0f ms to end", dt);
+		run(dba, "DROP EVENT IF EXISTS ud_kill");
+	} else if (good)
+		good = false;
+	if (b)
+		mysql_close(b);
+	mysql_close(dba);
+	if (good)
+		ok("killed mid-transaction: next statement %u, ping %u, the transaction's row gone; killed during "
+		   "SLEEP: error %u after %.0f ms",
+		   e1, e2, e3, dt);
+	return good;
+}
+
 /* The server behind --host/--port is down: the login must fail at once,
  * with an error naming --expect-error (the upstream address). */
 static bool sc_connect_refused(void)
@@ -1181,6 +1343,8 @@ static const struct scenario {
 	{"tls_wrong_ca", sc_tls_wrong_ca, true},
 	{"many_sessions", sc_many_sessions, true},
 	{"errors", sc_errors, true},
+	{"commands", sc_commands, true},
+	{"upstream_drop", sc_upstream_drop, true},
 	{"connect_refused", sc_connect_refused, false},
 };
 
