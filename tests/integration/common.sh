@@ -21,7 +21,8 @@ client_args=(--host 127.0.0.1 --port "$TARGET_PORT" --user "$LAB_DB_USER" --pass
 	--ed-user "$LAB_DB_ED_USER" --ed-password "$LAB_DB_ED_PASS"
 	--native-user "$LAB_DB_NATIVE_USER" --native-password "$LAB_DB_NATIVE_PASS")
 
-# log_mark FILE: remember FILE's size; log_since FILE: print what came after.
+# log_mark FILE: remember FILE's size; log_since FILE: show what came after
+# (for a failure report); log_after FILE: print all of it (for checks).
 declare -A _log_marks=()
 log_mark() { _log_marks[$1]=$(stat -c %s "$1" 2>/dev/null || echo 0); }
 log_since() {
@@ -30,4 +31,8 @@ log_since() {
 	echo "---- $f since the test started ----"
 	tail -c +$((from + 1)) "$f" | tail -n 60
 	echo "---- end ----"
+}
+log_after() {
+	local from=${_log_marks[$1]:-0}
+	[[ -f $1 ]] && tail -c +$((from + 1)) "$1"
 }
