@@ -291,14 +291,25 @@ static enum proto_tracker_event on_first(struct proto_tracker *t, const uint8_t 
 	}
 }
 
+/*
+ * Every ColumnDefinition41 opens with its catalog, always the lenenc
+ * string "def". Checking it is what catches a server whose stream went out
+ * of step (an OK or a row where a definition belongs) before the client
+ * is handed a corrupt result.
+ */
+static bool is_column_definition(const uint8_t *p, size_t avail)
+{
+	return avail >= 4 && memcmp(p, "\x03" "def", 4) == 0;
+}
+
 /* One column (or parameter) definition; moves on after the last one. */
 static enum proto_tracker_event on_definition(struct proto_tracker *t, const uint8_t *p, size_t avail,
 					      struct proto_error *err)
 {
 	if (p[0] == 0xFF)
 		return on_err(t, p, avail, err);
-	if (p[0] == 0xFE)
-		return fail(err, "column definition", 0, t->columns_left, 0);
+	if (!is_column_definition(p, avail))
+		return fail(err, "column definition catalog", 0, 0x03, p[0]);
 	if (--t->columns_left)
 		return TRK_EV_CONTINUE;
 	bool eof = !deprecate_eof(t);
@@ -388,6 +399,8 @@ static enum proto_tracker_event on_field_list(struct proto_tracker *t, const uin
 			return TRK_EV_MALFORMED;
 		return done(t);
 	}
+	if (!is_column_definition(p, avail))
+		return fail(err, "column definition catalog", 0, 0x03, p[0]);
 	return TRK_EV_CONTINUE;
 }
 

@@ -676,6 +676,8 @@ static bool session_dispatch_command(struct session *s, size_t wire, uint64_t pl
 	uint8_t code = s->ctx.command;
 
 	if (command_refused(code)) {
+		log_notice("session %llu: client %s sent %s (0x%02x), which the proxy refuses", (unsigned long long)s->id,
+			   s->peer, proto_command_name(code), code);
 		evbuffer_drain(in, wire);
 		pio_write_err(bufferevent_get_output(s->client), 1, ER_UNKNOWN_COM_ERROR, "08S01",
 			      "acctgate: command %s (0x%02x) is not supported through the proxy", proto_command_name(code),
