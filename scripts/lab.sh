@@ -311,6 +311,13 @@ LAB_DB_ED_USER="ed"
 LAB_DB_ED_PASS="edpw"
 LAB_DB_NATIVE_USER="native"
 LAB_DB_NATIVE_PASS="nativepw"
+LAB_HEALTH_PASS="healthpw" # health-check user of the tests that make one
+
+# lab_log_secrets LOG: print LOG's lines that contain a lab password, and
+# succeed only if there are none (acctgate must never log a password).
+lab_log_secrets() {
+	! grep -nF -e "$LAB_DB_PASS" -e "$LAB_DB_ED_PASS" -e "$LAB_DB_NATIVE_PASS" -e "$LAB_HEALTH_PASS" "$1"
+}
 
 # lab_mariadb_sql DIR [mariadb options...]: the mariadb client as root over
 # the socket (reads SQL from stdin or -e).

@@ -266,6 +266,11 @@ if ((!direct)); then
 		echo "NOTE acctgate logged errors (not failing the test by themselves):"
 		head -n 20 "$lab/ag-errors.txt"
 	fi
+	if ! secrets=$(lab_log_secrets "$ag/acctgate.log"); then
+		fail "slurmdbd's database password appears in acctgate's log:"$'\n'"$secrets"
+	else
+		pass "no password in acctgate's log"
+	fi
 	if ! lab_pid_alive "$ag/acctgate.pid"; then
 		fail "acctgate is no longer running"
 		show_logs

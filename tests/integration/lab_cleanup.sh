@@ -14,13 +14,19 @@ for d in "$lab"/db*; do
 	[[ -d $d ]] && lab_mariadb_stop "$d"
 done
 # acctgate has exited now, so a sanitizer build has written its reports
-# (leaks come at exit) into its log: any report fails the fixture.
+# (leaks come at exit) into its log: any report fails the fixture, as does
+# a lab password anywhere in a log.
 status=0
 for f in "$lab"/ag*/acctgate.log; do
 	[[ -f $f ]] || continue
 	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$f"; then
 		echo "FAIL sanitizer report in $f:"
 		grep -E -A 30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -n 80
+		status=1
+	fi
+	if ! secrets=$(lab_log_secrets "$f"); then
+		echo "FAIL a password in $f:"
+		echo "$secrets"
 		status=1
 	fi
 	n=$(grep -cE ' (error|warning) ' "$f" || true)

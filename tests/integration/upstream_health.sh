@@ -44,10 +44,10 @@ wait_log() {
 
 dbport=$(lab_free_port $((DB_PORT + 60)))
 lab_mariadb_start "$db" "$dbport" "$CERTS" server || exit 1
-lab_mariadb_sql "$db" -e "CREATE USER 'acctgate_health'@'%' IDENTIFIED BY 'healthpw'" || exit 1
+lab_mariadb_sql "$db" -e "CREATE USER 'acctgate_health'@'%' IDENTIFIED BY '$LAB_HEALTH_PASS'" || exit 1
 mkdir -p "$d"
 rm -f "$d/acctgate.log" # lab_acctgate_start appends: read this run's story only
-(umask 077 && echo healthpw >"$d/health.pw")
+(umask 077 && echo "$LAB_HEALTH_PASS" >"$d/health.pw")
 idle=47
 ap=$(lab_free_port $((TARGET_PORT + 60)))
 lab_acctgate_conf "$d/acctgate.conf" "$ap" "127.0.0.1:$dbport" "$CERTS" tls=verify_identity \
