@@ -379,11 +379,12 @@ static void session_on_command_done(struct session *s)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		double ms = (double)(now.tv_sec - c->command_started.tv_sec) * 1e3 +
 			    (double)(now.tv_nsec - c->command_started.tv_nsec) / 1e6;
-		log_debug("session %llu: %s (%llu bytes) done in %.3f ms: %s, status 0x%04x%s",
+		log_debug("session %llu: %s (%llu bytes) done in %.3f ms: %s; user '%s', database '%s', autocommit %s, "
+			  "%s (status 0x%04x)",
 			  (unsigned long long)s->id, proto_command_name(c->command),
-			  (unsigned long long)c->command_len, ms,
-			  s->tracker.last.kind == END_ERR ? "ERR" : "OK", c->status_flags,
-			  c->in_transaction ? " (in transaction)" : "");
+			  (unsigned long long)c->command_len, ms, s->tracker.last.kind == END_ERR ? "ERR" : "OK",
+			  c->user, c->database, c->autocommit ? "on" : "off",
+			  c->in_transaction ? "in transaction" : "no transaction", c->status_flags);
 	}
 	c->command = 0xff;
 	c->pending_database[0] = '\0';
