@@ -298,6 +298,7 @@ extendedKeyUsage=clientAuth'
 #
 # DIR/my.cnf          [mysqld] + [client] (root over the socket, no password)
 # DIR/data/           datadir, recreated on every start
+# DIR/tmp/            its tmpdir, likewise
 # DIR/tls/            the cert set in use (server-cert.pem server-key.pem ca.pem)
 # DIR/error.log DIR/general.log DIR/mariadbd.pid DIR/mysql.sock DIR/port
 #
@@ -347,9 +348,11 @@ lab_mariadb_start() {
 	fi
 	mkdir -p "$d"
 	d=$(cd "$d" && pwd)
-	rm -rf "$d/data" "$d/tls"
+	rm -rf "$d/data" "$d/tls" "$d/tmp"
 	rm -f "$d/error.log" "$d/general.log" "$d/mysql.sock" "$d/mariadbd.pid"
-	mkdir -p "$d/data"
+	# A tmpdir of its own: servers (and installs) running side by side
+	# must not meet in /tmp, where their temporary tables' names collide.
+	mkdir -p "$d/data" "$d/tmp"
 	local tls_lines=""
 	if [[ -n $certs ]]; then
 		mkdir -p "$d/tls"
@@ -363,6 +366,7 @@ ssl-key=$d/tls/server-key.pem"
 	cat >"$d/my.cnf" <<-EOF
 		[mysqld]
 		datadir=$d/data
+		tmpdir=$d/tmp
 		port=$port
 		socket=$d/mysql.sock
 		pid-file=$d/mariadbd.pid
