@@ -332,21 +332,25 @@ enum proto_status proto_parse_auth_more_data(const uint8_t *p, size_t len, struc
 	return proto_reader_status(&r, err);
 }
 
-bool proto_auth_asks_for_password(const uint8_t *p, size_t len)
+static bool plugin_is(struct proto_slice plugin, const char *name)
+{
+	return plugin.len == strlen(name) && memcmp(plugin.ptr, name, plugin.len) == 0;
+}
+
+enum proto_password_request proto_auth_password_request(const uint8_t *p, size_t len)
 {
 	/* caching_sha2_password's one-byte requests: 0x03 fast auth done, 0x04
 	 * perform full authentication. No other plugin sends 0x01 0x04. */
 	if (len == 2 && p[0] == 0x01 && p[1] == 0x04)
-		return true;
+		return PROTO_PW_CLEAR_OR_RSA;
 	struct proto_auth_switch sw;
 	if (len == 0 || p[0] != 0xFE || proto_parse_auth_switch(p, len, &sw, NULL) != PROTO_OK)
-		return false;
-	static const char *const cleartext_plugins[] = {"mysql_clear_password", "sha256_password"};
-	for (size_t i = 0; i < sizeof(cleartext_plugins) / sizeof(cleartext_plugins[0]); i++)
-		if (sw.plugin.len == strlen(cleartext_plugins[i]) &&
-		    memcmp(sw.plugin.ptr, cleartext_plugins[i], sw.plugin.len) == 0)
-			return true;
-	return false;
+		return PROTO_PW_NONE;
+	if (plugin_is(sw.plugin, "sha256_password"))
+		return PROTO_PW_CLEAR_OR_RSA;
+	if (plugin_is(sw.plugin, "mysql_clear_password"))
+		return PROTO_PW_CLEAR;
+	return PROTO_PW_NONE;
 }
 
 bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_more_data *md)

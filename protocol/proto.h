@@ -104,12 +104,14 @@ PROTO_MUST_USE enum proto_status proto_parse_auth_more_data(const uint8_t *p, si
 							    struct proto_auth_more_data *out, struct proto_error *err);
 bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_more_data *md);
 /*
- * True when a server's auth packet asks for the password itself, which a
- * client sends in clear whenever it believes its connection is secure:
- * caching_sha2_password's "perform full authentication" (AuthMoreData 0x04)
- * and an AuthSwitch to mysql_clear_password or sha256_password.
+ * Whether a server's auth packet asks for the password itself, and how the
+ * client will send it: caching_sha2_password's "perform full
+ * authentication" (AuthMoreData 0x04) and an AuthSwitch to sha256_password
+ * are answered in clear over TLS and RSA-encrypted otherwise; an AuthSwitch
+ * to mysql_clear_password always in clear. Anything else, truncated packets
+ * included, is PROTO_PW_NONE.
  */
-bool proto_auth_asks_for_password(const uint8_t *p, size_t len);
+enum proto_password_request proto_auth_password_request(const uint8_t *p, size_t len);
 
 /* ---- generic responses ------------------------------------------------- */
 

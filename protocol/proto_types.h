@@ -228,6 +228,17 @@ struct proto_auth_more_data {
 	struct proto_slice data;
 };
 
+/* What a server's auth packet asks of the client (proto_auth_password_request).
+ * The answer depends on the client's transport, and so does what the server
+ * accepts: each looks at its own connection only. */
+enum proto_password_request {
+	PROTO_PW_NONE,        /* not a request for the password */
+	PROTO_PW_CLEAR,       /* mysql_clear_password: in clear, whatever the transport */
+	PROTO_PW_CLEAR_OR_RSA /* caching_sha2_password full authentication, sha256_password: in clear
+			       * over TLS, RSA-encrypted otherwise; the server takes the same per its own
+			       * connection, reading whatever arrives over TLS as the clear password */
+};
+
 /* ---- generic response packets ----------------------------------------- */
 
 struct proto_ok {

@@ -776,20 +776,42 @@ static void enter_idle(struct session *s)
 	process_client_commands(s);
 }
 
-/* Stream the server's response packets to the client. */
 /*
- * A client on a TLS leg answers a request for its password (see
- * proto_auth_asks_for_password) with the password in clear, trusting the
- * encryption it sees; over a plaintext server leg acctgate would put that
- * password on the network. Such a request is refused before the client can
- * answer. A plaintext client answers with RSA encryption (caching_sha2) or
- * has chosen cleartext itself, so it passes.
+ * A server that asks for the password itself (proto_auth_password_request)
+ * reads the answer the way its own connection allows, and the client sends
+ * it the way its own connection allows; through acctgate the two legs may
+ * differ, so two kinds of request are refused before the client answers:
+ *   - to a TLS client over a plaintext server leg: the client sends the
+ *     password in clear, trusting the encryption it sees, and acctgate
+ *     would put it on the network;
+ *   - caching_sha2_password's full authentication or sha256_password, to a
+ *     plaintext client over a TLS server leg: the client answers with RSA
+ *     (a public-key request or a ciphertext), and a server on TLS reads
+ *     whatever arrives as the password in clear, so the login would fail
+ *     there with a misleading error (libmariadb reports "Couldn't read RSA
+ *     public key from server") and count as a failed attempt.
+ * A plaintext client that sends mysql_clear_password's clear text chose to.
+ * Returns NULL when the request may go to the client, else the message of
+ * the ERR that refuses the login.
  */
-static bool password_may_travel(const struct session *s, const uint8_t *payload, size_t len)
+static const char *password_request_refusal(const struct session *s, const uint8_t *payload, size_t len)
 {
-	return !s->client_tls || s->upstream_tls || !proto_auth_asks_for_password(payload, len);
+	enum proto_password_request req = proto_auth_password_request(payload, len);
+	if (req == PROTO_PW_NONE)
+		return NULL;
+	if (s->client_tls && !s->upstream_tls)
+		return "acctgate: the server asks for the password itself (caching_sha2_password full "
+		       "authentication or a cleartext plugin); this client would send it in clear, and the "
+		       "server leg is not encrypted ([upstream] tls), so acctgate refused the login";
+	if (!s->client_tls && s->upstream_tls && req == PROTO_PW_CLEAR_OR_RSA)
+		return "acctgate: the server asks for the password itself (caching_sha2_password full "
+		       "authentication or sha256_password); over its TLS leg it takes the password only in "
+		       "clear, and this plaintext client would send it RSA-encrypted, so acctgate refused the "
+		       "login: connect to acctgate with TLS";
+	return NULL;
 }
 
+/* Stream the server's response packets to the client. */
 static void relay_response(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->server);
@@ -814,11 +836,10 @@ static void relay_response(struct session *s)
 		}
 		size_t peek = h.payload_len < TRACKER_PEEK ? h.payload_len : TRACKER_PEEK;
 		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + peek));
-		if (s->tracker.state == TRK_AUTH && !password_may_travel(s, p + PROTO_HEADER_LEN, peek)) {
-			fail_client(s, client_view_seq, ER_ACCESS_DENIED_ERROR, "28000",
-				    "acctgate: the server asks for the password itself (caching_sha2_password full "
-				    "authentication or a cleartext plugin); this client would send it in clear, and the "
-				    "server leg is not encrypted ([upstream] tls), so acctgate refused the login");
+		const char *refusal =
+			s->tracker.state == TRK_AUTH ? password_request_refusal(s, p + PROTO_HEADER_LEN, peek) : NULL;
+		if (refusal) {
+			fail_client(s, client_view_seq, ER_ACCESS_DENIED_ERROR, "28000", refusal);
 			return;
 		}
 		struct proto_error perr = {0};

@@ -484,27 +484,31 @@ static void test_auth_more_data(void **state)
 	assert_int_equal(err.actual, 2);
 }
 
-static void test_auth_asks_for_password(void **state)
+static void test_auth_password_request(void **state)
 {
 	const uint8_t full_auth[] = {0x01, 0x04}, fast_ok[] = {0x01, 0x03}, key[] = {0x01, '-', '-'};
-	assert_true(proto_auth_asks_for_password(full_auth, 2));
-	assert_false(proto_auth_asks_for_password(fast_ok, 2));
-	assert_false(proto_auth_asks_for_password(key, 3));
+	assert_int_equal(proto_auth_password_request(full_auth, 2), PROTO_PW_CLEAR_OR_RSA);
+	assert_int_equal(proto_auth_password_request(fast_ok, 2), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(key, 3), PROTO_PW_NONE);
 	const uint8_t clear[] = "\xfemysql_clear_password\0";
 	const uint8_t sha256[] = "\xfesha256_password\0abcdefghijklmnopqrst\0";
 	const uint8_t native[] = "\xfemysql_native_password\0abcdefghijklmnopqrst\0";
+	const uint8_t sha2[] = "\xfe" "caching_sha2_password\0abcdefghijklmnopqrst\0";
 	const uint8_t prefix[] = "\xfemysql_clear\0";
-	assert_true(proto_auth_asks_for_password(clear, sizeof(clear) - 1));
-	assert_true(proto_auth_asks_for_password(sha256, sizeof(sha256) - 1));
-	assert_false(proto_auth_asks_for_password(native, sizeof(native) - 1));
-	assert_false(proto_auth_asks_for_password(prefix, sizeof(prefix) - 1));
+	assert_int_equal(proto_auth_password_request(clear, sizeof(clear) - 1), PROTO_PW_CLEAR);
+	assert_int_equal(proto_auth_password_request(sha256, sizeof(sha256) - 1), PROTO_PW_CLEAR_OR_RSA);
+	assert_int_equal(proto_auth_password_request(native, sizeof(native) - 1), PROTO_PW_NONE);
+	/* A switch to caching_sha2_password asks for a scramble; only its
+	 * full authentication asks for the password. */
+	assert_int_equal(proto_auth_password_request(sha2, sizeof(sha2) - 1), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(prefix, sizeof(prefix) - 1), PROTO_PW_NONE);
 	/* Truncated or foreign packets are not requests. */
 	const uint8_t lone[] = {0xFE}, ok[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
-	assert_false(proto_auth_asks_for_password(lone, 1));
-	assert_false(proto_auth_asks_for_password(clear, 5));
-	assert_false(proto_auth_asks_for_password(ok, sizeof(ok)));
-	assert_false(proto_auth_asks_for_password(full_auth, 1));
-	assert_false(proto_auth_asks_for_password(full_auth, 0));
+	assert_int_equal(proto_auth_password_request(lone, 1), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(clear, 5), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(ok, sizeof(ok)), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(full_auth, 1), PROTO_PW_NONE);
+	assert_int_equal(proto_auth_password_request(full_auth, 0), PROTO_PW_NONE);
 }
 
 int main(void)
@@ -516,7 +520,7 @@ int main(void)
 		cmocka_unit_test(test_response_variants),   cmocka_unit_test(test_response_truncations),
 		cmocka_unit_test(test_response_malformed),  cmocka_unit_test(test_ssl_request),
 		cmocka_unit_test(test_auth_switch),	    cmocka_unit_test(test_auth_more_data),
-		cmocka_unit_test(test_auth_asks_for_password),
+		cmocka_unit_test(test_auth_password_request),
 	};
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
 }
