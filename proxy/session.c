@@ -839,6 +839,14 @@ static void relay_response(struct session *s)
 		const char *refusal =
 			s->tracker.state == TRK_AUTH ? password_request_refusal(s, p + PROTO_HEADER_LEN, peek) : NULL;
 		if (refusal) {
+			/* End the server's exchange as a failed login, with an
+			 * empty password, not as a client that vanished mid-login:
+			 * MySQL and MariaDB count the latter against the host's
+			 * max_connect_errors, and every session acctgate carries
+			 * comes from that one host. */
+			static const uint8_t empty_password[] = {0x00};
+			pio_write_packet(bufferevent_get_output(s->server), (uint8_t)(h.seq + 1), empty_password,
+					 sizeof(empty_password));
 			fail_client(s, client_view_seq, ER_ACCESS_DENIED_ERROR, "28000", refusal);
 			return;
 		}
