@@ -342,7 +342,7 @@ enum proto_password_request proto_auth_password_request(const uint8_t *p, size_t
 	/* caching_sha2_password's one-byte requests: 0x03 fast auth done, 0x04
 	 * perform full authentication. No other plugin sends 0x01 0x04. */
 	if (len == 2 && p[0] == 0x01 && p[1] == 0x04)
-		return PROTO_PW_CLEAR_OR_RSA;
+		return PROTO_PW_SHA2_FULL;
 	struct proto_auth_switch sw;
 	if (len == 0 || p[0] != 0xFE || proto_parse_auth_switch(p, len, &sw, NULL) != PROTO_OK)
 		return PROTO_PW_NONE;

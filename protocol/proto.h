@@ -106,10 +106,10 @@ bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_
 /*
  * Whether a server's auth packet asks for the password itself, and how the
  * client will send it: caching_sha2_password's "perform full
- * authentication" (AuthMoreData 0x04) and an AuthSwitch to sha256_password
- * are answered in clear over TLS and RSA-encrypted otherwise; an AuthSwitch
- * to mysql_clear_password always in clear. Anything else, truncated packets
- * included, is PROTO_PW_NONE.
+ * authentication" (AuthMoreData 0x04, PROTO_PW_SHA2_FULL) and an AuthSwitch
+ * to sha256_password are answered in clear over TLS and RSA-encrypted
+ * otherwise; an AuthSwitch to mysql_clear_password always in clear.
+ * Anything else, truncated packets included, is PROTO_PW_NONE.
  */
 enum proto_password_request proto_auth_password_request(const uint8_t *p, size_t len);
 

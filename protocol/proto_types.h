@@ -234,9 +234,11 @@ struct proto_auth_more_data {
 enum proto_password_request {
 	PROTO_PW_NONE,        /* not a request for the password */
 	PROTO_PW_CLEAR,       /* mysql_clear_password: in clear, whatever the transport */
-	PROTO_PW_CLEAR_OR_RSA /* caching_sha2_password full authentication, sha256_password: in clear
-			       * over TLS, RSA-encrypted otherwise; the server takes the same per its own
-			       * connection, reading whatever arrives over TLS as the clear password */
+	PROTO_PW_CLEAR_OR_RSA, /* sha256_password: in clear over TLS, RSA-encrypted otherwise; the
+				* server takes the same per its own connection, reading whatever
+				* arrives over TLS as the clear password */
+	PROTO_PW_SHA2_FULL,    /* caching_sha2_password's full authentication: the same, the client
+				* asking for the server's key with 0x02 before it encrypts */
 };
 
 /* ---- generic response packets ----------------------------------------- */

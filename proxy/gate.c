@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "auth_key.h"
 #include "health.h"
 #include "log.h"
 #include "tls.h"
@@ -203,6 +204,11 @@ int gate_run(const char *config_path, const struct config *cfg)
 		goto out;
 	}
 	warn_weak_tls(cfg);
+	g.auth_key = auth_key_new(err, sizeof(err));
+	if (!g.auth_key) {
+		log_error("%s", err);
+		goto out;
+	}
 	g.base = event_base_new();
 	if (!g.base) {
 		log_error("cannot create the main event base");
@@ -266,6 +272,7 @@ out:
 	if (g.base)
 		event_base_free(g.base);
 	settings_release(g.settings);
+	auth_key_free(g.auth_key);
 	upstream_pool_destroy(&g.pool);
 	pthread_mutex_destroy(&g.settings_lock);
 	if (status == 0)

@@ -49,6 +49,7 @@ struct gate {
 	atomic_uint_fast64_t next_session_id;
 	struct upstream_pool pool;
 	struct health *health;
+	struct auth_key *auth_key; /* lent to caching_sha2 logins (auth_key.h) */
 	const char *config_path;
 };
 

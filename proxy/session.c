@@ -47,6 +47,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "auth_key.h"
 #include "gate.h"
 #include "link.h"
 #include "log.h"
@@ -125,6 +126,17 @@ struct session_context {
 	char pending_database[256]; /* COM_INIT_DB's schema, applied on its OK */
 };
 
+/*
+ * caching_sha2_password's full authentication with a plaintext client over a
+ * TLS server leg, where acctgate stands in for the server's RSA key (see
+ * auth_key.h): what the client's next auth packet is expected to be.
+ */
+enum key_relay {
+	KEY_RELAY_OFF,
+	KEY_RELAY_REQUEST,    /* the client asks for the key (0x02), or answers at once */
+	KEY_RELAY_CIPHERTEXT, /* the client sends the password under acctgate's key */
+};
+
 struct session {
 	uint64_t id;
 	struct worker *worker;
@@ -151,7 +163,9 @@ struct session {
 	uint8_t *held_response;       /* client's HandshakeResponse41, until the server leg is ready */
 	size_t held_response_len;
 	uint8_t client_seq;           /* next sequence id expected from the client */
-	int seq_shift;                /* server seq = client seq + seq_shift during the connection phase */
+	int seq_shift;                /* server seq = client seq + seq_shift during authentication */
+	uint8_t scramble[20];         /* the nonce of the authentication in progress */
+	enum key_relay key_relay;
 
 	/* Command phase. */
 	uint32_t caps;                /* negotiated: what the client sent */
@@ -296,6 +310,21 @@ static void fail_client(struct session *s, uint8_t seq, uint16_t code, const cha
 	session_close(s, msg);
 }
 
+/*
+ * Refuse a login acctgate will not carry on. The server's exchange ends as a
+ * failed login, with an empty password, not as a client that vanished
+ * mid-login: MySQL and MariaDB count the latter against the host's
+ * max_connect_errors, and every session acctgate carries comes from that
+ * one host. The client gets ERR 1045 saying why.
+ */
+static void refuse_login(struct session *s, uint8_t server_seq, uint8_t client_seq, const char *why)
+{
+	static const uint8_t empty_password[] = {0x00};
+	if (s->server)
+		pio_write_packet(bufferevent_get_output(s->server), server_seq, empty_password, sizeof(empty_password));
+	fail_client(s, client_seq, ER_ACCESS_DENIED_ERROR, "28000", why);
+}
+
 static void drop_server(struct session *s)
 {
 	if (s->server) {
@@ -432,9 +461,14 @@ static void take_server_leg(struct session *s)
 static void on_link_greeting(void *owner)
 {
 	struct session *s = owner;
-	s->server_caps = s->link.hs.capabilities;
+	const struct proto_handshake *hs = &s->link.hs;
+	s->server_caps = hs->capabilities;
 	s->upstream_tls = s->link.tls;
-	send_client_greeting(s, &s->link.hs);
+	memcpy(s->scramble, hs->scramble1, sizeof(hs->scramble1));
+	memcpy(s->scramble + sizeof(hs->scramble1), hs->scramble2.ptr,
+	       hs->scramble2.len < sizeof(s->scramble) - sizeof(hs->scramble1) ? hs->scramble2.len
+										: sizeof(s->scramble) - sizeof(hs->scramble1));
+	send_client_greeting(s, hs);
 }
 
 static void on_link_tls_ready(void *owner)
@@ -586,6 +620,76 @@ static void on_client_hello(struct session *s)
 	}
 }
 
+/* Largest AuthMoreData acctgate sends: 0x01 and a 2048-bit key's PEM. */
+#define KEY_PACKET_MAX 1024
+
+/*
+ * One client packet of a caching_sha2_password full authentication that
+ * acctgate bridges (see auth_key.h and session.key_relay): the key request
+ * is answered here and never reaches the server, so from then on the
+ * client's sequence ids run two ahead of the server's; the ciphertext is
+ * decrypted and unmasked (the client XORs the password and its NUL with the
+ * 20-byte scramble before encrypting) and goes on in clear inside the
+ * server leg's TLS. A client that sends its answer in clear at once (it
+ * believes its link secure) is passed through.
+ * Returns true when the packet was consumed (or the session refused), false
+ * when it is to be forwarded as it is.
+ */
+static bool key_relay_client_packet(struct session *s, struct evbuffer *in, size_t wire, size_t plen, uint8_t next)
+{
+	const struct auth_key *key = s->worker->gate->auth_key;
+	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)wire) + PROTO_HEADER_LEN;
+	if (s->key_relay == KEY_RELAY_REQUEST && plen == 1 && p[0] == 0x02) {
+		size_t pem_len;
+		const uint8_t *pem = auth_key_public_pem(key, &pem_len);
+		uint8_t msg[KEY_PACKET_MAX];
+		if (1 + pem_len > sizeof(msg)) {
+			refuse_login(s, (uint8_t)(s->client_seq + s->seq_shift), next, "acctgate: its RSA key is too large");
+			return true;
+		}
+		msg[0] = 0x01;
+		memcpy(msg + 1, pem, pem_len);
+		evbuffer_drain(in, wire);
+		pio_write_packet(bufferevent_get_output(s->client), next, msg, 1 + pem_len);
+		s->client_seq = (uint8_t)(next + 1);
+		s->seq_shift -= 2;
+		s->key_relay = KEY_RELAY_CIPHERTEXT;
+		log_debug("session %llu: caching_sha2_password full authentication: acctgate's key sent to the client",
+			  (unsigned long long)s->id);
+		return true;
+	}
+	size_t ksize = auth_key_size(key);
+	if (s->key_relay == KEY_RELAY_REQUEST && plen != ksize && plen > 0 && p[plen - 1] == 0x00) {
+		s->key_relay = KEY_RELAY_OFF; /* the password in clear already */
+		return false;
+	}
+	uint8_t clear[KEY_PACKET_MAX];
+	size_t clen = 0;
+	uint8_t server_seq = (uint8_t)(s->client_seq + s->seq_shift);
+	s->key_relay = KEY_RELAY_OFF;
+	if (plen != ksize || ksize > sizeof(clear) || !auth_key_decrypt(key, p, plen, clear, &clen) || clen == 0) {
+		refuse_login(s, server_seq, next,
+			     "acctgate: the client encrypted its password with a key acctgate does not hold (a "
+			     "server public key configured in the client?); connect to acctgate with TLS or without one");
+		return true;
+	}
+	for (size_t i = 0; i < clen; i++)
+		clear[i] ^= s->scramble[i % sizeof(s->scramble)];
+	if (clear[clen - 1] != 0x00) {
+		OPENSSL_cleanse(clear, sizeof(clear));
+		refuse_login(s, server_seq, next, "acctgate: the client's encrypted password does not unmask");
+		return true;
+	}
+	evbuffer_drain(in, wire);
+	pio_write_packet(bufferevent_get_output(s->server), server_seq, clear, clen);
+	OPENSSL_cleanse(clear, sizeof(clear));
+	s->client_seq = next;
+	log_debug("session %llu: caching_sha2_password full authentication: password passed on inside the server "
+		  "leg's TLS",
+		  (unsigned long long)s->id);
+	return true;
+}
+
 /* Relay one direction of the auth exchange, shifting sequence ids. */
 static void relay_auth_from_client(struct session *s)
 {
@@ -604,6 +708,11 @@ static void relay_auth_from_client(struct session *s)
 				    (unsigned long long)perr.actual);
 			session_close(s, "malformed packet during authentication");
 			return;
+		}
+		if (s->key_relay != KEY_RELAY_OFF && key_relay_client_packet(s, in, wire, (size_t)plen, next)) {
+			if (s->state == S_CLOSING)
+				return;
+			continue;
 		}
 		pio_rewrite_seq(in, wire, (uint8_t)(s->client_seq + s->seq_shift));
 		evbuffer_remove_buffer(in, bufferevent_get_output(s->server), wire);
@@ -780,23 +889,24 @@ static void enter_idle(struct session *s)
  * A server that asks for the password itself (proto_auth_password_request)
  * reads the answer the way its own connection allows, and the client sends
  * it the way its own connection allows; through acctgate the two legs may
- * differ, so two kinds of request are refused before the client answers:
- *   - to a TLS client over a plaintext server leg: the client sends the
- *     password in clear, trusting the encryption it sees, and acctgate
- *     would put it on the network;
- *   - caching_sha2_password's full authentication or sha256_password, to a
- *     plaintext client over a TLS server leg: the client answers with RSA
- *     (a public-key request or a ciphertext), and a server on TLS reads
- *     whatever arrives as the password in clear, so the login would fail
- *     there with a misleading error (libmariadb reports "Couldn't read RSA
- *     public key from server") and count as a failed attempt.
+ * differ:
+ *   - a TLS client over a plaintext server leg would send the password in
+ *     clear, trusting the encryption it sees, and acctgate would put it on
+ *     the network: refused;
+ *   - caching_sha2_password's full authentication to a plaintext client over
+ *     a TLS server leg: the client answers with RSA (a key request, then a
+ *     ciphertext) and a server on TLS reads whatever arrives as the password
+ *     in clear. acctgate bridges it with its own key (key_relay_client_packet),
+ *     so slurmdbd's default, plaintext on loopback to acctgate, works with
+ *     MySQL 8's default plugin;
+ *   - sha256_password in the same position (it asks for the key with 0x01
+ *     and is all but unused next to caching_sha2): refused.
  * A plaintext client that sends mysql_clear_password's clear text chose to.
  * Returns NULL when the request may go to the client, else the message of
  * the ERR that refuses the login.
  */
-static const char *password_request_refusal(const struct session *s, const uint8_t *payload, size_t len)
+static const char *password_request_refusal(const struct session *s, enum proto_password_request req)
 {
-	enum proto_password_request req = proto_auth_password_request(payload, len);
 	if (req == PROTO_PW_NONE)
 		return NULL;
 	if (s->client_tls && !s->upstream_tls)
@@ -804,11 +914,37 @@ static const char *password_request_refusal(const struct session *s, const uint8
 		       "authentication or a cleartext plugin); this client would send it in clear, and the "
 		       "server leg is not encrypted ([upstream] tls), so acctgate refused the login";
 	if (!s->client_tls && s->upstream_tls && req == PROTO_PW_CLEAR_OR_RSA)
-		return "acctgate: the server asks for the password itself (caching_sha2_password full "
-		       "authentication or sha256_password); over its TLS leg it takes the password only in "
-		       "clear, and this plaintext client would send it RSA-encrypted, so acctgate refused the "
-		       "login: connect to acctgate with TLS";
+		return "acctgate: the server asks for the password itself (sha256_password); over its TLS leg it "
+		       "takes the password only in clear, and this plaintext client would send it RSA-encrypted, so "
+		       "acctgate refused the login: connect to acctgate with TLS";
 	return NULL;
+}
+
+/*
+ * A server's packet during authentication: remember the nonce an
+ * AuthSwitchRequest brings (key_relay_client_packet unmasks with it), and
+ * decide whether the request may reach the client. Returns the refusal's
+ * message or NULL.
+ */
+static const char *on_server_auth_packet(struct session *s, const uint8_t *p, size_t len)
+{
+	struct proto_auth_switch sw;
+	if (len > 0 && p[0] == 0xFE && proto_parse_auth_switch(p, len, &sw, NULL) == PROTO_OK &&
+	    sw.data.len >= sizeof(s->scramble))
+		memcpy(s->scramble, sw.data.ptr, sizeof(s->scramble));
+	enum proto_password_request req = proto_auth_password_request(p, len);
+	if (req == PROTO_PW_SHA2_FULL && !s->client_tls && s->upstream_tls) {
+		s->key_relay = KEY_RELAY_REQUEST;
+		return NULL;
+	}
+	return password_request_refusal(s, req);
+}
+
+/* Authentication is over (OK or ERR): both legs count alike again. */
+static void end_auth(struct session *s)
+{
+	s->seq_shift = 0;
+	s->key_relay = KEY_RELAY_OFF;
 }
 
 /* Stream the server's response packets to the client. */
@@ -822,8 +958,9 @@ static void relay_response(struct session *s)
 			break;
 		size_t wire = PROTO_HEADER_LEN + h.payload_len;
 		/* The client numbers its next packet after what it received; in
-		 * the connection phase the TLS steps shift the two legs apart. */
-		int shift = s->state == S_AUTH ? s->seq_shift : 0;
+		 * the connection phase the TLS steps shift the two legs apart,
+		 * and a key request acctgate answers itself does (any login). */
+		int shift = s->seq_shift;
 		uint8_t client_view_seq = (uint8_t)(h.seq - shift);
 		s->client_seq = (uint8_t)(client_view_seq + 1);
 		if (shift)
@@ -837,17 +974,9 @@ static void relay_response(struct session *s)
 		size_t peek = h.payload_len < TRACKER_PEEK ? h.payload_len : TRACKER_PEEK;
 		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + peek));
 		const char *refusal =
-			s->tracker.state == TRK_AUTH ? password_request_refusal(s, p + PROTO_HEADER_LEN, peek) : NULL;
+			s->tracker.state == TRK_AUTH ? on_server_auth_packet(s, p + PROTO_HEADER_LEN, peek) : NULL;
 		if (refusal) {
-			/* End the server's exchange as a failed login, with an
-			 * empty password, not as a client that vanished mid-login:
-			 * MySQL and MariaDB count the latter against the host's
-			 * max_connect_errors, and every session acctgate carries
-			 * comes from that one host. */
-			static const uint8_t empty_password[] = {0x00};
-			pio_write_packet(bufferevent_get_output(s->server), (uint8_t)(h.seq + 1), empty_password,
-					 sizeof(empty_password));
-			fail_client(s, client_view_seq, ER_ACCESS_DENIED_ERROR, "28000", refusal);
+			refuse_login(s, (uint8_t)(h.seq + 1), client_view_seq, refusal);
 			return;
 		}
 		struct proto_error perr = {0};
@@ -879,12 +1008,13 @@ static void relay_response(struct session *s)
 					session_close(s, NULL);
 					return;
 				}
-				s->seq_shift = 0; /* both legs count alike from now on */
+				end_auth(s);
 				s->ctx.status_flags = s->tracker.last.status_flags;
 				s->ctx.autocommit = (s->ctx.status_flags & SERVER_STATUS_AUTOCOMMIT) != 0;
 				log_info("session %llu: '%s' authenticated (client %s, server %s)", (unsigned long long)s->id,
 					 s->ctx.user, s->client_tls ? "TLS" : "plain", s->upstream_tls ? "TLS" : "plain");
 			} else {
+				end_auth(s); /* after COM_CHANGE_USER's exchange */
 				session_on_command_done(s);
 			}
 			apply_backpressure(s, s->server, s->client, &s->server_read_paused);

@@ -17,11 +17,12 @@
 #   1. cold, plain-plain: RSA end to end, login and query;
 #   2. warm: fast authentication on all four leg combinations;
 #   3. cold, TLS-TLS: the password in clear inside both TLS connections;
-#   4. cold, plain client over a TLS upstream: MySQL reads whatever comes
-#      over TLS as the clear password and never sends its key there, so the
-#      client's RSA could not work; acctgate refuses with ERR 1045 saying to
-#      use TLS, and the server sees an ordinary failed login (an empty
-#      password), not a client vanished mid-login (max_connect_errors);
+#   4. cold, plain client over a TLS upstream (slurmdbd's default): MySQL
+#      reads whatever comes over TLS as the clear password and never sends
+#      its key there, so acctgate answers the client's key request with its
+#      own key, decrypts, and passes the password on in clear inside TLS:
+#      login and query, the server never asked for its key; the same after
+#      an AuthSwitch (case 7);
 #   5. cold, TLS client over a plaintext upstream: acctgate refuses with its
 #      ERR 1045, and no password ever reached the server in clear;
 #   6. a wrong password: the server's ERR 1045 reaches the client unchanged;
@@ -170,17 +171,19 @@ check "3 cold, tls-tls: password in clear inside TLS" \
 	"$(has tls=yes path=full-tls cleartext=yes result=ok && [[ $out == "$answer" ]] && echo 1 || echo 0)" \
 	"${line:-no login line}; client: $out"
 
-# 4. Cold cache, plaintext client, TLS upstream.
+# 4. Cold cache, plaintext client, TLS upstream: acctgate lends its key.
 flush "$fk" "$fp"
 login "$fk" "$a" plain "$pass"
-check "4 cold, plain-tls: refused by acctgate" \
-	"$([[ $rc != 0 && $out == "ERROR 1045 (28000): acctgate: "*"connect to acctgate with TLS" ]] && echo 1 || echo 0)" \
-	"$out"
-check "4 the server saw a failed login, not a vanished client" \
-	"$(has tls=yes path=full-tls pubkey=no cleartext=no result=denied reason=empty-password && echo 1 || echo 0)" \
-	"${line:-no login line}"
+check "4 cold, plain-tls: RSA to acctgate, clear inside TLS to the server" \
+	"$(has tls=yes path=full-tls pubkey=no cleartext=yes result=ok && [[ $out == "$answer" ]] && echo 1 || echo 0)" \
+	"${line:-no login line}; client: $out"
+login "$fk" "$a" plain wrongpw
+check "4 wrong password, plain-tls: the server's ERR unchanged" \
+	"$(has path=full-tls result=denied reason=wrong-password && [[ $rc != 0 && $out == "$msg" ]] && echo 1 || echo 0)" \
+	"${line:-no login line}; client: $out"
 
 # 5. Cold cache, TLS client, plaintext upstream.
+flush "$fk" "$fp"
 login "$fk" "$ap" tls "$pass"
 check "5 cold, tls-plain: refused by acctgate" \
 	"$([[ $rc != 0 && $out == "ERROR 1045 (28000): acctgate: "*"server leg is not encrypted"* ]] && echo 1 || echo 0)" \
@@ -208,6 +211,11 @@ flush "$fks" "$fsp"
 login "$fks" "$as" tls "$pass"
 check "7 switch, cold, tls-tls: full" \
 	"$(has switch=yes tls=yes path=full-tls result=ok && [[ $out == "$answer" ]] && echo 1 || echo 0)" \
+	"${line:-no login line}; client: $out"
+flush "$fks" "$fsp"
+login "$fks" "$as" plain "$pass"
+check "7 switch, cold, plain-tls: full, through acctgate's key" \
+	"$(has switch=yes tls=yes path=full-tls cleartext=yes result=ok && [[ $out == "$answer" ]] && echo 1 || echo 0)" \
 	"${line:-no login line}; client: $out"
 login "$fks" "$as" plain "$pass"
 check "7 switch, warm, plain-tls: fast" \

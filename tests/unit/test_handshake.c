@@ -487,7 +487,7 @@ static void test_auth_more_data(void **state)
 static void test_auth_password_request(void **state)
 {
 	const uint8_t full_auth[] = {0x01, 0x04}, fast_ok[] = {0x01, 0x03}, key[] = {0x01, '-', '-'};
-	assert_int_equal(proto_auth_password_request(full_auth, 2), PROTO_PW_CLEAR_OR_RSA);
+	assert_int_equal(proto_auth_password_request(full_auth, 2), PROTO_PW_SHA2_FULL);
 	assert_int_equal(proto_auth_password_request(fast_ok, 2), PROTO_PW_NONE);
 	assert_int_equal(proto_auth_password_request(key, 3), PROTO_PW_NONE);
 	const uint8_t clear[] = "\xfemysql_clear_password\0";
