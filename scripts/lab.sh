@@ -25,9 +25,11 @@
 #   impostor-ca.pem impostor-cert.pem impostor-key.pem
 #                                          same SAN, signed by an unrelated CA
 #   wrongname-cert.pem wrongname-key.pem   lab CA, SAN DNS:wrong.example only
+#   dnsonly-cert.pem dnsonly-key.pem       lab CA, SAN DNS:localhost only: right
+#                                          for the name, wrong for 127.0.0.1
 #   expired-cert.pem expired-key.pem       lab CA, right SAN, expired in 2020
 #   client-cert.pem client-key.pem         lab CA, clientAuth, CN=acctgate-client
-# A "cert set" is one of: server impostor wrongname expired (and, for
+# A "cert set" is one of: server impostor wrongname dnsonly expired (and, for
 # lab_mariadb_start, none: no TLS at all).
 
 LAB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -197,9 +199,14 @@ lab_install_deps() {
 # existing complete set is kept).
 lab_certs() {
 	local d=${1:?lab_certs DIR}
-	if [[ -s $d/client-key.pem && -s $d/expired-cert.pem ]]; then
-		return 0
-	fi
+	# Every set is looked for, so that a directory made before a set was
+	# added is made again whole rather than used without it.
+	local certset incomplete=0
+	for certset in server impostor wrongname dnsonly expired client; do
+		[[ -s $d/$certset-cert.pem && -s $d/$certset-key.pem ]] || incomplete=1
+	done
+	[[ -s $d/ca.pem && -s $d/impostor-ca.pem ]] || incomplete=1
+	((incomplete)) || return 0
 	mkdir -p "$d"
 	d=$(cd "$d" && pwd)
 	# The body runs as a job of its own so that `set -e` holds in it even
@@ -240,6 +247,13 @@ subjectAltName=DNS:localhost,IP:127.0.0.1'
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:wrong.example'
+		# The name a client would connect by, but no IP entry: a check that
+		# let an address literal match a DNS name (or skipped the check for
+		# addresses) would accept it for 127.0.0.1.
+		sign dnsonly ca "/CN=localhost" 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost'
 		sign client ca "/CN=acctgate-client" 'basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth'
@@ -281,6 +295,12 @@ extendedKeyUsage=clientAuth'
 		chmod 0600 ./*-key.pem
 		# Everything must still verify the way the tests assume.
 		openssl verify -CAfile ca.pem server-cert.pem client-cert.pem wrongname-cert.pem >/dev/null
+		openssl verify -CAfile ca.pem -verify_ip 127.0.0.1 server-cert.pem >/dev/null
+		openssl verify -CAfile ca.pem -verify_hostname localhost dnsonly-cert.pem >/dev/null
+		if openssl verify -CAfile ca.pem -verify_ip 127.0.0.1 dnsonly-cert.pem >/dev/null 2>&1; then
+			echo "dnsonly certificate verifies for 127.0.0.1" >&2
+			exit 1
+		fi
 		if openssl verify -CAfile ca.pem impostor-cert.pem >/dev/null 2>&1 ||
 			openssl verify -CAfile ca.pem expired-cert.pem >/dev/null 2>&1; then
 			echo "impostor or expired certificate verifies against the lab CA" >&2

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # upstream_tls.sh LABDIR CLIENT_BIN - acctgate's server-leg verification.
 # A MariaDB of its own serves, in turn, the lab server certificate and the
-# three bad ones (impostor CA, wrong name, expired; FLUSH SSL swaps them);
-# a second one offers no TLS at all. With tls = verify_identity only the good
-# one may be used; every refusal must reach the client with its own reason
-# (untrusted CA, name mismatch, expired, no TLS offered: an operator has to
-# tell them apart from the client's error alone), and the server's general
-# log must show no login attempt (acctgate stops before sending
-# credentials). verify_ca accepts the wrong name but not the impostor;
-# tls_server_name = wrong.example accepts the wrong-name cert. tls_ca may be
+# four bad ones (impostor CA, wrong name, expired, and dnsonly: named for
+# localhost but with no IP entry; FLUSH SSL swaps them); a second one offers
+# no TLS at all. With tls = verify_identity and servers = 127.0.0.1:PORT
+# only the good one may be used; every refusal must reach the client with its
+# own reason (untrusted CA, name mismatch, expired, no TLS offered: an
+# operator has to tell them apart from the client's error alone), and the
+# server's general log must show no login attempt (acctgate stops before
+# sending credentials). The dnsonly refusal is the address checked as an
+# address: a certificate valid for the host's name is not valid for its IP.
+# verify_ca accepts the wrong name and dnsonly but not the impostor;
+# tls_server_name = wrong.example accepts the wrong-name cert, and
+# tls_server_name = localhost the dnsonly one. tls_ca may be
 # a directory: one without c_rehash names (an unpacked bundle, and a README
 # beside it) trusts the lab CA and still refuses the impostor.
 # Direct mode: the mariadb client with --ssl-verify-server-cert against the
-# same servers, with libmariadb's own reasons, which proves the certificate
-# sets and the plaintext server themselves.
+# same servers (by 127.0.0.1, and by localhost for dnsonly), with
+# libmariadb's own reasons, which proves the certificate sets and the
+# plaintext server themselves.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 db=$lab/db-tlsneg
 dbplain=$lab/db-tlsplain
-ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname" "$lab/ag-vplain" "$lab/ag-vdir")
+ags=("$lab/ag-vid" "$lab/ag-vca" "$lab/ag-vname" "$lab/ag-vplain" "$lab/ag-vdir" "$lab/ag-vlocal")
 cleanup() {
 	local a
 	for a in "${ags[@]}"; do lab_acctgate_stop "$a"; done
@@ -37,10 +42,12 @@ declare -A reason
 if [[ $MODE == direct ]]; then
 	reason=([impostor]="unable to get local issuer certificate"
 		[wrongname]="Validation of SSL server certificate failed"
+		[dnsonly]="Validation of SSL server certificate failed"
 		[expired]="certificate has expired" [none]="server does not support it")
 else
 	reason=([impostor]="server certificate is not signed by a trusted CA"
 		[wrongname]="server certificate name mismatch: it is not valid for '127.0.0.1'"
+		[dnsonly]="server certificate name mismatch: it is not valid for '127.0.0.1'"
 		[expired]="server certificate has expired"
 		[none]="database server 127.0.0.1:$plainport does not offer TLS")
 fi
@@ -66,6 +73,7 @@ if [[ $MODE == acctgate ]]; then
 	cp "$CERTS/ca.pem" "$cadir/lab-root.pem"
 	echo "Certificates of the lab's database CA." >"$cadir/README"
 	start_ag 4 ca_dir "127.0.0.1:$dbport" tls=verify_identity tls_ca="$cadir"
+	start_ag 5 localname "127.0.0.1:$dbport" tls=verify_identity tls_server_name=localhost
 fi
 
 # attempt EXPECT(ok|refused) SET MODE-KEY [REASON]: one login; a refusal must
@@ -76,8 +84,12 @@ attempt() {
 	if [[ $set == none ]]; then d=$dbplain dport=$plainport what="$how + server without TLS"; fi
 	before=$(grep -c "slurm@" "$d/general.log" 2>/dev/null)
 	if [[ $MODE == direct ]]; then
-		out=$(mariadb -h 127.0.0.1 -P "$dport" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
-			--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -B -N -e "SELECT CURRENT_USER()" 2>&1)
+		# localname: what the certificate must be valid for is the name.
+		local host=127.0.0.1
+		[[ $how == localname ]] && host=localhost
+		out=$(mariadb --protocol=tcp -h "$host" -P "$dport" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
+			--connect-timeout=10 --ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -B -N \
+			-e "SELECT CURRENT_USER()" 2>&1)
 		rc=$?
 	else
 		case $how in
@@ -86,6 +98,7 @@ attempt() {
 		server_name) a=${ags[2]} ;;
 		plain) a=${ags[3]} ;;
 		ca_dir) a=${ags[4]} ;;
+		localname) a=${ags[5]} ;;
 		esac
 		log_mark "$a/acctgate.log"
 		out=$(timeout 30 mariadb -h 127.0.0.1 -P "${port[$how]}" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
@@ -108,16 +121,19 @@ attempt() {
 	failures=$((failures + 1))
 }
 
-for set in server impostor wrongname expired; do
+for set in server impostor wrongname dnsonly expired; do
 	lab_mariadb_tls_swap "$db" "$CERTS" "$set" || exit 1
 	if [[ $set == server ]]; then attempt ok "$set" verify_identity; else attempt refused "$set" verify_identity; fi
+	# Checked by name, the dnsonly certificate is a good one: its refusal
+	# above was the address, not the chain or the key.
+	if [[ $set == dnsonly ]]; then attempt ok "$set" localname; fi
 	[[ $MODE == direct ]] && continue
 	case $set in
 	server) attempt ok "$set" ca_dir ;;
 	impostor) attempt refused "$set" ca_dir ;;
 	esac
 	case $set in
-	server | wrongname) attempt ok "$set" verify_ca ;;
+	server | wrongname | dnsonly) attempt ok "$set" verify_ca ;;
 	*) attempt refused "$set" verify_ca ;;
 	esac
 	if [[ $set == wrongname ]]; then attempt ok "$set" server_name; fi
