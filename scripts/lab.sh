@@ -513,7 +513,8 @@ lab_mariadb_stop() {
 # client leg, and the lab CA for the upstream leg. key=value pairs
 # override (client_tls=, tls=, log_level=, threads=, tls_client_ca=, ...);
 # other keys are added, to [upstream] when they are among LAB_UPSTREAM_KEYS
-# (tls_cert and tls_key always mean [proxy]'s), else to [proxy].
+# (tls_cert and tls_key always mean [proxy]'s; upstream_tls_cert= and
+# upstream_tls_key= are [upstream]'s tls_cert and tls_key), else to [proxy].
 LAB_UPSTREAM_KEYS=" resolver tls_pin_sha256 health_backoff_max health_user health_password_file health_interval "
 lab_acctgate_conf() {
 	local f=$1 lport=$2 ups=$3 certs=$4
@@ -532,6 +533,8 @@ lab_acctgate_conf() {
 			p[$k]=${kv#*=}
 		elif [[ $LAB_UPSTREAM_KEYS == *" $k "* ]]; then
 			extra_upstream+="$k = ${kv#*=}"$'\n'
+		elif [[ $k == upstream_tls_cert || $k == upstream_tls_key ]]; then
+			extra_upstream+="${k#upstream_} = ${kv#*=}"$'\n'
 		else
 			extra_proxy+="$k = ${kv#*=}"$'\n'
 		fi
