@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "log.h"
@@ -334,6 +335,15 @@ struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent 
 	return tls;
 }
 
+unsigned long link_tls_error(struct bufferevent *tls)
+{
+	unsigned long e, reason = 0;
+	while ((e = bufferevent_get_openssl_error(tls)) != 0)
+		if (!reason && ERR_GET_LIB(e) != 0)
+			reason = e;
+	return reason;
+}
+
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset)
 {
 	char err[256];
@@ -381,12 +391,8 @@ static void on_tls_done(struct link *l, bool connected)
 	link_endpoint(l, ep, sizeof(ep));
 	if (connected && l->cfg->has_pin && !tls_check_pin(ssl, l->cfg->upstream_tls_pin_sha256, why, sizeof(why)))
 		connected = false;
-	else if (!connected) {
-		unsigned long e = bufferevent_get_openssl_error(l->bev);
-		tls_describe_failure(ssl, e, link_expected_name(l), why, sizeof(why));
-		while (bufferevent_get_openssl_error(l->bev))
-			;
-	}
+	else if (!connected)
+		tls_describe_failure(ssl, link_tls_error(l->bev), link_expected_name(l), why, sizeof(why));
 	if (!connected) {
 		snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep,
 			 why);

@@ -94,6 +94,14 @@ bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns,
  * the caller still owns ssl then. */
 struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent *plain, SSL *ssl, bool accepting);
 
+/* Why a TLS filter failed: the most recent OpenSSL error it recorded (0 if
+ * none), emptying its list. libevent 2.1 files SSL_get_error()'s own codes
+ * (SSL_ERROR_SSL, SSL_ERROR_SYSCALL: no library) in the same list and
+ * hands it back most recent first, so a peer that closes right after our
+ * alert puts a bare SSL_ERROR_SYSCALL on top of the real reason; those
+ * codes are passed over. */
+unsigned long link_tls_error(struct bufferevent *tls);
+
 /* From LINK_HELD with l->tls: send SSLRequest (sequence id 1) with these
  * capabilities and start the TLS handshake. */
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset);

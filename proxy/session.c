@@ -1124,12 +1124,10 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 			on_client_hello(s);
 			return;
 		}
-		unsigned long e = bufferevent_get_openssl_error(bev);
+		unsigned long e = link_tls_error(bev);
 		char reason[256] = "connection closed during the TLS handshake";
 		if (e)
 			ERR_error_string_n(e, reason, sizeof(reason));
-		while (bufferevent_get_openssl_error(bev))
-			;
 		char why[320];
 		snprintf(why, sizeof(why), "client TLS handshake failed: %s", reason);
 		session_close(s, why);
