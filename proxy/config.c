@@ -21,11 +21,15 @@
 
 #include <event2/util.h>
 
+#include "tls.h"
+
 enum setting_type {
 	T_INT,      /* bounded integer */
 	T_SIZE,     /* integer with optional K/M/G suffix (powers of 1024) */
 	T_BOOL,     /* on/off, true/false, yes/no, 1/0 */
-	T_STRING,   /* free text (cipher lists) */
+	T_STRING,   /* free text */
+	T_CIPHERS,  /* a TLS 1.2 cipher list OpenSSL accepts */
+	T_CIPHERSUITES, /* TLS 1.3 suites OpenSSL accepts */
 	T_PATH,     /* a file or directory path; existence is checked by the user of it */
 	T_HOST,     /* a host name or address */
 	T_ENUM,     /* one of `names` */
@@ -65,8 +69,8 @@ static const struct setting settings[] = {
 	{"proxy", "tls_cert", T_PATH, FIELD(tls_cert), NULL, 0, 0, NULL, true},
 	{"proxy", "tls_key", T_PATH, FIELD(tls_key), NULL, 0, 0, NULL, true},
 	{"proxy", "tls_client_ca", T_PATH, FIELD(tls_client_ca), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_ciphers", T_STRING, FIELD(tls_ciphers), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_ciphersuites", T_STRING, FIELD(tls_ciphersuites), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_ciphers", T_CIPHERS, FIELD(tls_ciphers), NULL, 0, 0, NULL, true},
+	{"proxy", "tls_ciphersuites", T_CIPHERSUITES, FIELD(tls_ciphersuites), NULL, 0, 0, NULL, true},
 	{"proxy", "local_infile", T_BOOL, FIELD(local_infile), "off", 0, 0, NULL, true},
 	{"proxy", "max_command_size", T_SIZE, FIELD(max_command_size), "1G", 1024, 1LL << 30, NULL, true},
 	{"proxy", "keepalive_idle", T_INT, FIELD(keepalive_idle), "60", 0, 86400, NULL, true},
@@ -322,6 +326,29 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		}
 		strcpy((char *)field, v);
 		return true;
+	case T_CIPHERS:
+	case T_CIPHERSUITES: {
+		/* Each list is checked on its own, whether client TLS is on or
+		 * not: TLS 1.2 names in the 1.3 key, or the reverse, is the
+		 * usual mistake, and OpenSSL refuses a list with no name it
+		 * knows for that version. */
+		bool tls13 = s->type == T_CIPHERSUITES;
+		char reason[128];
+		if (strlen(v) >= s->size) {
+			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
+			return false;
+		}
+		if (!tls_cipher_list_valid(v, tls13, reason, sizeof(reason))) {
+			set_err(why, whylen, "%s (%s): %s, got '%s'",
+				tls13 ? "expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384"
+				      : "expected an OpenSSL cipher list for TLS 1.2",
+				tls13 ? "TLS 1.2 ciphers go in tls_ciphers" : "TLS 1.3 suites go in tls_ciphersuites",
+				reason, v);
+			return false;
+		}
+		strcpy((char *)field, v);
+		return true;
+	}
 	case T_ENUM: {
 		int i = enum_index(s->names, v);
 		if (i < 0) {

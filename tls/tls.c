@@ -134,6 +134,21 @@ static bool load_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 	return true;
 }
 
+bool tls_cipher_list_valid(const char *list, bool tls13, char *err, size_t errlen)
+{
+	if (!*list)
+		return true;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	bool ok = ctx && (tls13 ? SSL_CTX_set_ciphersuites(ctx, list) : SSL_CTX_set_cipher_list(ctx, list)) == 1;
+	if (!ok) {
+		const char *reason = ERR_reason_error_string(ERR_peek_error());
+		snprintf(err, errlen, "%s", reason ? reason : "refused by OpenSSL");
+	}
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
 SSL_CTX *tls_listener_ctx_new(const struct tls_listener_params *p, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());

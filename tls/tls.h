@@ -38,6 +38,12 @@ struct tls_upstream_params {
 	const char *key_file;
 };
 
+/* Whether OpenSSL takes `list` as a TLS 1.2 cipher list (tls13 false) or
+ * as TLS 1.3 suites (tls13 true), so a bad [proxy] tls_ciphers or
+ * tls_ciphersuites is refused where the file is parsed. "" (OpenSSL's
+ * defaults) is valid. On refusal err holds OpenSSL's reason. */
+bool tls_cipher_list_valid(const char *list, bool tls13, char *err, size_t errlen);
+
 /* Build the context for the client leg. NULL with err filled on failure
  * (unreadable file, key not matching the certificate, bad cipher list). */
 SSL_CTX *tls_listener_ctx_new(const struct tls_listener_params *p, char *err, size_t errlen);

@@ -100,6 +100,20 @@ static void test_bad_pin(void **state)
 		     ":4: [upstream] tls_pin_sha256: expected the SHA-256 of the server's public key as 64 hex digits or base64, got 'abc'");
 }
 
+/* Checked where the file is parsed, so the line is named, and whether
+ * client TLS is on or not; the other version's names are the usual mistake. */
+static void test_bad_cipher_lists(void **state)
+{
+	expect_error(PLAIN "tls_ciphers = BOGUS\n",
+		     ":3: [proxy] tls_ciphers: expected an OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites go in tls_ciphersuites): no cipher match, got 'BOGUS'");
+	expect_error(PLAIN "tls_ciphers = TLS_AES_256_GCM_SHA384\n",
+		     ":3: [proxy] tls_ciphers: expected an OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites go in tls_ciphersuites): no cipher match, got 'TLS_AES_256_GCM_SHA384'");
+	expect_error(PLAIN "tls_ciphersuites = BOGUS\n",
+		     ":3: [proxy] tls_ciphersuites: expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384 (TLS 1.2 ciphers go in tls_ciphers): no cipher match, got 'BOGUS'");
+	expect_error(PLAIN "tls_ciphersuites = ECDHE-RSA-AES256-GCM-SHA384\n",
+		     ":3: [proxy] tls_ciphersuites: expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384 (TLS 1.2 ciphers go in tls_ciphers): no cipher match, got 'ECDHE-RSA-AES256-GCM-SHA384'");
+}
+
 static void test_bad_size(void **state)
 {
 	expect_error(PLAIN "max_command_size = 2T\n",
@@ -119,12 +133,16 @@ static void test_values_and_comments(void **state)
 	struct config cfg;
 	char err[512] = "";
 	assert_true(load_text("; comment\n[proxy]\nclient_tls = disabled ; inline\nlisten = [::1]:7000\n"
-			      "max_command_size = 16M\n[upstream]\nservers = db1.example:3306 , 10.0.0.2:3307\n"
+			      "max_command_size = 16M\ntls_ciphers = ECDHE-RSA-AES256-GCM-SHA384:!aNULL\n"
+			      "tls_ciphersuites = TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n"
+			      "[upstream]\nservers = db1.example:3306 , 10.0.0.2:3307\n"
 			      "tls_pin_sha256 = sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
 			      &cfg, err, sizeof(err)));
 	assert_string_equal(cfg.listen.host, "::1");
 	assert_int_equal(cfg.listen.port, 7000);
 	assert_int_equal(cfg.max_command_size, 16u << 20);
+	assert_string_equal(cfg.tls_ciphers, "ECDHE-RSA-AES256-GCM-SHA384:!aNULL");
+	assert_string_equal(cfg.tls_ciphersuites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
 	assert_int_equal(cfg.nservers, 2);
 	assert_string_equal(cfg.servers[0].host, "db1.example");
 	assert_string_equal(cfg.servers[1].host, "10.0.0.2");
@@ -173,8 +191,9 @@ int main(void)
 		cmocka_unit_test(test_bad_enum),	  cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_bad_endpoint),	  cmocka_unit_test(test_not_key_value),
 		cmocka_unit_test(test_tls_needs_cert),	  cmocka_unit_test(test_bad_pin),
-		cmocka_unit_test(test_bad_size),	  cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_values_and_comments), cmocka_unit_test(test_shipped_conf),
+		cmocka_unit_test(test_bad_cipher_lists),  cmocka_unit_test(test_bad_size),
+		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
+		cmocka_unit_test(test_shipped_conf),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
