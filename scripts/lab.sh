@@ -77,10 +77,13 @@ lab_port_in_use() {
 		awk -v a="$2:$1" '$4 == a || $4 ~ /^(0\.0\.0\.0|\*|\[::\]):/ { f = 1 } END { exit !f }'
 }
 
-# lab_free_port BASE: print the first port >= BASE nobody listens on.
+# lab_free_port BASE: print the first port >= BASE that no TCP socket uses.
+# Not only listeners: Linux hands out 32768-60999 as clients' source ports,
+# and a connection from one of them (ours or anyone's on the machine) makes
+# a listener's bind there fail with "Address already in use".
 lab_free_port() {
 	local p=$1
-	while lab_port_in_use "$p"; do
+	while ss -Htan "sport = :$p" 2>/dev/null | grep -q .; do
 		p=$((p + 1))
 	done
 	printf '%s\n' "$p"
