@@ -32,6 +32,7 @@ struct auth_key *auth_key_new(char *err, size_t errlen)
 {
 	struct auth_key *k = calloc(1, sizeof(*k));
 	BIO *bio = NULL;
+	const char *why;
 	if (!k) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -50,8 +51,7 @@ struct auth_key *auth_key_new(char *err, size_t errlen)
 	BIO_free(bio);
 	return k;
 fail:
-	unsigned long e = ERR_peek_last_error();
-	const char *why = e ? ERR_reason_error_string(e) : NULL;
+	why = ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error()) : NULL;
 	snprintf(err, errlen, "cannot make the RSA key for caching_sha2_password: %s", why ? why : "out of memory");
 	ERR_clear_error();
 	BIO_free(bio);
