@@ -182,6 +182,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void server_write_cb(struct bufferevent *bev, void *arg);
 static void forward_held_response(struct session *s);
+static void take_server_leg(struct session *s);
 
 struct session *session_next(struct session *s) { return s->next; }
 
@@ -274,6 +275,41 @@ static void close_poll_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The client is gone (or refused) after the server's greeting and before its
+ * login reached the server: end the server's handshake with a login that
+ * fails, an empty user name without a password, rather than by dropping it.
+ * A dropped handshake counts against the server's max_connect_errors for
+ * acctgate's host, and every session comes from that one host: a TCP health
+ * check on acctgate's port, or a slurmdbd retrying with a wrong SSL_CA,
+ * would get all of them blocked ("Host is blocked because of many connection
+ * errors") within a hundred tries. A failed login does not count. The login
+ * carries no secret, so it may go before the leg's TLS; it is written before
+ * the connection closes, so the server reads it before the end of stream.
+ */
+static void end_server_handshake(struct session *s)
+{
+	if (s->link.state != LINK_HELD || s->server)
+		return;
+	const struct proto_handshake *hs = &s->link.hs;
+	struct proto_handshake_response resp = {
+		.capabilities = hs->capabilities & (CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH),
+		.max_packet = 1u << 24,
+		.charset = hs->charset,
+		.has_auth_plugin = (hs->capabilities & CLIENT_PLUGIN_AUTH) != 0,
+		.auth_plugin = hs->auth_plugin,
+	};
+	uint8_t buf[HANDSHAKE_MAX_PAYLOAD];
+	struct proto_writer w;
+	proto_writer_init(&w, buf, sizeof(buf));
+	if (!proto_write_handshake_response(&w, &resp))
+		return;
+	take_server_leg(s);
+	pio_write_packet(bufferevent_get_output(s->server), 1, buf, w.len);
+	log_debug("session %llu: client left before its login: the server's handshake ended with an empty login",
+		  (unsigned long long)s->id);
+}
+
+/*
  * Stop relaying and free the session once what is already queued toward
  * each peer has been written (an ERR for the client, a COM_QUIT for the
  * server). Safe to call from any callback: the free itself is deferred to
@@ -286,6 +322,8 @@ static void session_close(struct session *s, const char *why)
 	if (why)
 		log_info("session %llu: closing (%s) from %s: %s", (unsigned long long)s->id, state_names[s->state],
 			 s->peer, why);
+	if (s->state == S_CLIENT_HELLO || s->state == S_CLIENT_TLS)
+		end_server_handshake(s);
 	set_state(s, S_CLOSING);
 	link_cleanup(&s->link);
 	if (s->client) {
