@@ -25,7 +25,6 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
-#include <openssl/ssl.h>
 
 #include "config.h"
 #include "proto.h"
@@ -112,9 +111,6 @@ struct bufferevent *link_take_bev(struct link *l);
 
 /* Cancel whatever is under way and free what the link owns. */
 void link_cleanup(struct link *l);
-
-/* TCP_NODELAY and keepalive per [proxy] keepalive_*, for both legs. */
-void link_tune_socket(int fd, const struct config *cfg);
 
 /* TCP_NODELAY and keepalive per [proxy] keepalive_*, for both legs. */
 void link_tune_socket(int fd, const struct config *cfg);
