@@ -45,10 +45,6 @@ cleanup() {
 trap cleanup EXIT
 # Logs are appended to: checks must read this run's lines only.
 rm -f "$ag/acctgate.log" "$agp/acctgate.log" "$ags/acctgate.log" "$fk/fake.log" "$fks/fake.log"
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 # start_fake DIR PORT GREETING_PLUGIN: fake_mysql8.py on 127.0.0.1:PORT,
 # TLS with the lab server certificate, one caching_sha2 user.

@@ -26,10 +26,6 @@ cleanup() {
 	lab_acctgate_stop "$ag_set"
 }
 trap cleanup EXIT
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 suite=TLS_AES_256_GCM_SHA384 cipher=ECDHE-RSA-AES256-GCM-SHA384
 port_def=$(lab_free_port $((TARGET_PORT + 25)))

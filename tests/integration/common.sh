@@ -21,6 +21,12 @@ client_args=(--host 127.0.0.1 --port "$TARGET_PORT" --user "$LAB_DB_USER" --pass
 	--ed-user "$LAB_DB_ED_USER" --ed-password "$LAB_DB_ED_PASS"
 	--native-user "$LAB_DB_NATIVE_USER" --native-password "$LAB_DB_NATIVE_PASS")
 
+# check WHAT OK(0|1) DETAIL: one PASS or FAIL line; failures counts the FAILs.
+failures=0
+check() {
+	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
+}
+
 # log_mark FILE: remember FILE's size; log_since FILE: show what came after
 # (for a failure report); log_after FILE: print all of it (for checks).
 declare -A _log_marks=()

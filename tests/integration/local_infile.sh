@@ -18,10 +18,6 @@ cleanup() { lab_acctgate_stop "$ag"; }
 trap cleanup EXIT
 rm -rf "$work"
 mkdir -p "$work"
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 # load PORT TABLE [client options...]: LOAD DATA LOCAL INFILE of the data
 # file into a fresh TABLE through PORT; prints "rows checksum" or the error.
 load() {

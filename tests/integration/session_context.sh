@@ -15,10 +15,6 @@ ag=$lab/ag-context
 cleanup() { lab_acctgate_stop "$ag"; }
 trap cleanup EXIT
 rm -f "$ag/acctgate.log"
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 ap=$(lab_free_port $((TARGET_PORT + 90)))
 lab_acctgate_conf "$ag/acctgate.conf" "$ap" "127.0.0.1:$DB_PORT" "$CERTS" log_level=debug
 lab_acctgate_start "$ag" "$ag/acctgate.conf" || exit 1

@@ -27,10 +27,6 @@ trap cleanup EXIT
 rm -rf "$work"
 mkdir -p "$work"
 rm -f "$ag/acctgate.log"
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 is() { [[ $1 == "$2" ]] && echo 1 || echo 0; }
 
 # ---- sessions held open: a mariadb client reading a fifo --------------------

@@ -20,10 +20,6 @@ cleanup() {
 	lab_mariadb_stop "$db"
 }
 trap cleanup EXIT
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 user=certuser pass=certpw
 dbport=$(lab_free_port $((DB_PORT + 90)))

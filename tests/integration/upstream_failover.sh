@@ -29,10 +29,6 @@ cleanup() {
 trap cleanup EXIT
 # Logs are appended to: checks must read this run's lines only.
 rm -f "$ag1/acctgate.log" "$ag2/acctgate.log" "$dns/queries.log"
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 # q PORT SQL: one new session through acctgate, TLS on the client leg too.
 q() {
 	timeout 30 mariadb -h 127.0.0.1 -P "$1" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \

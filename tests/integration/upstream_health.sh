@@ -26,10 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap '' PIPE
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 # wait_log PATTERN SECONDS: wait until acctgate's log has a line matching
 # the extended regex PATTERN; print it.
 wait_log() {

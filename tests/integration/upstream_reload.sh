@@ -22,10 +22,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap '' PIPE # a session that died must fail a check, not kill the script
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 mkdir -p "$d/tls"
 cp "$CERTS/server-cert.pem" "$d/tls/cert.pem"

@@ -32,10 +32,6 @@ cleanup() {
 	lab_mariadb_stop "$dbplain"
 }
 trap cleanup EXIT
-failures=0
-check() { # check WHAT OK(0|1) DETAIL
-	if (($2)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 dbport=$(lab_free_port $((DB_PORT + 80)))
 lab_mariadb_start "$db" "$dbport" "$CERTS" impostor || exit 1
