@@ -607,6 +607,21 @@ lab_acctgate_start() {
 	lab_say "acctgate up on 127.0.0.1:$port (pid $pid, $d) in $(($(lab_now_ms) - t0)) ms"
 }
 
+# lab_acctgate_reload DIR: SIGHUP the acctgate started from DIR and wait
+# (10 s at most) for the reload's verdict; print that log line ("reload
+# done" or "reload refused ..."), nothing if none came.
+lab_acctgate_reload() {
+	local d=${1:?lab_acctgate_reload DIR} from line="" deadline=$((SECONDS + 10))
+	from=$(stat -c %s "$d/acctgate.log" 2>/dev/null || echo 0)
+	kill -HUP "$(<"$d/acctgate.pid")" || return 1
+	while ((SECONDS < deadline)); do
+		line=$(tail -c +$((from + 1)) "$d/acctgate.log" | grep -E 'reload (done|refused)' | head -n1)
+		[[ -n $line ]] && break
+		sleep 0.05
+	done
+	printf '%s\n' "$line"
+}
+
 # lab_acctgate_stop DIR
 lab_acctgate_stop() {
 	local d=${1:?lab_acctgate_stop DIR}

@@ -42,3 +42,52 @@ log_after() {
 	local from=${_log_marks[$1]:-0}
 	[[ -f $1 ]] && tail -c +$((from + 1)) "$1"
 }
+
+# ---- sessions held open: a mariadb client reading a fifo --------------------
+# sess_open NAME PORT [mariadb options...]: start a session; statements go in
+# with sess_send, answers come out in $sess_dir/NAME.out (one line each, -n:
+# flushed per statement). --skip-reconnect: a closed session stays closed.
+sess_dir=$lab/sessions-$(basename "$0" .sh)
+rm -rf "$sess_dir"
+mkdir -p "$sess_dir"
+declare -A sess_fd=()
+sess_open() {
+	local name=$1 port=$2 fd
+	shift 2
+	mkfifo "$sess_dir/$name.in"
+	mariadb -h 127.0.0.1 -P "$port" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=5 --skip-reconnect \
+		"$@" -B -N -n acctgate_test <"$sess_dir/$name.in" >"$sess_dir/$name.out" 2>&1 &
+	echo $! >"$sess_dir/$name.pid"
+	exec {fd}>"$sess_dir/$name.in"
+	sess_fd[$name]=$fd
+}
+# sess_send NAME SQL: send one statement (the client runs it at its ";").
+sess_send() { { printf '%s;\n' "$2" >&"${sess_fd[$1]}"; } 2>/dev/null; }
+# sess_wait NAME LINES: wait (10 s at most) until NAME has printed LINES
+# lines or its client has exited; print its last line.
+sess_wait() {
+	local name=$1 n=$2 deadline=$((SECONDS + 10))
+	while (($(wc -l <"$sess_dir/$name.out") < n)) && kill -0 "$(<"$sess_dir/$name.pid")" 2>/dev/null &&
+		((SECONDS < deadline)); do
+		sleep 0.05
+	done
+	tail -n 1 "$sess_dir/$name.out"
+}
+# sess_gone NAME: true once NAME's client has exited (5 s at most).
+sess_gone() {
+	local deadline=$((SECONDS + 5))
+	while kill -0 "$(<"$sess_dir/$1.pid")" 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+# sess_close_all: end every session (in a cleanup trap too).
+sess_close_all() {
+	local name fd
+	for name in "${!sess_fd[@]}"; do
+		fd=${sess_fd[$name]}
+		exec {fd}>&-
+		kill "$(<"$sess_dir/$name.pid")" 2>/dev/null
+	done
+	sess_fd=()
+}

@@ -17,61 +17,16 @@
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 [[ $MODE == direct ]] && { echo "SKIP: signals are acctgate's"; exit 77; }
-ag=$lab/ag-signals db2=$lab/db-signals work=$lab/signals
+ag=$lab/ag-signals db2=$lab/db-signals
 cleanup() {
 	sess_close_all
 	lab_acctgate_stop "$ag"
 	lab_mariadb_stop "$db2"
 }
 trap cleanup EXIT
-rm -rf "$work"
-mkdir -p "$work"
 rm -f "$ag/acctgate.log"
 is() { [[ $1 == "$2" ]] && echo 1 || echo 0; }
 
-# ---- sessions held open: a mariadb client reading a fifo --------------------
-# sess_open NAME: start a session on acctgate; statements go in with
-# sess_send, answers come out in $work/NAME.out (one line each, -n: flushed
-# per statement). --skip-reconnect: a closed session must stay closed.
-declare -A sess_fd=()
-sess_open() {
-	local name=$1 fd
-	mkfifo "$work/$name.in"
-	mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=5 --skip-reconnect \
-		-B -N -n acctgate_test <"$work/$name.in" >"$work/$name.out" 2>&1 &
-	echo $! >"$work/$name.pid"
-	exec {fd}>"$work/$name.in"
-	sess_fd[$name]=$fd
-}
-# sess_send NAME SQL: send one statement (the client runs it at its ";").
-sess_send() { { printf '%s;\n' "$2" >&"${sess_fd[$1]}"; } 2>/dev/null; }
-# sess_wait NAME LINES: wait (10 s at most) until NAME has printed LINES
-# lines or its client has exited; print its last line.
-sess_wait() {
-	local name=$1 n=$2 deadline=$((SECONDS + 10))
-	while (($(wc -l <"$work/$name.out") < n)) && kill -0 "$(<"$work/$name.pid")" 2>/dev/null &&
-		((SECONDS < deadline)); do
-		sleep 0.05
-	done
-	tail -n 1 "$work/$name.out"
-}
-# sess_gone NAME: true once NAME's client has exited (5 s at most).
-sess_gone() {
-	local deadline=$((SECONDS + 5))
-	while kill -0 "$(<"$work/$1.pid")" 2>/dev/null; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
-sess_close_all() {
-	local name fd
-	for name in "${!sess_fd[@]}"; do
-		fd=${sess_fd[$name]}
-		exec {fd}>&-
-		kill "$(<"$work/$name.pid")" 2>/dev/null
-	done
-	sess_fd=()
-}
 # q SQL: one new session, the answer or the error.
 q() {
 	timeout 20 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=5 \
@@ -80,15 +35,10 @@ q() {
 # conf KEY=VALUE...: (re)write acctgate's configuration.
 conf() { lab_acctgate_conf "$ag/acctgate.conf" "$ap" "$ups" "$CERTS" threads=2 "$@"; }
 since() { log_after "$ag/acctgate.log"; }
-# hup: SIGHUP and wait for the reload's verdict in the log.
+# hup: SIGHUP, the verdict in the log read from the mark on (since).
 hup() {
 	log_mark "$ag/acctgate.log"
-	kill -HUP "$(<"$ag/acctgate.pid")"
-	local deadline=$((SECONDS + 10))
-	until since | grep -qE "reload (done|refused)"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
+	lab_acctgate_reload "$ag" >/dev/null
 }
 
 ap=$(lab_free_port $((TARGET_PORT + 60)))
@@ -99,10 +49,10 @@ lab_mariadb_sql "$DB_DIR" -e "CREATE TABLE IF NOT EXISTS acctgate_test.sig (v IN
 	DELETE FROM acctgate_test.sig"
 
 # ---- SIGHUP ----------------------------------------------------------------
-sess_open a
+sess_open a "$ap"
 sess_send a "SELECT CONNECTION_ID(), @@port"
 first=$(sess_wait a 1)
-sess_open b
+sess_open b "$ap"
 sess_send b "SELECT 'b'"
 sess_wait b 1 >/dev/null
 out=$(q "SELECT 'third'")
@@ -118,7 +68,7 @@ check "after SIGHUP the third session gets in, on the new server" "$(is "$out" "
 	"@@port '$out' (new server $d2); $(since | grep -c 'reload done') 'reload done' line"
 sess_send a "SELECT CONNECTION_ID(), @@port"
 check "an open session stays on its server through the reload" "$(is "$(sess_wait a 2)" "$first")" \
-	"before '$first', after '$(tail -n 1 "$work/a.out")'"
+	"before '$first', after '$(tail -n 1 "$sess_dir/a.out")'"
 
 lab_acctgate_conf "$ag/acctgate.conf" $((ap + 1)) "$ups" "$CERTS" threads=2 max_connections=3 drain_timeout=30
 hup
@@ -144,10 +94,10 @@ ups="127.0.0.1:$DB_PORT"
 conf drain_timeout=30
 lab_acctgate_start "$ag" "$ag/acctgate.conf" || exit 1
 pid=$(<"$ag/acctgate.pid")
-sess_open idle
+sess_open idle "$ap"
 sess_send idle "SELECT 'idle'"
 sess_wait idle 1 >/dev/null
-sess_open txn
+sess_open txn "$ap"
 sess_send txn "SET autocommit = 0"
 sess_send txn "INSERT INTO sig VALUES (1)"
 sess_send txn "SELECT COUNT(*) FROM sig"
@@ -159,15 +109,15 @@ out=$(q "SELECT 1")
 check "after SIGTERM new connections are refused" "$([[ $out == *"ERROR 2002"* ]] && echo 1 || echo 0)" "$out"
 sess_send idle "SELECT 'still idle?'"
 check "an idle session is closed at once" "$(sess_gone idle && echo 1 || echo 0)" \
-	"its client: $(tail -n 1 "$work/idle.out")"
+	"its client: $(tail -n 1 "$sess_dir/idle.out")"
 sess_send txn "INSERT INTO sig VALUES (2)"
 sess_send txn "SELECT COUNT(*) FROM sig"
-check "a session in a transaction keeps working" "$(is "$(sess_wait txn 2)" 2)" "$(tail -n 1 "$work/txn.out")"
+check "a session in a transaction keeps working" "$(is "$(sess_wait txn 2)" 2)" "$(tail -n 1 "$sess_dir/txn.out")"
 sess_send txn "COMMIT"
 sess_send txn "SELECT 'after commit'"
 sess_gone txn
 check "it is closed once its transaction has committed" \
-	"$([[ $(tail -n 1 "$work/txn.out") == *"ERROR 20"* ]] && echo 1 || echo 0)" "its client: $(tail -n 1 "$work/txn.out")"
+	"$([[ $(tail -n 1 "$sess_dir/txn.out") == *"ERROR 20"* ]] && echo 1 || echo 0)" "its client: $(tail -n 1 "$sess_dir/txn.out")"
 rows=$(lab_mariadb_sql "$DB_DIR" -B -N -e "SELECT COUNT(*) FROM acctgate_test.sig")
 check "the drained transaction's rows are committed" "$(is "$rows" 2)" "$rows rows"
 deadline=$((SECONDS + 10))
@@ -181,7 +131,7 @@ sess_close_all
 conf drain_timeout=2
 lab_acctgate_start "$ag" "$ag/acctgate.conf" || exit 1
 pid=$(<"$ag/acctgate.pid")
-sess_open stuck
+sess_open stuck "$ap"
 sess_send stuck "SET autocommit = 0"
 sess_send stuck "INSERT INTO sig VALUES (3)"
 sess_send stuck "SELECT 'inserted'"

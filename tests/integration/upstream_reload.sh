@@ -42,20 +42,6 @@ new_session() {
 	timeout 30 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=10 \
 		--ssl-verify-server-cert --ssl-ca="$CERTS/ca.pem" -B -N -e "SELECT 'ok'" 2>&1
 }
-# hup OUTCOME: SIGHUP, then wait (10 s at most) for the reload's verdict
-# ("reload done" or "reload refused") and print that line.
-hup() {
-	log_mark "$d/acctgate.log"
-	kill -HUP "$(<"$d/acctgate.pid")"
-	local deadline=$((SECONDS + 10)) line=""
-	while ((SECONDS < deadline)); do
-		line=$(log_since "$d/acctgate.log" | grep -E 'reload (done|refused)' | head -n1)
-		[[ -n $line ]] && break
-		sleep 0.05
-	done
-	printf '%s\n' "$line"
-}
-
 # The session held open across all reloads: mariadb reading SQL from a pipe
 # (-n: answer each statement as it completes).
 coproc SESS { exec timeout 120 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" \
@@ -74,14 +60,14 @@ fp_old=$(served_fp)
 check "served certificate" "$([[ -n $fp_old && $fp_old == "$(file_fp "$d/tls/cert.pem")" ]] && echo 1 || echo 0)" \
 	"${fp_old:-none}"
 
-line=$(hup)
+line=$(lab_acctgate_reload "$d")
 check "plain reload" "$([[ $line == *"reload done"* ]] && echo 1 || echo 0)" "${line:-no verdict in the log}"
 out=$(sq "SELECT CONNECTION_ID()")
 check "open session survives the reload" "$([[ $out == "$cid" ]] && echo 1 || echo 0)" "CONNECTION_ID $out"
 
 # Two botched rotations, each refused with its reason; the old pair stays.
 echo "this is not a certificate" >"$d/tls/cert.pem"
-line=$(hup)
+line=$(lab_acctgate_reload "$d")
 check "garbage certificate refused" \
 	"$([[ $line == *"reload refused"* && $line == *"cannot load certificate $d/tls/cert.pem"*"no start line"* ]] &&
 		echo 1 || echo 0)" \
@@ -97,7 +83,7 @@ if ! openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/tls/new-key.pem" -s
 	exit 1
 fi
 cp "$d/tls/new-cert.pem" "$d/tls/cert.pem"
-line=$(hup)
+line=$(lab_acctgate_reload "$d")
 check "certificate without its key refused" \
 	"$([[ $line == *"reload refused"* && $line == *"private key $d/tls/key.pem"*"mismatch"* ]] && echo 1 || echo 0)" \
 	"${line:-no verdict in the log}"
@@ -110,7 +96,7 @@ check "open session survives refused reloads" "$([[ $out == "$cid" ]] && echo 1 
 
 # The good pair.
 cp "$d/tls/new-key.pem" "$d/tls/key.pem"
-line=$(hup)
+line=$(lab_acctgate_reload "$d")
 check "new certificate accepted" "$([[ $line == *"reload done"* ]] && echo 1 || echo 0)" "${line:-no verdict in the log}"
 fp=$(served_fp)
 check "new certificate served" \
