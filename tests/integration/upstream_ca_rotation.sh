@@ -50,7 +50,8 @@ cat "$CERTS/impostor-ca.pem" >>"$ag/bundle.pem"
 line=$(lab_acctgate_reload "$ag")
 out=$(q)
 check "new CA appended to the bundle, SIGHUP: new sessions verify" \
-	"$([[ $line == *"reload done"* && $out =~ ^[0-9]+$ ]] && echo 1 || echo 0)" "${line##* }; new session: $out"
+	"$([[ $line == *"reload done"* && $out =~ ^[0-9]+$ ]] && echo 1 || echo 0)" \
+	"${line:-no verdict}; new session: $out"
 sess_send slurmdbd "SELECT CONNECTION_ID()"
 check "the open session is the same one" "$([[ $(sess_wait slurmdbd 3) == "$cid" ]] && echo 1 || echo 0)" \
 	"CONNECTION_ID $(tail -n 1 "$sess_dir/slurmdbd.out")"
