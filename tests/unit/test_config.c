@@ -94,6 +94,23 @@ static void test_tls_needs_cert(void **state)
 		     ":2: [proxy] tls_cert: required because client_tls = required (set client_tls = disabled for plaintext only)");
 }
 
+/* Settings that only make sense together: each half alone is refused at
+ * the line of the half that was given. */
+static void test_pairs(void **state)
+{
+	expect_error(PLAIN "[upstream]\ntls_cert = /etc/acctgate/client.pem\n",
+		     ":4: [upstream] tls_key: required when tls_cert is set");
+	expect_error(PLAIN "[upstream]\ntls_key = /etc/acctgate/client.key\n",
+		     ":4: [upstream] tls_cert: required when tls_key is set");
+	expect_error(PLAIN "[upstream]\nhealth_user = probe\n",
+		     ":4: [upstream] health_password_file: required when health_user is set");
+	expect_error(PLAIN "[upstream]\ntls = disabled\ntls_pin_sha256 = "
+			   "0000000000000000000000000000000000000000000000000000000000000000\n",
+		     ":5: [upstream] tls_pin_sha256: cannot be checked with tls = disabled");
+	expect_error("[proxy]\nclient_tls = optional\ntls_cert = /c.pem\ntls_key = /k.pem\ntls_client_ca = /ca.pem\n",
+		     ":5: [proxy] tls_client_ca: client certificates can only be enforced with client_tls = required");
+}
+
 static void test_bad_pin(void **state)
 {
 	expect_error(PLAIN "[upstream]\ntls_pin_sha256 = abc\n",
@@ -190,7 +207,8 @@ int main(void)
 		cmocka_unit_test(test_key_before_section), cmocka_unit_test(test_bad_int),
 		cmocka_unit_test(test_bad_enum),	  cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_bad_endpoint),	  cmocka_unit_test(test_not_key_value),
-		cmocka_unit_test(test_tls_needs_cert),	  cmocka_unit_test(test_bad_pin),
+		cmocka_unit_test(test_tls_needs_cert),
+		cmocka_unit_test(test_pairs),	  cmocka_unit_test(test_bad_pin),
 		cmocka_unit_test(test_bad_cipher_lists),  cmocka_unit_test(test_bad_size),
 		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_shipped_conf),
