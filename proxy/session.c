@@ -358,6 +358,10 @@ static void fail_client(struct session *s, uint8_t seq, uint16_t code, const cha
 static void refuse_login(struct session *s, uint8_t server_seq, uint8_t client_seq, const char *why)
 {
 	static const uint8_t empty_password[] = {0x00};
+	/* At the level of the server's own failed logins, so that an admin who
+	 * sees those sees why acctgate refused too. */
+	log_notice("session %llu: login of '%s' from %s refused: %s", (unsigned long long)s->id, s->ctx.user, s->peer,
+		   why);
 	if (s->server)
 		pio_write_packet(bufferevent_get_output(s->server), server_seq, empty_password, sizeof(empty_password));
 	fail_client(s, client_seq, ER_ACCESS_DENIED_ERROR, "28000", why);
@@ -626,6 +630,8 @@ static void on_client_hello(struct session *s)
 	}
 	if (cfg->client_tls == CLIENT_TLS_REQUIRED && !s->client_tls) {
 		free(payload);
+		log_notice("session %llu: client %s refused: plaintext login while client_tls = required",
+			   (unsigned long long)s->id, s->peer);
 		fail_client(s, reply_seq, ER_SECURE_TRANSPORT_REQUIRED, "HY000",
 			    "acctgate requires TLS from clients (client_tls = required): connect with TLS");
 		return;
