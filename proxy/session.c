@@ -664,8 +664,8 @@ static void on_client_hello(struct session *s)
 	}
 }
 
-/* Largest AuthMoreData acctgate sends: 0x01 and a 2048-bit key's PEM. */
-#define KEY_PACKET_MAX 1024
+/* Room for a decrypted password: a 2048-bit key's ciphertext and more. */
+#define KEY_PLAINTEXT_MAX 1024
 
 /*
  * One client packet of a caching_sha2_password full authentication that
@@ -684,17 +684,16 @@ static bool key_relay_client_packet(struct session *s, struct evbuffer *in, size
 	const struct auth_key *key = s->worker->gate->auth_key;
 	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)wire) + PROTO_HEADER_LEN;
 	if (s->key_relay == KEY_RELAY_REQUEST && plen == 1 && p[0] == 0x02) {
+		/* AuthMoreData: 0x01, then the PEM (a few hundred bytes). */
 		size_t pem_len;
 		const uint8_t *pem = auth_key_public_pem(key, &pem_len);
-		uint8_t msg[KEY_PACKET_MAX];
-		if (1 + pem_len > sizeof(msg)) {
-			refuse_login(s, (uint8_t)(s->client_seq + s->seq_shift), next, "acctgate: its RSA key is too large");
-			return true;
-		}
-		msg[0] = 0x01;
-		memcpy(msg + 1, pem, pem_len);
+		uint8_t hdr[PROTO_HEADER_LEN + 1];
+		proto_frame_write_header(hdr, (uint32_t)(1 + pem_len), next);
+		hdr[PROTO_HEADER_LEN] = 0x01;
+		struct evbuffer *out = bufferevent_get_output(s->client);
 		evbuffer_drain(in, wire);
-		pio_write_packet(bufferevent_get_output(s->client), next, msg, 1 + pem_len);
+		evbuffer_add(out, hdr, sizeof(hdr));
+		evbuffer_add(out, pem, pem_len);
 		s->client_seq = (uint8_t)(next + 1);
 		s->seq_shift -= 2;
 		s->key_relay = KEY_RELAY_CIPHERTEXT;
@@ -707,7 +706,7 @@ static bool key_relay_client_packet(struct session *s, struct evbuffer *in, size
 		s->key_relay = KEY_RELAY_OFF; /* the password in clear already */
 		return false;
 	}
-	uint8_t clear[KEY_PACKET_MAX];
+	uint8_t clear[KEY_PLAINTEXT_MAX];
 	size_t clen = 0;
 	uint8_t server_seq = (uint8_t)(s->client_seq + s->seq_shift);
 	s->key_relay = KEY_RELAY_OFF;
