@@ -90,8 +90,10 @@ echo "== slurm e2e, variant $variant, $([[ $direct == 1 ]] && echo "DIRECT to Ma
 
 # ---- components -----------------------------------------------------------
 lab_certs "$lab/certs" || exit 1
-base=26306
-[[ $variant == tls ]] && base=26406
+# Away from the integration fixture's ports (ACCTGATE_TEST_PORT_BASE, 25306
+# by default), one block per variant.
+base=$((${ACCTGATE_TEST_PORT_BASE:-25306} + 1000))
+[[ $variant == tls ]] && base=$((base + 100))
 dbport=$(lab_free_port "$base")
 t0=$(lab_now_ms)
 lab_mariadb_start "$db" "$dbport" "$lab/certs" server || exit 1

@@ -5,7 +5,7 @@
 # closed port itself (proves the measurement, not acctgate).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
-closed=$(lab_free_port 25399)
+closed=$(lab_free_port $((DB_PORT + 93)))
 if [[ $MODE == direct ]]; then
 	"$client" --host 127.0.0.1 --port "$closed" --expect-error "127.0.0.1" --max-ms 3000 connect_refused
 	exit $?
