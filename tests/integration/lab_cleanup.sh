@@ -29,10 +29,10 @@ for f in "$lab"/ag*/acctgate.log; do
 		echo "$secrets"
 		status=1
 	fi
-	n=$(grep -cE ' (error|warning) ' "$f" || true)
+	n=$(grep -cE '^[0-9T:.-]+Z (error|warning) ' "$f" || true)
 	if ((n)); then
 		echo "note: $n error/warning lines in $f; the last ones:"
-		grep -E ' (error|warning) ' "$f" | tail -n 10
+		grep -E '^[0-9T:.-]+Z (error|warning) ' "$f" | tail -n 10
 	fi
 done
 exit $status
