@@ -117,6 +117,13 @@ enum proto_status proto_parse_handshake(const uint8_t *p, size_t len, struct pro
 
 /* Mirrors the parser field for field, so parse + write reproduces the
  * original bytes; the capabilities decide which tail fields are written. */
+void proto_handshake_scramble(const struct proto_handshake *hs, uint8_t out[PROTO_SCRAMBLE_LEN])
+{
+	size_t rest = PROTO_SCRAMBLE_LEN - sizeof(hs->scramble1);
+	memcpy(out, hs->scramble1, sizeof(hs->scramble1));
+	memcpy(out + sizeof(hs->scramble1), hs->scramble2.ptr, hs->scramble2.len < rest ? hs->scramble2.len : rest);
+}
+
 bool proto_write_handshake(struct proto_writer *w, const struct proto_handshake *hs)
 {
 	proto_write_u8(w, hs->protocol_version);

@@ -85,6 +85,9 @@ size_t proto_frame_encode(const uint8_t *payload, size_t len, uint8_t first_seq,
 PROTO_MUST_USE enum proto_status proto_parse_handshake(const uint8_t *p, size_t len, struct proto_handshake *out,
 						       struct proto_error *err);
 bool proto_write_handshake(struct proto_writer *w, const struct proto_handshake *hs);
+/* A greeting's nonce: scramble1, then the first 12 bytes of scramble2 (a
+ * shorter scramble2 leaves the rest of out as it was). */
+void proto_handshake_scramble(const struct proto_handshake *hs, uint8_t out[PROTO_SCRAMBLE_LEN]);
 
 /* True when a client's first packet is an SSLRequest (32 bytes, CLIENT_SSL). */
 bool proto_is_ssl_request(const uint8_t *p, size_t len);

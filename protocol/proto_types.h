@@ -173,6 +173,9 @@ struct proto_frame_header {
 
 /* ---- connection phase ------------------------------------------------- */
 
+/* The nonce every password plugin hashes or masks with: 20 bytes. */
+#define PROTO_SCRAMBLE_LEN 20u
+
 /* Initial handshake sent by the server (protocol version 10). The scramble
  * is kept as two raw parts so parse + write reproduces the original bytes. */
 struct proto_handshake {

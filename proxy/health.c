@@ -28,7 +28,6 @@
 #include "proto.h"
 
 #define PROBE_MAX_PAYLOAD (64u << 10)
-#define SCRAMBLE_LEN 20
 
 enum probe_state {
 	PROBE_LINK,  /* the link connects, reads the greeting, does TLS */
@@ -45,7 +44,7 @@ struct probe {
 	struct bufferevent *bev;
 	struct event *deadline;
 	uint8_t seq;          /* next sequence id to send */
-	uint8_t scramble[SCRAMBLE_LEN];
+	uint8_t scramble[PROTO_SCRAMBLE_LEN];
 	char prefix[CONFIG_HOST_MAX + 32]; /* "health check of host:port" */
 };
 
@@ -103,24 +102,24 @@ static void digest(const EVP_MD *md, const void *a, size_t alen, const void *b, 
 }
 
 /* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))). */
-static size_t native_password(const char *pw, const uint8_t scramble[SCRAMBLE_LEN], uint8_t out[32])
+static size_t native_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32])
 {
 	uint8_t h1[20], h2[20], h3[20];
 	digest(EVP_sha1(), pw, strlen(pw), NULL, 0, h1);
 	digest(EVP_sha1(), h1, 20, NULL, 0, h2);
-	digest(EVP_sha1(), scramble, SCRAMBLE_LEN, h2, 20, h3);
+	digest(EVP_sha1(), scramble, PROTO_SCRAMBLE_LEN, h2, 20, h3);
 	for (int i = 0; i < 20; i++)
 		out[i] = h1[i] ^ h3[i];
 	return 20;
 }
 
 /* caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble). */
-static size_t sha2_password(const char *pw, const uint8_t scramble[SCRAMBLE_LEN], uint8_t out[32])
+static size_t sha2_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32])
 {
 	uint8_t h1[32], h2[32], h3[32];
 	digest(EVP_sha256(), pw, strlen(pw), NULL, 0, h1);
 	digest(EVP_sha256(), h1, 32, NULL, 0, h2);
-	digest(EVP_sha256(), h2, 32, scramble, SCRAMBLE_LEN, h3);
+	digest(EVP_sha256(), h2, 32, scramble, PROTO_SCRAMBLE_LEN, h3);
 	for (int i = 0; i < 32; i++)
 		out[i] = h1[i] ^ h3[i];
 	return 32;
@@ -162,8 +161,7 @@ static void send_login(struct probe *p)
 {
 	const struct proto_handshake *hs = &p->link.hs;
 	/* The scramble is part 1 (8 bytes) and the first 12 bytes of part 2. */
-	memcpy(p->scramble, hs->scramble1, 8);
-	memcpy(p->scramble + 8, hs->scramble2.ptr, hs->scramble2.len >= 12 ? 12 : hs->scramble2.len);
+	proto_handshake_scramble(hs, p->scramble);
 
 	uint8_t auth[32];
 	size_t auth_len = 0;
@@ -244,11 +242,11 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 		struct proto_auth_switch sw;
 		uint8_t auth[32];
 		size_t auth_len;
-		if (proto_parse_auth_switch(pl, len, &sw, &perr) != PROTO_OK || sw.data.len < SCRAMBLE_LEN) {
+		if (proto_parse_auth_switch(pl, len, &sw, &perr) != PROTO_OK || sw.data.len < PROTO_SCRAMBLE_LEN) {
 			finish(p, "malformed auth switch");
 			return;
 		}
-		memcpy(p->scramble, sw.data.ptr, SCRAMBLE_LEN);
+		memcpy(p->scramble, sw.data.ptr, PROTO_SCRAMBLE_LEN);
 		if (!auth_response(p, sw.plugin, auth, &auth_len)) {
 			snprintf(why, sizeof(why), "the server wants plugin '%.*s'; health_user must use mysql_native_password or caching_sha2_password",
 				 (int)sw.plugin.len, (const char *)sw.plugin.ptr);

@@ -164,7 +164,7 @@ struct session {
 	size_t held_response_len;
 	uint8_t client_seq;           /* next sequence id expected from the client */
 	int seq_shift;                /* server seq = client seq + seq_shift during authentication */
-	uint8_t scramble[20];         /* the nonce of the authentication in progress */
+	uint8_t scramble[PROTO_SCRAMBLE_LEN]; /* the nonce of the authentication in progress */
 	enum key_relay key_relay;
 
 	/* Command phase. */
@@ -506,10 +506,7 @@ static void on_link_greeting(void *owner)
 	const struct proto_handshake *hs = &s->link.hs;
 	s->server_caps = hs->capabilities;
 	s->upstream_tls = s->link.tls;
-	memcpy(s->scramble, hs->scramble1, sizeof(hs->scramble1));
-	memcpy(s->scramble + sizeof(hs->scramble1), hs->scramble2.ptr,
-	       hs->scramble2.len < sizeof(s->scramble) - sizeof(hs->scramble1) ? hs->scramble2.len
-										: sizeof(s->scramble) - sizeof(hs->scramble1));
+	proto_handshake_scramble(hs, s->scramble);
 	send_client_greeting(s, hs);
 }
 

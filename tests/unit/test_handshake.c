@@ -60,6 +60,13 @@ static void test_real_greeting(void **state)
 	assert_int_equal(hs.scramble2.ptr[12], 0);
 	assert_slice(hs.auth_plugin, "mysql_native_password");
 	assert_true(hs.auth_plugin_nul);
+	/* The nonce: both parts, without scramble2's NUL. */
+	uint8_t nonce[PROTO_SCRAMBLE_LEN + 1];
+	memset(nonce, 0xAA, sizeof(nonce));
+	proto_handshake_scramble(&hs, nonce);
+	assert_memory_equal(nonce, "ruwrZJCS", 8);
+	assert_memory_equal(nonce + 8, hs.scramble2.ptr, 12);
+	assert_int_equal(nonce[PROTO_SCRAMBLE_LEN], 0xAA);
 	handshake_round_trip(b, n);
 }
 
