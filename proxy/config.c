@@ -286,6 +286,23 @@ static void enum_choices(const char *const *names, char *buf, size_t len)
 }
 
 /* Store one value. On failure writes "why" (without the location prefix). */
+/*
+ * A cipher list is checked on its own, whether client TLS is on or not:
+ * TLS 1.2 names in the 1.3 key, or the reverse, is the usual mistake, and
+ * OpenSSL refuses a list with no name it knows for that version.
+ */
+static bool cipher_list_ok(const struct setting *s, const char *v, char *why, size_t whylen)
+{
+	bool tls13 = s->type == T_CIPHERSUITES;
+	char reason[128];
+	if (tls_cipher_list_valid(v, tls13, reason, sizeof(reason)))
+		return true;
+	set_err(why, whylen, "%s (%s): %s, got '%s'",
+		tls13 ? "expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384" : "expected an OpenSSL cipher list for TLS 1.2",
+		tls13 ? "TLS 1.2 ciphers go in tls_ciphers" : "TLS 1.3 suites go in tls_ciphersuites", reason, v);
+	return false;
+}
+
 static bool apply(const struct setting *s, struct config *cfg, const char *v, char *why, size_t whylen)
 {
 	void *field = (char *)cfg + s->offset;
@@ -320,35 +337,16 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 	case T_STRING:
 	case T_PATH:
 	case T_HOST:
-		if (strlen(v) >= s->size) {
-			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
-			return false;
-		}
-		strcpy((char *)field, v);
-		return true;
 	case T_CIPHERS:
-	case T_CIPHERSUITES: {
-		/* Each list is checked on its own, whether client TLS is on or
-		 * not: TLS 1.2 names in the 1.3 key, or the reverse, is the
-		 * usual mistake, and OpenSSL refuses a list with no name it
-		 * knows for that version. */
-		bool tls13 = s->type == T_CIPHERSUITES;
-		char reason[128];
+	case T_CIPHERSUITES:
 		if (strlen(v) >= s->size) {
 			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
 			return false;
 		}
-		if (!tls_cipher_list_valid(v, tls13, reason, sizeof(reason))) {
-			set_err(why, whylen, "%s (%s): %s, got '%s'",
-				tls13 ? "expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384"
-				      : "expected an OpenSSL cipher list for TLS 1.2",
-				tls13 ? "TLS 1.2 ciphers go in tls_ciphers" : "TLS 1.3 suites go in tls_ciphersuites",
-				reason, v);
+		if ((s->type == T_CIPHERS || s->type == T_CIPHERSUITES) && !cipher_list_ok(s, v, why, whylen))
 			return false;
-		}
 		strcpy((char *)field, v);
 		return true;
-	}
 	case T_ENUM: {
 		int i = enum_index(s->names, v);
 		if (i < 0) {
