@@ -48,12 +48,12 @@ log_after() {
 # with sess_send, answers come out in $sess_dir/NAME.out (one line each, -n:
 # flushed per statement). --skip-reconnect: a closed session stays closed.
 sess_dir=$lab/sessions-$(basename "$0" .sh)
-rm -rf "$sess_dir"
-mkdir -p "$sess_dir"
 declare -A sess_fd=()
 sess_open() {
 	local name=$1 port=$2 fd
 	shift 2
+	mkdir -p "$sess_dir"
+	rm -f "$sess_dir/$name.in" "$sess_dir/$name.out" "$sess_dir/$name.pid" # an earlier run's
 	mkfifo "$sess_dir/$name.in"
 	mariadb -h 127.0.0.1 -P "$port" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=5 --skip-reconnect \
 		"$@" -B -N -n acctgate_test <"$sess_dir/$name.in" >"$sess_dir/$name.out" 2>&1 &
