@@ -35,41 +35,79 @@ void proto_frame_write_header(uint8_t out[PROTO_HEADER_LEN], uint32_t payload_le
  * Chunk by chunk: the sequence id and the running total are checked as soon
  * as each header is visible, before waiting for its body, so a peer cannot
  * make the caller buffer more than max_payload by announcing a huge packet.
- * Errors use the offset of the offending header field within buf.
+ * The scan resumes where the previous call stopped (a chunk whose body is
+ * still arriving is not looked at again), so framing a 1 GiB command costs
+ * one look per chunk header, not one rescan per read. Errors use the offset
+ * of the offending header field within buf.
  */
+void proto_frame_scan_init(struct proto_frame_scan *s, uint8_t expected_seq)
+{
+	*s = (struct proto_frame_scan){.seq = expected_seq};
+}
+
+enum proto_status proto_frame_scan(struct proto_frame_scan *s, const uint8_t *buf, size_t avail, uint64_t max_payload,
+				   struct proto_error *err)
+{
+	for (;;) {
+		if (s->chunk_end) {
+			/* A chunk's header was checked; wait for its body. */
+			if (avail < s->chunk_end)
+				return PROTO_NEED_MORE;
+			s->off = s->chunk_end;
+			s->chunk_end = 0;
+			if (!s->more)
+				return PROTO_OK;
+		}
+		struct proto_frame_header h;
+		if (avail < s->off || proto_frame_peek(buf + s->off, avail - s->off, &h) != PROTO_OK)
+			return PROTO_NEED_MORE;
+		if (h.seq != s->seq) {
+			if (err)
+				*err = (struct proto_error){"packet sequence id", s->off + 3, s->seq, h.seq,
+							    PROTO_ERR_SEQUENCE};
+			return PROTO_MALFORMED;
+		}
+		s->payload_len += h.payload_len;
+		if (s->payload_len > max_payload) {
+			if (err)
+				*err = (struct proto_error){"packet length", s->off, max_payload, s->payload_len,
+							    PROTO_ERR_TOO_LARGE};
+			return PROTO_MALFORMED;
+		}
+		s->seq++;
+		s->more = h.payload_len == PROTO_MAX_CHUNK;
+		s->chunk_end = s->off + PROTO_HEADER_LEN + h.payload_len;
+	}
+}
+
 enum proto_status proto_frame_logical(const uint8_t *buf, size_t avail, uint8_t expected_seq, uint64_t max_payload,
 				      size_t *wire_len, uint64_t *payload_len, uint8_t *next_seq,
 				      struct proto_error *err)
 {
-	size_t off = 0;
-	uint64_t total = 0;
-	uint8_t seq = expected_seq;
-	for (;;) {
-		struct proto_frame_header h;
-		if (proto_frame_peek(buf + off, avail - off, &h) != PROTO_OK)
-			return PROTO_NEED_MORE;
-		if (h.seq != seq) {
-			if (err)
-				*err = (struct proto_error){"packet sequence id", off + 3, seq, h.seq};
-			return PROTO_MALFORMED;
-		}
-		total += h.payload_len;
-		if (total > max_payload) {
-			if (err)
-				*err = (struct proto_error){"packet length", off, max_payload, total};
-			return PROTO_MALFORMED;
-		}
-		if (avail - off - PROTO_HEADER_LEN < h.payload_len)
-			return PROTO_NEED_MORE;
-		off += PROTO_HEADER_LEN + h.payload_len;
-		seq++;
-		if (h.payload_len < PROTO_MAX_CHUNK)
-			break;
-	}
-	*wire_len = off;
-	*payload_len = total;
-	*next_seq = seq;
+	struct proto_frame_scan s;
+	proto_frame_scan_init(&s, expected_seq);
+	enum proto_status st = proto_frame_scan(&s, buf, avail, max_payload, err);
+	if (st != PROTO_OK)
+		return st;
+	*wire_len = s.off;
+	*payload_len = s.payload_len;
+	*next_seq = s.seq;
 	return PROTO_OK;
+}
+
+void proto_frame_rewrite_seq(uint8_t *buf, size_t wire_len, uint8_t first_seq)
+{
+	size_t off = 0;
+	uint8_t seq = first_seq;
+	while (wire_len - off >= PROTO_HEADER_LEN) {
+		struct proto_frame_header h;
+		(void)proto_frame_peek(buf + off, wire_len - off, &h);
+		buf[off + 3] = seq++;
+		off += PROTO_HEADER_LEN;
+		if (h.payload_len > wire_len - off)
+			break;
+		off += h.payload_len;
+	}
 }
 
 /* Walks the chunk headers again; bounded by wire_len in case the caller

@@ -68,6 +68,18 @@ void proto_frame_write_header(uint8_t out[PROTO_HEADER_LEN], uint32_t payload_le
 PROTO_MUST_USE enum proto_status proto_frame_logical(const uint8_t *buf, size_t avail, uint8_t expected_seq,
 						     uint64_t max_payload, size_t *wire_len, uint64_t *payload_len,
 						     uint8_t *next_seq, struct proto_error *err);
+/*
+ * The same, resumable: call again with the same buffer grown (its start
+ * unchanged) until PROTO_OK; then s->off is the wire length, s->payload_len
+ * the payload size and s->seq the next sequence id. Each chunk header is
+ * checked once, however many calls a large packet takes.
+ */
+void proto_frame_scan_init(struct proto_frame_scan *s, uint8_t expected_seq);
+PROTO_MUST_USE enum proto_status proto_frame_scan(struct proto_frame_scan *s, const uint8_t *buf, size_t avail,
+						  uint64_t max_payload, struct proto_error *err);
+/* Renumber the chunks of the logical packet at buf (wire_len bytes, headers
+ * included) from first_seq on, in place. */
+void proto_frame_rewrite_seq(uint8_t *buf, size_t wire_len, uint8_t first_seq);
 /* Copy the payload of a logical packet found by proto_frame_logical (headers
  * removed) into out, which must hold payload_len bytes. */
 void proto_frame_gather(const uint8_t *buf, size_t wire_len, uint8_t *out);

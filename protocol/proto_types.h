@@ -132,11 +132,19 @@ enum proto_status {
  * payload, and expected-vs-actual where a size or value was checked.
  * `what` points to a static string. Filled only on PROTO_MALFORMED.
  */
+/* What kind of failure, for callers that answer each differently. */
+enum proto_error_kind {
+	PROTO_ERR_FORMAT = 0,  /* a field does not read as the protocol says */
+	PROTO_ERR_SEQUENCE,    /* a packet's sequence id is out of order */
+	PROTO_ERR_TOO_LARGE,   /* a packet announces more than the caller's limit */
+};
+
 struct proto_error {
 	const char *what;
 	size_t offset;
 	uint64_t expected;
 	uint64_t actual;
+	enum proto_error_kind kind;
 };
 
 /* A view into caller-owned bytes; never owns memory. */
@@ -169,6 +177,15 @@ struct proto_writer {
 struct proto_frame_header {
 	uint32_t payload_len;
 	uint8_t seq;
+};
+
+/* Where proto_frame_scan stands in one logical packet. */
+struct proto_frame_scan {
+	size_t off;           /* start of the next chunk header (the wire length once done) */
+	size_t chunk_end;     /* end of the chunk whose header was checked, 0 when none */
+	uint64_t payload_len; /* payload announced so far */
+	uint8_t seq;          /* sequence id the next chunk must carry */
+	bool more;            /* the last checked chunk was 0xFFFFFF long */
 };
 
 /* ---- connection phase ------------------------------------------------- */

@@ -59,7 +59,7 @@ static enum proto_tracker_event fail(struct proto_error *err, const char *what, 
 				     uint64_t actual)
 {
 	if (err)
-		*err = (struct proto_error){what, offset, expected, actual};
+		*err = (struct proto_error){what, offset, expected, actual, PROTO_ERR_FORMAT};
 	return TRK_EV_MALFORMED;
 }
 

@@ -76,10 +76,12 @@ static const struct setting settings[] = {
 	{"proxy", "keepalive_idle", T_INT, FIELD(keepalive_idle), "60", 0, 86400, NULL, true},
 	{"proxy", "keepalive_interval", T_INT, FIELD(keepalive_interval), "10", 1, 3600, NULL, true},
 	{"proxy", "drain_timeout", T_INT, FIELD(drain_timeout), "30", 0, 86400, NULL, true},
+	{"proxy", "login_timeout", T_INT, FIELD(login_timeout), "10", 1, 3600, NULL, true},
 	{"proxy", "log_level", T_LOGLEVEL, FIELD(log_level), "info", 0, 0, NULL, true},
 
 	{"upstream", "servers", T_SERVERS, FIELD(servers), "127.0.0.1:3306", 0, 0, NULL, true},
 	{"upstream", "connect_timeout", T_INT, FIELD(connect_timeout), "5", 1, 600, NULL, true},
+	{"upstream", "handshake_timeout", T_INT, FIELD(handshake_timeout), "10", 1, 600, NULL, true},
 	{"upstream", "resolver", T_NAMESERVER, FIELD(resolver), NULL, 0, 0, NULL, false},
 	{"upstream", "tls", T_ENUM, FIELD(upstream_tls), "verify_identity", 0, 0, upstream_tls_names, true},
 	{"upstream", "tls_ca", T_PATH, FIELD(upstream_tls_ca), NULL, 0, 0, NULL, true},

@@ -54,12 +54,14 @@ struct config {
 	int keepalive_idle;
 	int keepalive_interval;
 	int drain_timeout;
+	int login_timeout;          /* accept to the end of the client's login */
 	enum log_level log_level;
 
 	/* [upstream] */
 	struct config_endpoint servers[CONFIG_MAX_SERVERS];
 	int nservers;
 	int connect_timeout;
+	int handshake_timeout;      /* TCP connected to greeting read and TLS verified */
 	char resolver[64];         /* "" = /etc/resolv.conf */
 	enum upstream_tls_mode upstream_tls;
 	char upstream_tls_ca[CONFIG_STR_MAX];

@@ -28,6 +28,18 @@
 #include "tls.h"
 #include "worker.h"
 
+enum tls_verify gate_upstream_verify(enum upstream_tls_mode mode)
+{
+	switch (mode) {
+	case UPSTREAM_TLS_VERIFY_IDENTITY:
+		return TLS_VERIFY_IDENTITY;
+	case UPSTREAM_TLS_VERIFY_CA:
+		return TLS_VERIFY_CA;
+	default:
+		return TLS_VERIFY_NONE;
+	}
+}
+
 struct settings *settings_build(const struct config *cfg, char *err, size_t errlen)
 {
 	struct settings *s = calloc(1, sizeof(*s));
@@ -48,10 +60,7 @@ struct settings *settings_build(const struct config *cfg, char *err, size_t errl
 		}
 	}
 	if (cfg->upstream_tls != UPSTREAM_TLS_DISABLED) {
-		enum tls_verify v = cfg->upstream_tls == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
-				    : cfg->upstream_tls == UPSTREAM_TLS_VERIFY_CA	  ? TLS_VERIFY_CA
-											  : TLS_VERIFY_NONE;
-		struct tls_upstream_params p = {v, cfg->upstream_tls_ca, cfg->upstream_tls_cert, cfg->upstream_tls_key};
+		struct tls_upstream_params p = {gate_upstream_verify(cfg->upstream_tls), cfg->upstream_tls_ca, cfg->upstream_tls_cert, cfg->upstream_tls_key};
 		s->upstream_ctx = tls_upstream_ctx_new(&p, why, sizeof(why));
 		if (!s->upstream_ctx) {
 			snprintf(err, errlen, "%s: [upstream] TLS: %s", cfg->path, why);
@@ -71,6 +80,16 @@ void settings_release(struct settings *s)
 	SSL_CTX_free(s->client_ctx);
 	SSL_CTX_free(s->upstream_ctx);
 	free(s);
+}
+
+bool gate_add_hooks(struct gate *g, const struct session_hooks *h)
+{
+	if (g->nhooks >= HOOKS_MAX)
+		return false;
+	g->hooks[g->nhooks++] = h;
+	if (h->on_txn_end)
+		g->hooks_keep_statements = true;
+	return true;
 }
 
 struct settings *gate_settings(struct gate *g)

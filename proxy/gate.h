@@ -15,6 +15,8 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "hooks.h"
+#include "tls.h"
 #include "upstream.h"
 
 /*
@@ -51,7 +53,19 @@ struct gate {
 	struct health *health;
 	struct auth_key *auth_key; /* lent to caching_sha2 logins (auth_key.h) */
 	const char *config_path;
+	/* The session layer's hooks (hooks.h): set before the workers start,
+	 * read without locks afterwards. */
+	const struct session_hooks *hooks[HOOKS_MAX];
+	int nhooks;
+	bool hooks_keep_statements; /* some hook has on_txn_end */
 };
+
+/* Register hooks (before gate_run starts the workers). False when
+ * HOOKS_MAX are registered already. */
+bool gate_add_hooks(struct gate *g, const struct session_hooks *h);
+
+/* What [upstream] tls asks of the server's certificate. */
+enum tls_verify gate_upstream_verify(enum upstream_tls_mode mode);
 
 /* A reference to the current generation; release with settings_release. */
 struct settings *gate_settings(struct gate *g);

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <openssl/evp.h>
 
 #include "gate.h"
@@ -33,6 +31,7 @@ enum probe_state {
 	PROBE_LINK,  /* the link connects, reads the greeting, does TLS */
 	PROBE_LOGIN, /* HandshakeResponse sent; auth exchange until OK/ERR */
 	PROBE_QUIT,  /* COM_QUIT queued; closing once flushed */
+	PROBE_DONE,  /* over: freed at the end of the callback that ended it */
 };
 
 struct probe {
@@ -41,7 +40,7 @@ struct probe {
 	enum probe_state state;
 	struct settings *settings;
 	struct link link;
-	struct bufferevent *bev;
+	struct conn *conn;    /* the server leg, once the link hands it over */
 	struct event *deadline;
 	uint8_t seq;          /* next sequence id to send */
 	uint8_t scramble[PROTO_SCRAMBLE_LEN];
@@ -55,6 +54,7 @@ struct health {
 	struct event *tick;
 	struct probe *probes[CONFIG_MAX_SERVERS];
 	char last_login_error[CONFIG_MAX_SERVERS][200];
+	struct conn_stats stats;
 };
 
 static void probe_free(struct probe *p)
@@ -63,8 +63,7 @@ static void probe_free(struct probe *p)
 	if (h->probes[p->server] == p)
 		h->probes[p->server] = NULL;
 	link_cleanup(&p->link);
-	if (p->bev)
-		bufferevent_free(p->bev);
+	conn_free(p->conn);
 	if (p->deadline)
 		event_free(p->deadline);
 	settings_release(p->settings);
@@ -142,19 +141,12 @@ static bool auth_response(struct probe *p, struct proto_slice plugin, uint8_t ou
 
 /* ---- probe steps ---------------------------------------------------------- */
 
-static void probe_read_cb(struct bufferevent *bev, void *arg);
-static void probe_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void probe_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct probe *p = arg;
-	if (p->state == PROBE_QUIT && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		probe_free(p);
-}
+static const struct conn_handler probe_handler;
 
 static void send_packet(struct probe *p, const uint8_t *payload, size_t len)
 {
-	pio_write_packet(bufferevent_get_output(p->bev), p->seq++, payload, len);
+	if (!pio_write_packet(&p->conn->out, p->seq++, payload, len))
+		p->state = PROBE_DONE; /* out of memory: the probe ends */
 }
 
 static void send_login(struct probe *p)
@@ -188,31 +180,34 @@ static void send_login(struct probe *p)
 	uint8_t buf[512];
 	struct proto_writer w;
 	proto_writer_init(&w, buf, sizeof(buf));
+	p->conn = link_take_conn(&p->link);
+	conn_set_handler(p->conn, &probe_handler, p);
 	if (!proto_write_handshake_response(&w, &resp)) {
-		probe_free(p);
+		p->state = PROBE_DONE;
 		return;
 	}
-	p->bev = link_take_bev(&p->link);
 	p->seq = p->link.tls ? 2 : 1;
-	bufferevent_setcb(p->bev, probe_read_cb, probe_write_cb, probe_event_cb, p);
-	bufferevent_enable(p->bev, EV_READ);
-	send_packet(p, buf, w.len);
 	p->state = PROBE_LOGIN;
+	send_packet(p, buf, w.len);
+	conn_set_reading(p->conn, true);
+	conn_flush(p->conn);
 }
 
+/* The login's outcome is known. The probe is not freed here: its callback
+ * frees it once it is done (probe_settle). */
 static void finish(struct probe *p, const char *login_error)
 {
 	note_login_result(p, login_error);
 	if (login_error) {
-		probe_free(p);
+		p->state = PROBE_DONE;
 		return;
 	}
 	log_debug("%s: ok", p->prefix);
 	uint8_t quit = COM_QUIT;
 	p->seq = 0;
-	send_packet(p, &quit, 1);
 	p->state = PROBE_QUIT;
-	bufferevent_disable(p->bev, EV_READ);
+	send_packet(p, &quit, 1);
+	conn_set_reading(p->conn, false);
 }
 
 /* One packet of the auth exchange. */
@@ -272,43 +267,54 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 	}
 }
 
-static void probe_read_cb(struct bufferevent *bev, void *arg)
+/* The end of every probe callback: write what is queued, and free the
+ * probe once it is over (its COM_QUIT sent). Nothing touches p after. */
+static void probe_settle(struct probe *p)
+{
+	if (p->conn)
+		conn_flush(p->conn);
+	if (p->state == PROBE_DONE || (p->state == PROBE_QUIT && (p->conn->failed || conn_pending(p->conn) == 0)))
+		probe_free(p);
+}
+
+static void probe_on_read(void *arg)
 {
 	struct probe *p = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct iobuf *in = &p->conn->in;
 	while (p->state == PROBE_LOGIN) {
 		size_t wire;
 		uint64_t plen;
 		uint8_t next;
 		struct proto_error perr = {0};
-		enum proto_status st = pio_logical(in, p->seq, PROBE_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+		enum proto_status st = proto_frame_logical(iobuf_peek(in), iobuf_len(in), p->seq, PROBE_MAX_PAYLOAD,
+							   &wire, &plen, &next, &perr);
 		if (st == PROTO_NEED_MORE)
-			return;
+			break;
 		if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
 			finish(p, "malformed packet");
-			return;
-		}
-		uint8_t *pl = pio_take_payload(in, (size_t)plen);
-		if (!pl) {
-			probe_free(p);
-			return;
+			break;
 		}
 		p->seq = next;
-		on_login_packet(p, pl, (size_t)plen);
-		free(pl);
+		on_login_packet(p, iobuf_peek(in) + PROTO_HEADER_LEN, (size_t)plen);
+		conn_consume(p->conn, wire);
 	}
+	if (p->state == PROBE_LOGIN && (p->conn->eof || p->conn->failed)) {
+		upstream_pool_report(&p->health->gate->pool, &p->settings->cfg, p->server,
+				     "closed the connection during the health check login");
+		p->state = PROBE_DONE;
+	}
+	probe_settle(p);
 }
 
-static void probe_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct probe *p = arg;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (p->state == PROBE_LOGIN)
-			upstream_pool_report(&p->health->gate->pool, &p->settings->cfg, p->server,
-					     "closed the connection during the health check login");
-		probe_free(p);
-	}
-}
+static void probe_on_drained(void *arg) { probe_settle(arg); }
+
+static void probe_on_tls_done(void *arg) { (void)arg; /* the link drove the handshake */ }
+
+static const struct conn_handler probe_handler = {
+	.on_read = probe_on_read,
+	.on_drained = probe_on_drained,
+	.on_tls_done = probe_on_tls_done,
+};
 
 static void on_link_greeting(void *owner)
 {
@@ -316,11 +322,17 @@ static void on_link_greeting(void *owner)
 	if (p->link.tls)
 		link_start_tls(&p->link, CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH, 1u << 24,
 			       p->link.hs.charset);
-	else
+	else {
 		send_login(p);
+		probe_settle(p);
+	}
 }
 
-static void on_link_tls_ready(void *owner) { send_login(owner); }
+static void on_link_tls_ready(void *owner)
+{
+	send_login(owner);
+	probe_settle(owner);
+}
 
 static void on_link_failed(void *owner, uint16_t code, const char *msg, const uint8_t *server_err, size_t len)
 {
@@ -358,7 +370,7 @@ static void start_probe(struct health *h, struct settings *st, int server)
 	struct timeval tv = {2 * st->cfg.connect_timeout, 0};
 	if (!p->deadline || evtimer_add(p->deadline, &tv) != 0 ||
 	    !link_start(&p->link, h->base, h->dns, &h->gate->pool, &st->cfg, st->upstream_ctx, server,
-			&probe_link_callbacks, p, p->prefix))
+			&probe_link_callbacks, p, p->prefix, &h->stats))
 		probe_free(p);
 }
 

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "gate.h"
 #include "log.h"
 #include "packet_io.h"
 #include "tls.h"
@@ -32,13 +34,7 @@
  * packet" and drops the message: the text says what failed. */
 #define ER_UPSTREAM 1105 /* ER_UNKNOWN_ERROR */
 
-/* Encrypted bytes queued on the socket before the TLS filter stops and
- * keeps the rest, in clear, in its own output: the backlog the proxy's
- * backpressure measures stays visible there. */
-#define TLS_SOCKET_BACKLOG (256u << 10)
-
-static void link_read_cb(struct bufferevent *bev, void *arg);
-static void link_event_cb(struct bufferevent *bev, short what, void *arg);
+static const struct conn_handler link_handler;
 static void connect_next(struct link *l);
 
 void link_endpoint(const struct link *l, char *buf, size_t len)
@@ -53,13 +49,23 @@ const char *link_expected_name(const struct link *l)
 						   : l->cfg->servers[l->server_index].host;
 }
 
-static void drop_bev(struct link *l)
+/* Give up the socket being connected or the connection, whichever. */
+static void drop_socket(struct link *l)
 {
-	if (l->bev) {
-		bufferevent_free(l->bev);
-		l->bev = NULL;
+	if (l->connect_ev) {
+		event_free(l->connect_ev);
+		l->connect_ev = NULL;
 	}
+	if (l->connect_fd >= 0) {
+		close(l->connect_fd);
+		l->connect_fd = -1;
+	}
+	conn_free(l->conn);
+	l->conn = NULL;
 }
+
+/* Arm the link's timer for `seconds`; false (the link failed) if it cannot be. */
+static bool arm_timer(struct link *l, int seconds);
 
 /*
  * End the link's life: after this the owner may be gone. `blame` is the
@@ -73,21 +79,25 @@ static void fail(struct link *l, const char *blame, uint16_t code, const char *m
 		upstream_pool_report(l->pool, l->cfg, l->server_index, blame);
 	l->state = LINK_FAILED;
 	evtimer_del(l->timer);
-	drop_bev(l);
+	drop_socket(l);
 	l->cb->on_failed(l->owner, code, msg, server_err, server_err_len);
 }
 
-void link_tune_socket(int fd, const struct config *cfg)
+static void set_option(int fd, int level, int name, int value, const char *what, const char *log_prefix)
 {
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (setsockopt(fd, level, name, &value, sizeof(value)) != 0)
+		log_warning("%s: cannot set %s: %s", log_prefix, what, strerror(errno));
+}
+
+void link_tune_socket(int fd, const struct config *cfg, const char *log_prefix)
+{
+	set_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY", log_prefix);
 	if (cfg->keepalive_idle == 0)
 		return;
-	int idle = cfg->keepalive_idle, intvl = cfg->keepalive_interval, cnt = 6;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	set_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE", log_prefix);
+	set_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, cfg->keepalive_idle, "TCP_KEEPIDLE", log_prefix);
+	set_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, cfg->keepalive_interval, "TCP_KEEPINTVL", log_prefix);
+	set_option(fd, IPPROTO_TCP, TCP_KEEPCNT, 6, "TCP_KEEPCNT", log_prefix);
 }
 
 /* ---- resolve and connect ------------------------------------------------ */
@@ -122,7 +132,7 @@ struct evdns_base *link_resolver_new(struct event_base *base, const struct confi
 static void address_failed(struct link *l, const char *reason)
 {
 	evtimer_del(l->timer);
-	drop_bev(l);
+	drop_socket(l);
 	/* Name each address a host name resolved to: after a failover the
 	 * operator needs to see which ones were tried ("localhost" is both
 	 * 127.0.0.1 and ::1, and the last is rarely the one that matters). */
@@ -150,26 +160,85 @@ static void address_failed(struct link *l, const char *reason)
 	connect_next(l);
 }
 
-static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static bool arm_timer(struct link *l, int seconds)
 {
+	struct timeval tv = {seconds, 0};
+	if (evtimer_add(l->timer, &tv) == 0)
+		return true;
+	fail(l, NULL, ER_UPSTREAM, "acctgate: cannot arm a timer", NULL, 0);
+	return false;
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
 	struct link *l = arg;
-	char reason[64];
-	snprintf(reason, sizeof(reason), "connect timed out after %ds", l->cfg->connect_timeout);
-	address_failed(l, reason);
+	char reason[96];
+	if (l->state == LINK_CONNECTING) {
+		snprintf(reason, sizeof(reason), "connect timed out after %ds", l->cfg->connect_timeout);
+		address_failed(l, reason);
+		return;
+	}
+	char ep[CONFIG_HOST_MAX + 8], msg[400];
+	link_endpoint(l, ep, sizeof(ep));
+	snprintf(reason, sizeof(reason), "no %s within handshake_timeout (%ds)",
+		 l->state == LINK_TLS ? "TLS handshake" : "greeting", l->cfg->handshake_timeout);
+	snprintf(msg, sizeof(msg), "acctgate: database server %s: %s", ep, reason);
+	log_warning("%s: %s", l->log_prefix, msg);
+	fail(l, reason, ER_UPSTREAM, msg, NULL, 0);
+}
+
+/* The socket being connected became writable: connected, or refused. */
+static void connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct link *l = arg;
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+		soerr = errno;
+	if (soerr != 0) {
+		address_failed(l, strerror(soerr));
+		return;
+	}
+	event_free(l->connect_ev);
+	l->connect_ev = NULL;
+	l->connect_fd = -1;
+	link_tune_socket(fd, l->cfg, l->log_prefix);
+	l->conn = conn_new(l->base, fd, l->stats, GREETING_MAX_PAYLOAD + PROTO_HEADER_LEN);
+	if (!l->conn) {
+		close(fd);
+		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
+		return;
+	}
+	conn_set_handler(l->conn, &link_handler, l);
+	evutil_freeaddrinfo(l->addrs);
+	l->addrs = l->addr_cur = NULL;
+	l->state = LINK_GREETING;
+	evtimer_del(l->timer);
+	if (!arm_timer(l, l->cfg->handshake_timeout))
+		return;
+	conn_set_reading(l->conn, true);
 }
 
 static void connect_addr(struct link *l)
 {
-	l->bev = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!l->bev) {
-		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
+	const struct evutil_addrinfo *ai = l->addr_cur;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0) {
+		address_failed(l, strerror(errno));
 		return;
 	}
-	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+	l->connect_fd = fd;
+	if (connect(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+		address_failed(l, strerror(errno)); /* immediate (no route) */
+		return;
+	}
+	l->connect_ev = event_new(l->base, fd, EV_WRITE, connected_cb, l);
 	struct timeval tv = {l->cfg->connect_timeout, 0};
-	evtimer_add(l->timer, &tv);
-	if (bufferevent_socket_connect(l->bev, l->addr_cur->ai_addr, (int)l->addr_cur->ai_addrlen) != 0)
-		address_failed(l, strerror(errno)); /* immediate (no route): no event follows */
+	if (!l->connect_ev || event_add(l->connect_ev, NULL) != 0 || evtimer_add(l->timer, &tv) != 0)
+		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
 }
 
 static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -225,9 +294,11 @@ static void connect_next(struct link *l)
 
 bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns, struct upstream_pool *pool,
 		const struct config *cfg, SSL_CTX *tls_ctx, int only_server, const struct link_callbacks *cb,
-		void *owner, const char *log_prefix)
+		void *owner, const char *log_prefix, struct conn_stats *stats)
 {
 	memset(l, 0, sizeof(*l));
+	l->connect_fd = -1;
+	l->stats = stats;
 	l->state = LINK_CONNECTING;
 	l->base = base;
 	l->dns = dns;
@@ -237,7 +308,7 @@ bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns,
 	l->cb = cb;
 	l->owner = owner;
 	l->log_prefix = log_prefix;
-	l->timer = evtimer_new(base, connect_timeout_cb, l);
+	l->timer = evtimer_new(base, timeout_cb, l);
 	if (!l->timer)
 		return false;
 	if (only_server >= 0) {
@@ -253,16 +324,19 @@ bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns,
 
 /* ---- greeting ------------------------------------------------------------ */
 
-static void on_greeting(struct link *l)
+/* Read the greeting. True while it is still incomplete; after false the
+ * link called back (or failed) and its owner may be gone. */
+static bool on_greeting(struct link *l)
 {
-	struct evbuffer *in = bufferevent_get_input(l->bev);
+	struct iobuf *in = &l->conn->in;
 	size_t wire;
 	uint64_t plen;
 	uint8_t next;
 	struct proto_error perr = {0};
-	enum proto_status st = pio_logical(in, 0, GREETING_MAX_PAYLOAD, &wire, &plen, &next, &perr);
+	enum proto_status st =
+		proto_frame_logical(iobuf_peek(in), iobuf_len(in), 0, GREETING_MAX_PAYLOAD, &wire, &plen, &next, &perr);
 	if (st == PROTO_NEED_MORE)
-		return;
+		return true;
 	char ep[CONFIG_HOST_MAX + 8];
 	link_endpoint(l, ep, sizeof(ep));
 	if (st == PROTO_MALFORMED || wire != plen + PROTO_HEADER_LEN) {
@@ -270,33 +344,35 @@ static void on_greeting(struct link *l)
 			    perr.what ? perr.what : "split packet", perr.offset);
 		fail(l, "malformed greeting", ER_UPSTREAM, "acctgate: the database server sent a malformed greeting",
 		     NULL, 0);
-		return;
+		return false;
 	}
-	l->greeting = pio_take_payload(in, (size_t)plen);
+	l->greeting = malloc(plen ? (size_t)plen : 1);
 	l->greeting_len = (size_t)plen;
 	if (!l->greeting) {
 		fail(l, NULL, ER_UPSTREAM, "acctgate: out of memory", NULL, 0);
-		return;
+		return false;
 	}
+	memcpy(l->greeting, iobuf_peek(in) + PROTO_HEADER_LEN, (size_t)plen);
+	conn_consume(l->conn, wire);
 	if (plen > 0 && l->greeting[0] == 0xff) {
 		/* Refused before the handshake ("Too many connections", "Host is
 		 * blocked"): the client should read the server's own words. */
 		log_warning("%s: upstream %s refused the connection before the handshake", l->log_prefix, ep);
 		fail(l, "refused the connection before the handshake", 0, "database server refused the connection",
 		     l->greeting, l->greeting_len);
-		return;
+		return false;
 	}
 	if (proto_parse_handshake(l->greeting, l->greeting_len, &l->hs, &perr) != PROTO_OK) {
 		log_warning("%s: upstream %s greeting unreadable: %s at byte %zu", l->log_prefix, ep, perr.what,
 			    perr.offset);
 		fail(l, "unreadable greeting", ER_UPSTREAM,
 		     "acctgate: the database server sent an unreadable greeting", NULL, 0);
-		return;
+		return false;
 	}
 	if (!(l->hs.capabilities & CLIENT_PROTOCOL_41)) {
 		fail(l, "no protocol 4.1", ER_UPSTREAM, "acctgate: the database server does not speak protocol 4.1",
 		     NULL, 0);
-		return;
+		return false;
 	}
 	bool offered = (l->hs.capabilities & CLIENT_SSL) != 0;
 	enum upstream_tls_mode mode = l->cfg->upstream_tls;
@@ -307,51 +383,26 @@ static void on_greeting(struct link *l)
 			 ep, config_upstream_tls_name(mode));
 		log_warning("%s: %s", l->log_prefix, msg);
 		fail(l, "offers no TLS", ER_UPSTREAM, msg, NULL, 0);
-		return;
+		return false;
 	}
 	l->tls = offered && mode != UPSTREAM_TLS_DISABLED;
 	if (!l->tls && mode == UPSTREAM_TLS_PREFERRED)
 		log_warning("%s: upstream %s offers no TLS; continuing in plaintext (tls = preferred)", l->log_prefix, ep);
 	l->state = LINK_HELD;
-	bufferevent_disable(l->bev, EV_READ);
+	evtimer_del(l->timer); /* the client's login_timeout runs now */
 	if (!l->tls)
 		upstream_pool_report(l->pool, l->cfg, l->server_index, NULL); /* usable as it is */
 	l->cb->on_greeting(l->owner);
+	return false;
 }
 
 /* ---- TLS ------------------------------------------------------------------ */
 
-struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent *plain, SSL *ssl, bool accepting)
-{
-	struct bufferevent *tls = bufferevent_openssl_filter_new(
-		base, plain, ssl, accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
-		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!tls)
-		return NULL;
-	bufferevent_setwatermark(plain, EV_WRITE, 0, TLS_SOCKET_BACKLOG);
-	/* Peers often close without close_notify; that is not an attack on a
-	 * protocol with its own framing and COM_QUIT. */
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	return tls;
-}
-
-unsigned long link_tls_error(struct bufferevent *tls)
-{
-	unsigned long e, reason = 0;
-	while ((e = bufferevent_get_openssl_error(tls)) != 0)
-		if (!reason && ERR_GET_LIB(e) != 0)
-			reason = e;
-	return reason;
-}
-
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset)
 {
 	char err[256];
-	enum upstream_tls_mode mode = l->cfg->upstream_tls;
-	enum tls_verify verify = mode == UPSTREAM_TLS_VERIFY_IDENTITY ? TLS_VERIFY_IDENTITY
-				 : mode == UPSTREAM_TLS_VERIFY_CA     ? TLS_VERIFY_CA
-								      : TLS_VERIFY_NONE;
-	SSL *ssl = tls_upstream_ssl_new(l->tls_ctx, verify, link_expected_name(l), err, sizeof(err));
+	SSL *ssl = tls_upstream_ssl_new(l->tls_ctx, gate_upstream_verify(l->cfg->upstream_tls), link_expected_name(l),
+					err, sizeof(err));
 	if (!ssl) {
 		fail(l, NULL, ER_UPSTREAM, err, NULL, 0);
 		return;
@@ -361,38 +412,34 @@ void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t 
 	uint8_t buf[64];
 	struct proto_writer w;
 	proto_writer_init(&w, buf, sizeof(buf));
-	struct bufferevent *tls = NULL;
-	if (proto_write_ssl_request(&w, &req)) {
-		struct evbuffer *out = bufferevent_get_output(l->bev);
-		pio_write_packet(out, 1, buf, w.len);
-		/* Send the SSLRequest now, in a segment of its own, as stock
-		 * clients do: queued, it would share a segment with the
-		 * ClientHello, which servers accept but packet captures (and any
-		 * middlebox that reads greedily) cannot split. Whatever the
-		 * socket refuses still goes first through the filter. */
-		evbuffer_write(out, bufferevent_getfd(l->bev));
-		tls = link_tls_filter(l->base, l->bev, ssl, false);
-	}
-	if (!tls) {
+	if (!proto_write_ssl_request(&w, &req) || !pio_write_packet(&l->conn->out, 1, buf, w.len)) {
 		SSL_free(ssl);
 		fail(l, NULL, ER_UPSTREAM, "acctgate: cannot start TLS with the server", NULL, 0);
 		return;
 	}
-	l->bev = tls;
+	/* The SSLRequest goes now, in a segment of its own, as stock clients
+	 * send it: servers accept it sharing a segment with the ClientHello,
+	 * but packet captures (and middleboxes that read greedily) cannot
+	 * split them. */
+	conn_flush(l->conn);
 	l->state = LINK_TLS;
-	bufferevent_setcb(tls, NULL, NULL, link_event_cb, l);
-	bufferevent_enable(tls, EV_READ);
+	if (!arm_timer(l, l->cfg->handshake_timeout)) {
+		SSL_free(ssl);
+		return;
+	}
+	conn_start_tls(l->conn, ssl, false);
 }
 
 static void on_tls_done(struct link *l, bool connected)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
+	SSL *ssl = l->conn->ssl;
+	evtimer_del(l->timer);
 	char ep[CONFIG_HOST_MAX + 8], why[300], msg[700];
 	link_endpoint(l, ep, sizeof(ep));
 	if (connected && l->cfg->has_pin && !tls_check_pin(ssl, l->cfg->upstream_tls_pin_sha256, why, sizeof(why)))
 		connected = false;
 	else if (!connected)
-		tls_describe_failure(ssl, link_tls_error(l->bev), link_expected_name(l), why, sizeof(why));
+		tls_describe_failure(ssl, conn_tls_error(l->conn), link_expected_name(l), why, sizeof(why));
 	if (!connected) {
 		snprintf(msg, sizeof(msg), "acctgate: TLS to database server %s failed: %s; no credentials were sent", ep,
 			 why);
@@ -411,58 +458,48 @@ static void on_tls_done(struct link *l, bool connected)
 
 /* ---- callbacks and ownership -------------------------------------------------- */
 
-static void link_read_cb(struct bufferevent *bev, void *arg)
+static void link_on_read(void *arg)
 {
 	struct link *l = arg;
-	if (l->state == LINK_GREETING)
-		on_greeting(l);
+	struct conn *c = l->conn;
+	if (l->state == LINK_GREETING && !c->failed && !on_greeting(l))
+		return;
+	if ((l->state != LINK_GREETING && l->state != LINK_HELD) || !(c->eof || c->failed))
+		return;
+	char ep[CONFIG_HOST_MAX + 8], msg[400];
+	link_endpoint(l, ep, sizeof(ep));
+	snprintf(msg, sizeof(msg), "acctgate: database server %s closed the connection during the handshake", ep);
+	fail(l, "closed the connection during the handshake", ER_UPSTREAM, msg, NULL, 0);
 }
 
-static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+static void link_on_tls_done(void *arg)
 {
 	struct link *l = arg;
-	switch (l->state) {
-	case LINK_CONNECTING:
-		if (what & BEV_EVENT_CONNECTED) {
-			evtimer_del(l->timer);
-			link_tune_socket(bufferevent_getfd(bev), l->cfg);
-			evutil_freeaddrinfo(l->addrs);
-			l->addrs = l->addr_cur = NULL;
-			l->state = LINK_GREETING;
-			bufferevent_enable(bev, EV_READ);
-			return;
-		}
-		address_failed(l, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		return;
-	case LINK_TLS:
-		on_tls_done(l, (what & BEV_EVENT_CONNECTED) != 0);
-		return;
-	case LINK_GREETING:
-	case LINK_HELD:
-		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-			char ep[CONFIG_HOST_MAX + 8], msg[400];
-			link_endpoint(l, ep, sizeof(ep));
-			snprintf(msg, sizeof(msg), "acctgate: database server %s closed the connection during the handshake",
-				 ep);
-			fail(l, "closed the connection during the handshake", ER_UPSTREAM, msg, NULL, 0);
-		}
-		return;
-	case LINK_READY:
-	case LINK_FAILED:
-		return;
-	}
+	if (l->state == LINK_TLS)
+		on_tls_done(l, l->conn->tls == CONN_TLS_UP);
 }
 
-struct bufferevent *link_take_bev(struct link *l)
+static void link_on_drained(void *arg) { (void)arg; }
+
+static const struct conn_handler link_handler = {
+	.on_read = link_on_read,
+	.on_drained = link_on_drained,
+	.on_tls_done = link_on_tls_done,
+};
+
+struct conn *link_take_conn(struct link *l)
 {
-	struct bufferevent *bev = l->bev;
-	l->bev = NULL;
+	struct conn *c = l->conn;
+	l->conn = NULL;
 	l->state = LINK_READY;
-	return bev;
+	evtimer_del(l->timer);
+	return c;
 }
 
 void link_cleanup(struct link *l)
 {
+	if (!l->timer)
+		return; /* never started, or cleaned up already */
 	if (l->dns_req) {
 		evdns_getaddrinfo_cancel(l->dns_req);
 		l->dns_req = NULL;
@@ -475,7 +512,7 @@ void link_cleanup(struct link *l)
 		event_free(l->timer);
 		l->timer = NULL;
 	}
-	drop_bev(l);
+	drop_socket(l);
 	free(l->greeting);
 	l->greeting = NULL;
 }

@@ -6,10 +6,14 @@
  *   LINK_CONNECTING  resolve each server (again, every time) and try each of
  *                    its addresses within connect_timeout; then the next
  *                    server of the failover list
- *   LINK_GREETING    connected; reading the server's HandshakeV10
- *   LINK_HELD        greeting received; the owner decides when to go on
+ *   LINK_GREETING    connected; reading the server's HandshakeV10 (within
+ *                    handshake_timeout)
+ *   LINK_HELD        greeting received; the owner decides when to go on.
+ *                    The socket is still read: a server that closes (its
+ *                    own connect_timeout) is noticed and reported
  *   LINK_TLS         SSLRequest sent, TLS handshake and identity check
- *   LINK_READY       the owner takes the bufferevent (link_take_bev)
+ *                    (within handshake_timeout)
+ *   LINK_READY       the owner takes the connection (link_take_conn)
  *   LINK_FAILED      on_failed was called; nothing more happens
  *
  * Callbacks may close their owner; the link is not touched after a callback
@@ -21,12 +25,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "conn.h"
 #include "proto.h"
 
 struct settings;
@@ -64,11 +68,14 @@ struct link {
 	int server_index;            /* into cfg->servers */
 	struct evutil_addrinfo *addrs, *addr_cur;
 	struct evdns_getaddrinfo_request *dns_req;
-	struct event *timer;
+	struct event *timer;         /* connect_timeout, then handshake_timeout */
+	struct event *connect_ev;    /* the socket being connected is writable */
+	int connect_fd;              /* -1 when none */
 	char attempts[512];          /* "host:port: reason; ..." */
 	char addr_failures[256];     /* the current server's: "at addr: reason, ..." */
 
-	struct bufferevent *bev;
+	struct conn *conn;           /* connected: the leg, until link_take_conn */
+	struct conn_stats *stats;
 	uint8_t *greeting;           /* the server's HandshakeV10 payload */
 	size_t greeting_len;
 	struct proto_handshake hs;   /* parsed; slices point into greeting */
@@ -86,34 +93,23 @@ struct evdns_base *link_resolver_new(struct event_base *base, const struct confi
  * started) when out of memory. */
 bool link_start(struct link *l, struct event_base *base, struct evdns_base *dns, struct upstream_pool *pool,
 		const struct config *cfg, SSL_CTX *tls_ctx, int only_server, const struct link_callbacks *cb,
-		void *owner, const char *log_prefix);
-
-/* A TLS filter over a plain bufferevent, set up the same way for both
- * legs (the client leg accepts, the server leg connects). NULL on failure;
- * the caller still owns ssl then. */
-struct bufferevent *link_tls_filter(struct event_base *base, struct bufferevent *plain, SSL *ssl, bool accepting);
-
-/* Why a TLS filter failed: the most recent OpenSSL error it recorded (0 if
- * none), emptying its list. libevent 2.1 files SSL_get_error()'s own codes
- * (SSL_ERROR_SSL, SSL_ERROR_SYSCALL: no library) in the same list and
- * hands it back most recent first, so a peer that closes right after our
- * alert puts a bare SSL_ERROR_SYSCALL on top of the real reason; those
- * codes are passed over. */
-unsigned long link_tls_error(struct bufferevent *tls);
+		void *owner, const char *log_prefix, struct conn_stats *stats);
 
 /* From LINK_HELD with l->tls: send SSLRequest (sequence id 1) with these
  * capabilities and start the TLS handshake. */
 void link_start_tls(struct link *l, uint32_t caps, uint32_t max_packet, uint8_t charset);
 
-/* From LINK_READY (or LINK_HELD without TLS): hand the bufferevent over.
- * The caller sets its own callbacks. */
-struct bufferevent *link_take_bev(struct link *l);
+/* From LINK_READY (or LINK_HELD without TLS): hand the connection over.
+ * The caller sets its own handler. */
+struct conn *link_take_conn(struct link *l);
 
 /* Cancel whatever is under way and free what the link owns. */
 void link_cleanup(struct link *l);
 
-/* TCP_NODELAY and keepalive per [proxy] keepalive_*, for both legs. */
-void link_tune_socket(int fd, const struct config *cfg);
+/* TCP_NODELAY and keepalive per [proxy] keepalive_*, for both legs. A
+ * setting the kernel refuses is logged under log_prefix; the leg works on
+ * without it. */
+void link_tune_socket(int fd, const struct config *cfg, const char *log_prefix);
 
 /* "host:port" of the server being used, and the name its certificate is
  * checked against. */

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,4 +60,26 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	/* One write per line: atomic for pipes and files opened O_APPEND. */
 	ssize_t w = write(STDERR_FILENO, line, len);
 	(void)w;
+}
+
+void log_escape(const char *in, size_t len, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\';
+		size_t need = plain ? 1 : 4;
+		if (o + need >= outlen)
+			break;
+		if (plain) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
 }

@@ -1,12 +1,11 @@
 /*
- * worker.c - worker threads. The listener thread hands accepted sockets
- * over a pipe (one small message each), so no event base is ever touched by
- * two threads and libevent needs no locking.
+ * worker.c - worker threads. Other threads reach a worker only through its
+ * mailbox (mailbox.h), so no event base is ever touched by two threads and
+ * libevent needs no locking.
  */
 #include "worker.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +15,6 @@
 #include "link.h"
 #include "log.h"
 #include "session.h"
-
-enum handover_kind { HANDOVER_CONNECTION, HANDOVER_DRAIN };
-
-/* Fits in PIPE_BUF, so each write is atomic. */
-struct handover {
-	enum handover_kind kind;
-	int fd;
-	socklen_t addrlen;
-	struct sockaddr_storage addr;
-};
 
 static void stop_if_drained(struct worker *w)
 {
@@ -65,25 +54,27 @@ static void start_drain(struct worker *w)
 	stop_if_drained(w);
 }
 
-static void notify_cb(evutil_socket_t fd, short what, void *arg)
+static void deliver(struct mail *m, void *arg)
 {
 	struct worker *w = arg;
-	struct handover h;
-	for (;;) {
-		ssize_t n = read(fd, &h, sizeof(h));
-		if (n != (ssize_t)sizeof(h))
-			return; /* EAGAIN: all read */
-		if (h.kind == HANDOVER_DRAIN) {
-			start_drain(w);
-			continue;
-		}
+	switch (m->kind) {
+	case MAIL_CONNECTION:
 		if (w->draining) {
-			close(h.fd);
+			close(m->u.connection.fd);
 			atomic_fetch_sub(&w->gate->connections, 1);
-			continue;
+		} else {
+			session_start(w, m->u.connection.fd, (struct sockaddr *)&m->u.connection.addr,
+				      m->u.connection.addrlen);
 		}
-		session_start(w, h.fd, (struct sockaddr *)&h.addr, h.addrlen);
+		break;
+	case MAIL_DRAIN:
+		start_drain(w);
+		break;
+	case MAIL_CALL:
+		m->u.call.fn(w, m->u.call.arg);
+		break;
 	}
+	free(m);
 }
 
 struct worker *worker_new(struct gate *g, int index, const struct config *cfg, char *err, size_t errlen)
@@ -95,7 +86,6 @@ struct worker *worker_new(struct gate *g, int index, const struct config *cfg, c
 	}
 	w->gate = g;
 	w->index = index;
-	w->notify_fds[0] = w->notify_fds[1] = -1;
 	w->base = event_base_new();
 	if (!w->base) {
 		snprintf(err, errlen, "cannot create an event base");
@@ -104,13 +94,13 @@ struct worker *worker_new(struct gate *g, int index, const struct config *cfg, c
 	w->dns = link_resolver_new(w->base, cfg, err, errlen);
 	if (!w->dns)
 		goto fail;
-	if (pipe2(w->notify_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	w->mailbox_ready = mailbox_init(&w->mailbox, w->base, deliver, w);
+	if (!w->mailbox_ready) {
+		snprintf(err, errlen, "cannot make the worker's mailbox: %s", strerror(errno));
 		goto fail;
 	}
-	w->notify_ev = event_new(w->base, w->notify_fds[0], EV_READ | EV_PERSIST, notify_cb, w);
 	w->drain_deadline = evtimer_new(w->base, drain_deadline_cb, w);
-	if (!w->notify_ev || !w->drain_deadline || event_add(w->notify_ev, NULL) != 0) {
+	if (!w->drain_deadline) {
 		snprintf(err, errlen, "cannot register worker events");
 		goto fail;
 	}
@@ -135,33 +125,60 @@ bool worker_start(struct worker *w)
 
 bool worker_hand_over(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct handover h = {.kind = HANDOVER_CONNECTION, .fd = fd, .addrlen = addrlen};
-	memcpy(&h.addr, addr, addrlen < sizeof(h.addr) ? addrlen : sizeof(h.addr));
-	return write(w->notify_fds[1], &h, sizeof(h)) == (ssize_t)sizeof(h);
+	struct mail *m = calloc(1, sizeof(*m));
+	if (!m)
+		return false;
+	m->kind = MAIL_CONNECTION;
+	m->u.connection.fd = fd;
+	m->u.connection.addrlen = addrlen < sizeof(m->u.connection.addr) ? addrlen : sizeof(m->u.connection.addr);
+	memcpy(&m->u.connection.addr, addr, m->u.connection.addrlen);
+	mailbox_post(&w->mailbox, m);
+	return true;
 }
 
+bool worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+	struct mail *m = calloc(1, sizeof(*m));
+	if (!m)
+		return false;
+	m->kind = MAIL_CALL;
+	m->u.call.fn = fn;
+	m->u.call.arg = arg;
+	mailbox_post(&w->mailbox, m);
+	return true;
+}
+
+/* A drain that cannot be queued (out of memory) stops the loop at once:
+ * shutting down late is worse than closing sessions early. */
 void worker_request_drain(struct worker *w)
 {
-	struct handover h = {.kind = HANDOVER_DRAIN, .fd = -1};
-	ssize_t n = write(w->notify_fds[1], &h, sizeof(h));
-	(void)n;
+	struct mail *m = calloc(1, sizeof(*m));
+	if (!m) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	m->kind = MAIL_DRAIN;
+	mailbox_post(&w->mailbox, m);
 }
 
 void worker_join_and_free(struct worker *w)
 {
 	if (w->started)
 		pthread_join(w->thread, NULL);
-	if (w->notify_ev)
-		event_free(w->notify_ev);
+	if (w->started) {
+		const struct conn_stats *st = &w->stats;
+		log_info("worker %d io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
+			 w->index, (unsigned long long)st->records_out, (unsigned long long)st->sends,
+			 (unsigned long long)st->recvs, (unsigned long long)st->flushes, (unsigned long long)st->bytes_in,
+			 (unsigned long long)st->bytes_out);
+	}
+	if (w->mailbox_ready)
+		mailbox_destroy(&w->mailbox);
 	if (w->drain_deadline)
 		event_free(w->drain_deadline);
 	if (w->dns)
 		evdns_base_free(w->dns, 1);
 	if (w->base)
 		event_base_free(w->base);
-	if (w->notify_fds[0] >= 0)
-		close(w->notify_fds[0]);
-	if (w->notify_fds[1] >= 0)
-		close(w->notify_fds[1]);
 	free(w);
 }

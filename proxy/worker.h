@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "conn.h"
+#include "mailbox.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -25,8 +27,9 @@ struct worker {
 	bool started;
 	struct event_base *base;
 	struct evdns_base *dns;
-	int notify_fds[2];        /* listener -> worker: new connections, drain */
-	struct event *notify_ev;
+	struct mailbox mailbox;   /* listener and main thread -> worker */
+	bool mailbox_ready;
+	struct conn_stats stats;  /* this worker's legs */
 	struct session *sessions; /* intrusive list of live sessions */
 	int nsessions;
 	bool draining;
@@ -35,8 +38,11 @@ struct worker {
 
 struct worker *worker_new(struct gate *g, int index, const struct config *cfg, char *err, size_t errlen);
 bool worker_start(struct worker *w);
-/* Called from the listener thread: hand over an accepted socket. */
+/* Called from the listener thread: hand over an accepted socket. False
+ * (the caller closes it) when out of memory. */
 bool worker_hand_over(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen);
+/* Run fn(w, arg) on the worker's thread, from any thread. */
+bool worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
 /* Called from the main thread: close sessions as they become idle, stop the
  * loop when none is left or after drain_timeout seconds. */
 void worker_request_drain(struct worker *w);

@@ -1,0 +1,502 @@
+/*
+ * relay.c - the command phase: client commands are framed whole in the
+ * client leg's input (resumably: proto_frame_scan), shown to the hooks and
+ * forwarded; the response streams back packet by packet through the
+ * response tracker, which says where each result and the whole response
+ * end. Responses are never buffered whole: a packet's first TRACKER_PEEK
+ * bytes are enough for every decision, the rest of a large row passes
+ * through unread (pass_remaining), and session_flush stops reading the
+ * server while the client's output is above BACKPRESSURE_HIGH.
+ */
+#include "session_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "packet_io.h"
+
+/* ------------------------------------------------------------------------
+ * Commands
+ * ------------------------------------------------------------------------ */
+
+/* Commands that would turn the session into something the proxy cannot
+ * follow (a replication stream) or that no server implements any more. */
+static bool command_refused(uint8_t code)
+{
+	switch (code) {
+	case COM_SLEEP:
+	case COM_CONNECT:
+	case COM_TIME:
+	case COM_DELAYED_INSERT:
+	case COM_BINLOG_DUMP:
+	case COM_TABLE_DUMP:
+	case COM_CONNECT_OUT:
+	case COM_REGISTER_SLAVE:
+	case COM_DAEMON:
+	case COM_BINLOG_DUMP_GTID:
+		return true;
+	default:
+		return code > COM_RESET_CONNECTION;
+	}
+}
+
+/* The command at the front of the client's input, as hooks see it. */
+static struct hook_command held_command(const struct session *s)
+{
+	const uint8_t *wire = iobuf_peek(&s->client->in);
+	struct hook_command cmd = {
+		.code = wire[PROTO_HEADER_LEN],
+		.wire = wire,
+		.wire_len = s->held_wire,
+		.payload_len = s->held_payload,
+	};
+	if (s->held_wire == s->held_payload + PROTO_HEADER_LEN) {
+		cmd.args = wire + PROTO_HEADER_LEN + 1;
+		cmd.args_len = (size_t)s->held_payload - 1;
+	}
+	return cmd;
+}
+
+/* Pick up what the session context needs from the command before it goes:
+ * COM_INIT_DB's schema and COM_CHANGE_USER's user and schema take effect
+ * on the server's OK (txn.c), not before. */
+static void note_command(struct session *s, const struct hook_command *cmd)
+{
+	struct session_context *c = &s->ctx;
+	c->command = cmd->code;
+	c->command_len = cmd->payload_len;
+	clock_gettime(CLOCK_MONOTONIC, &c->command_started);
+	c->pending_database[0] = '\0';
+	c->pending_user[0] = '\0';
+	if (cmd->code != COM_INIT_DB && cmd->code != COM_CHANGE_USER)
+		return;
+	struct proto_command parsed;
+	if (!cmd->args || proto_parse_command(cmd->wire + PROTO_HEADER_LEN, (size_t)cmd->payload_len, s->caps, &parsed,
+					      NULL) != PROTO_OK)
+		return;
+	if (parsed.code == COM_INIT_DB) {
+		snprintf(c->pending_database, sizeof(c->pending_database), "%.*s", (int)parsed.u.init_db.schema.len,
+			 (const char *)parsed.u.init_db.schema.ptr);
+	} else {
+		snprintf(c->pending_user, sizeof(c->pending_user), "%.*s", (int)parsed.u.change_user.username.len,
+			 (const char *)parsed.u.change_user.username.ptr);
+		snprintf(c->pending_user_db, sizeof(c->pending_user_db), "%.*s",
+			 (int)parsed.u.change_user.database.len, (const char *)parsed.u.change_user.database.ptr);
+	}
+}
+
+/* The hooks let the command go: to the server, and expect its response. */
+static void forward_command(struct session *s)
+{
+	struct hook_command cmd = held_command(s);
+	txn_on_command(s, &cmd);
+	if (!iobuf_append(&s->server->out, cmd.wire, cmd.wire_len)) {
+		session_fail_client(s, s->held_next_seq, ER_UNKNOWN_ERROR, "HY000", "acctgate: out of memory");
+		return;
+	}
+	conn_consume(s->client, s->held_wire);
+	if (proto_tracker_begin(&s->tracker, cmd.code, s->caps)) {
+		s->server_in_chunk = false;
+		s->pass_remaining = 0;
+		s->infile_refused = false;
+		session_set_state(s, S_COMMAND);
+	} else {
+		s->ctx.command = 0xff; /* COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA: no answer */
+	}
+}
+
+/*
+ * Ask the hooks from s->hook_pos on about the command at the front of the
+ * client's input, and act on the first verdict that is not FORWARD.
+ * Returns true when the session may go on reading commands.
+ */
+static bool run_command_hooks(struct session *s)
+{
+	struct gate *g = session_gate(s);
+	for (; s->hook_pos < g->nhooks; s->hook_pos++) {
+		const struct session_hooks *h = g->hooks[s->hook_pos];
+		if (!h->before_command)
+			continue;
+		struct hook_command cmd = held_command(s);
+		struct hook_answer ans = {.code = ER_UNKNOWN_ERROR, .sql_state = "HY000"};
+		enum hook_verdict v = h->before_command(h->arg, s, &cmd, &ans);
+		if (v == HOOK_HOLD) {
+			s->hook_pos++;
+			session_set_state(s, S_COMMAND_HELD);
+			return false;
+		}
+		if (v == HOOK_ANSWER) {
+			conn_consume(s->client, s->held_wire);
+			s->ctx.command = 0xff;
+			if (!pio_write_err(&s->client->out, s->held_next_seq, ans.code, ans.sql_state, "%s", ans.message)) {
+				session_close(s, "out of memory");
+				return false;
+			}
+			return true;
+		}
+		if (v != HOOK_FORWARD)
+			log_error("session %llu: hook %s gave before_command an invalid verdict %d; forwarding",
+				  (unsigned long long)s->id, h->name, (int)v);
+	}
+	forward_command(s);
+	return s->state == S_IDLE;
+}
+
+/*
+ * Every client command passes here, whole, before it is forwarded: this is
+ * where a statement can be held (admission control), recorded, or refused.
+ * Returns true when the session may go on reading commands.
+ */
+static bool dispatch_command(struct session *s, size_t wire, uint64_t plen, uint8_t next_seq)
+{
+	s->held_wire = wire;
+	s->held_payload = plen;
+	s->held_next_seq = next_seq;
+	struct hook_command cmd = held_command(s);
+	note_command(s, &cmd);
+	uint8_t code = cmd.code;
+	if (command_refused(code)) {
+		log_notice("session %llu: client %s sent %s (0x%02x), which the proxy refuses", (unsigned long long)s->id,
+			   s->peer, proto_command_name(code), code);
+		conn_consume(s->client, wire);
+		s->ctx.command = 0xff;
+		if (!pio_write_err(&s->client->out, next_seq, ER_UNKNOWN_COM_ERROR, "08S01",
+				   "acctgate: command %s (0x%02x) is not supported through the proxy",
+				   proto_command_name(code), code)) {
+			session_close(s, "out of memory");
+			return false;
+		}
+		return true;
+	}
+	if (code == COM_QUIT) {
+		if (iobuf_append(&s->server->out, cmd.wire, wire))
+			conn_consume(s->client, wire);
+		log_info("session %llu: client quit", (unsigned long long)s->id);
+		session_close(s, NULL);
+		return false;
+	}
+	s->hook_pos = 0;
+	return run_command_hooks(s);
+}
+
+/* Read whole commands from the client while idle. */
+static void process_client_commands(struct session *s)
+{
+	struct iobuf *in = &s->client->in;
+	const struct config *cfg = session_cfg(s);
+	while (s->state == S_IDLE && iobuf_len(in) > 0) {
+		if (!s->cmd_scanning) {
+			proto_frame_scan_init(&s->cmd_scan, 0);
+			s->cmd_scanning = true;
+		}
+		struct proto_error perr = {0};
+		enum proto_status st =
+			proto_frame_scan(&s->cmd_scan, iobuf_peek(in), iobuf_len(in), cfg->max_command_size, &perr);
+		if (st == PROTO_NEED_MORE)
+			return;
+		s->cmd_scanning = false;
+		if (st == PROTO_MALFORMED) {
+			if (perr.kind == PROTO_ERR_TOO_LARGE) {
+				log_warning("session %llu: client %s sent a command of %llu+ bytes, over max_command_size %llu",
+					    (unsigned long long)s->id, s->peer, (unsigned long long)perr.actual,
+					    (unsigned long long)perr.expected);
+				session_fail_client(s, 1, ER_NET_PACKET_TOO_LARGE, "08S01",
+						    "acctgate: command larger than max_command_size");
+			} else {
+				log_warning("session %llu: client %s: %s at byte %zu: expected %llu, got %llu",
+					    (unsigned long long)s->id, s->peer, perr.what, perr.offset,
+					    (unsigned long long)perr.expected, (unsigned long long)perr.actual);
+				session_fail_client(s, 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+						    "acctgate: packets out of order");
+			}
+			return;
+		}
+		if (s->cmd_scan.payload_len == 0) {
+			session_fail_client(s, 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "acctgate: empty command packet");
+			return;
+		}
+		if (!dispatch_command(s, s->cmd_scan.off, s->cmd_scan.payload_len, s->cmd_scan.seq))
+			return;
+	}
+}
+
+/* Client packets while a command is in flight: only the data a LOCAL INFILE
+ * request asked for, or the client's side of COM_CHANGE_USER's exchange. */
+static void relay_client_mid_command(struct session *s)
+{
+	enum proto_tracker_state ts = s->tracker.state;
+	if (ts == TRK_AUTH) {
+		login_relay_from_client(s);
+		return;
+	}
+	if (ts != TRK_LOCAL_INFILE)
+		return; /* a pipelined command waits in the buffer */
+	struct iobuf *in = &s->client->in;
+	for (;;) {
+		struct proto_frame_header h;
+		if (proto_frame_peek(iobuf_peek(in), iobuf_len(in), &h) != PROTO_OK ||
+		    iobuf_len(in) < PROTO_HEADER_LEN + h.payload_len)
+			return;
+		size_t wire = PROTO_HEADER_LEN + h.payload_len;
+		if (!iobuf_append(&s->server->out, iobuf_peek(in), wire)) {
+			session_close(s, "out of memory");
+			return;
+		}
+		conn_consume(s->client, wire);
+		if (h.payload_len == 0) {
+			proto_tracker_client_done(&s->tracker);
+			return;
+		}
+	}
+}
+
+void relay_client_input(struct session *s)
+{
+	if (s->state == S_IDLE)
+		process_client_commands(s);
+	else if (s->state == S_COMMAND)
+		relay_client_mid_command(s);
+}
+
+void relay_enter_idle(struct session *s)
+{
+	session_set_state(s, S_IDLE);
+	if (s->drain_requested && !s->ctx.in_transaction) {
+		session_close(s, "drained at shutdown");
+		return;
+	}
+	process_client_commands(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Responses
+ * ------------------------------------------------------------------------ */
+
+/* Move up to `total` bytes of the current server packet to the client; the
+ * rest follows unread as it arrives. */
+static bool pass_on(struct session *s, uint64_t total)
+{
+	struct iobuf *in = &s->server->in;
+	size_t n = iobuf_len(in) < total ? iobuf_len(in) : (size_t)total;
+	if (!s->infile_refused && !iobuf_append(&s->client->out, iobuf_peek(in), n)) {
+		session_close(s, "out of memory");
+		return false;
+	}
+	conn_consume(s->server, n);
+	s->pass_remaining = total - n;
+	return true;
+}
+
+/* The response is complete: back to reading commands. */
+static void finish_response(struct session *s)
+{
+	txn_on_command_done(s);
+	relay_enter_idle(s);
+}
+
+/*
+ * Ask the hooks from s->hook_pos on about the response's final packet (in
+ * s->held_final, header included) and act on the verdict. The packet is
+ * the client's unless a hook swallows it.
+ */
+static void run_result_hooks(struct session *s)
+{
+	struct gate *g = session_gate(s);
+	for (; s->hook_pos < g->nhooks; s->hook_pos++) {
+		const struct session_hooks *h = g->hooks[s->hook_pos];
+		if (!h->before_result_end)
+			continue;
+		enum hook_verdict v = h->before_result_end(h->arg, s, &s->tracker.last, s->held_final + PROTO_HEADER_LEN,
+							   s->held_final_len - PROTO_HEADER_LEN);
+		if (v == HOOK_HOLD) {
+			s->hook_pos++;
+			session_set_state(s, S_RESULT_HELD);
+			return;
+		}
+		if (v == HOOK_SWALLOW) {
+			free(s->held_final);
+			s->held_final = NULL;
+			finish_response(s);
+			return;
+		}
+		if (v != HOOK_FORWARD)
+			log_error("session %llu: hook %s gave before_result_end an invalid verdict %d; forwarding",
+				  (unsigned long long)s->id, h->name, (int)v);
+	}
+	bool ok = iobuf_append(&s->client->out, s->held_final, s->held_final_len);
+	free(s->held_final);
+	s->held_final = NULL;
+	if (!ok) {
+		session_close(s, "out of memory");
+		return;
+	}
+	finish_response(s);
+}
+
+/* The final packet of a response, whole at the front of the server input. */
+static void on_final_packet(struct session *s, size_t wire)
+{
+	struct iobuf *in = &s->server->in;
+	if (s->infile_refused) {
+		/* The client asked for no file: it learns why, not the server's
+		 * answer to the empty file acctgate sent in its place. */
+		conn_consume(s->server, wire);
+		s->infile_refused = false;
+		if (!pio_write_err(&s->client->out, s->infile_client_seq, ER_NOT_ALLOWED_COMMAND, "42000",
+				   "acctgate: LOAD DATA LOCAL INFILE is disabled ([proxy] local_infile = off)")) {
+			session_close(s, "out of memory");
+			return;
+		}
+		finish_response(s);
+		return;
+	}
+	if (session_gate(s)->nhooks == 0) {
+		/* The hot path: no hook to ask, no copy. */
+		if (!pass_on(s, wire))
+			return;
+		finish_response(s);
+		return;
+	}
+	s->held_final = malloc(wire);
+	if (!s->held_final) {
+		session_close(s, "out of memory");
+		return;
+	}
+	memcpy(s->held_final, iobuf_peek(in), wire);
+	s->held_final_len = wire;
+	conn_consume(s->server, wire);
+	s->hook_pos = 0;
+	run_result_hooks(s);
+}
+
+/*
+ * The server asks for a file (LOAD DATA LOCAL INFILE) while local_infile is
+ * off: the request was never advertised to the client, and a server (or an
+ * impostor) that asks anyway must not get a file. The server gets an empty
+ * one, which ends its statement; the client, once the server answered, an
+ * ERR. Nothing the server says until then reaches the client.
+ */
+static void refuse_infile(struct session *s, uint8_t server_seq, uint8_t client_seq, size_t wire)
+{
+	log_warning("session %llu: the server asked for a local file although local_infile is off; refused",
+		    (unsigned long long)s->id);
+	conn_consume(s->server, wire);
+	if (!pio_write_packet(&s->server->out, (uint8_t)(server_seq + 1), "", 0)) {
+		session_close(s, "out of memory");
+		return;
+	}
+	proto_tracker_client_done(&s->tracker);
+	s->infile_refused = true;
+	s->infile_client_seq = client_seq;
+}
+
+/* Stream the server's response packets to the client. */
+void relay_server_input(struct session *s)
+{
+	struct iobuf *in = &s->server->in;
+	while ((s->state == S_COMMAND || s->state == S_AUTH) && iobuf_len(in) > 0) {
+		if (s->pass_remaining) {
+			if (!pass_on(s, s->pass_remaining))
+				return;
+			continue;
+		}
+		struct proto_frame_header h;
+		if (proto_frame_peek(iobuf_peek(in), iobuf_len(in), &h) != PROTO_OK)
+			return;
+		size_t peek = h.payload_len < TRACKER_PEEK ? h.payload_len : TRACKER_PEEK;
+		if (iobuf_len(in) < PROTO_HEADER_LEN + peek)
+			return;
+		uint8_t *pkt = iobuf_peek(in);
+		size_t wire = PROTO_HEADER_LEN + h.payload_len;
+		/* The client numbers its next packet after what it received; in
+		 * the connection phase the TLS steps shift the two legs apart,
+		 * and a key request acctgate answers itself does (any login). */
+		uint8_t client_view_seq = (uint8_t)(h.seq - s->seq_shift);
+		s->client_seq = (uint8_t)(client_view_seq + 1);
+		pkt[3] = client_view_seq;
+		if (s->server_in_chunk) {
+			/* Continuation of a logical packet > 16 MiB: row data. */
+			s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
+			if (!pass_on(s, wire))
+				return;
+			continue;
+		}
+		const uint8_t *payload = pkt + PROTO_HEADER_LEN;
+		if (s->tracker.state == TRK_AUTH) {
+			const char *refusal = login_on_server_auth_packet(s, payload, peek);
+			if (refusal) {
+				login_refuse(s, (uint8_t)(h.seq + 1), client_view_seq, refusal);
+				return;
+			}
+		}
+		struct proto_error perr = {0};
+		enum proto_tracker_event ev = proto_tracker_feed(&s->tracker, payload, peek, h.payload_len, &perr);
+		if (ev == TRK_EV_MALFORMED) {
+			log_error("session %llu: unexpected server packet in %s: %s at byte %zu (expected %llu, got %llu); "
+				  "closing",
+				  (unsigned long long)s->id, proto_tracker_state_name(s->tracker.state),
+				  perr.what ? perr.what : "?", perr.offset, (unsigned long long)perr.expected,
+				  (unsigned long long)perr.actual);
+			session_close(s, "protocol desynchronised");
+			return;
+		}
+		s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
+		if (ev == TRK_EV_CLIENT_TURN && !session_cfg(s)->local_infile) {
+			refuse_infile(s, h.seq, client_view_seq, wire);
+			continue;
+		}
+		bool ends = ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE;
+		if (ends && s->state == S_COMMAND)
+			txn_on_result_end(s, &s->tracker.last, payload, peek);
+		if (ev != TRK_EV_DONE) {
+			if (!pass_on(s, wire))
+				return;
+			continue;
+		}
+		/* The response's last packet. */
+		if (s->state == S_AUTH) {
+			if (!pass_on(s, wire))
+				return;
+			login_auth_done(s);
+			if (s->state == S_AUTH)
+				relay_enter_idle(s);
+			return;
+		}
+		if (s->ctx.command == COM_CHANGE_USER)
+			login_auth_done(s);
+		if (h.payload_len > TRACKER_PEEK) {
+			/* Not whole in the buffer (an OK with a huge info text):
+			 * no hook can hold what is not here. */
+			if (pass_on(s, wire))
+				finish_response(s);
+			return;
+		}
+		on_final_packet(s, wire);
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Holds
+ * ------------------------------------------------------------------------ */
+
+void relay_release(struct session *s)
+{
+	switch (s->state) {
+	case S_COMMAND_HELD:
+		session_set_state(s, S_IDLE);
+		if (run_command_hooks(s))
+			process_client_commands(s);
+		break;
+	case S_RESULT_HELD:
+		session_set_state(s, S_COMMAND);
+		run_result_hooks(s);
+		break;
+	default:
+		log_error("session %llu: released in %s, where nothing is held", (unsigned long long)s->id,
+			  session_state_name(s->state));
+		break;
+	}
+}
