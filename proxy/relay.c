@@ -202,7 +202,8 @@ static void process_client_commands(struct session *s)
 				log_warning("session %llu: client %s sent a command of %llu+ bytes, over max_command_size %llu",
 					    (unsigned long long)s->id, s->peer, (unsigned long long)perr.actual,
 					    (unsigned long long)perr.expected);
-				session_fail_client(s, 1, ER_NET_PACKET_TOO_LARGE, "08S01",
+				/* After the chunk that went over the limit. */
+				session_fail_client(s, (uint8_t)(s->cmd_scan.seq + 1), ER_NET_PACKET_TOO_LARGE, "08S01",
 						    "acctgate: command larger than max_command_size");
 			} else {
 				log_warning("session %llu: client %s: %s at byte %zu: expected %llu, got %llu",

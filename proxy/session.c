@@ -173,8 +173,11 @@ void session_close(struct session *s, const char *why)
 	session_set_state(s, S_CLOSING);
 	link_cleanup(&s->link);
 	struct timeval tv = {CLOSE_FLUSH_SECONDS, 0};
-	if (s->timer)
-		evtimer_add(s->timer, &tv);
+	if (!s->timer || evtimer_add(s->timer, &tv) != 0) {
+		/* Without a deadline a peer that never reads would keep the
+		 * session forever: free it without waiting. */
+		schedule_free(s);
+	}
 	struct conn *legs[] = {s->client, s->server};
 	for (size_t i = 0; i < 2; i++) {
 		if (!legs[i])

@@ -126,7 +126,9 @@ static void note_session_state(struct session *s, const uint8_t *ok, size_t len)
 	    proto_session_state_schema(parsed.session_state, &schema, NULL) != PROTO_OK)
 		return;
 	snprintf(s->ctx.database, sizeof(s->ctx.database), "%.*s", (int)schema.len, (const char *)schema.ptr);
-	log_debug("session %llu: default database changed", (unsigned long long)s->id);
+	char db[sizeof(s->ctx.database) * 4];
+	log_escape(s->ctx.database, strlen(s->ctx.database), db, sizeof(db));
+	log_debug("session %llu: default database is now '%s'", (unsigned long long)s->id, db);
 }
 
 void txn_on_result_end(struct session *s, const struct proto_result_end *e, const uint8_t *p, size_t len)
@@ -174,9 +176,13 @@ void txn_on_command_done(struct session *s)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		double ms = (double)(now.tv_sec - c->command_started.tv_sec) * 1e3 +
 			    (double)(now.tv_nsec - c->command_started.tv_nsec) / 1e6;
-		log_debug("session %llu: %s (%llu bytes) done in %.3f ms: %s; autocommit %s, %s (status 0x%04x)",
+		char user[sizeof(c->user) * 4], db[sizeof(c->database) * 4];
+		log_escape(c->user, strlen(c->user), user, sizeof(user));
+		log_escape(c->database, strlen(c->database), db, sizeof(db));
+		log_debug("session %llu: %s (%llu bytes) done in %.3f ms: %s; user '%s', database '%s', autocommit %s, "
+			  "%s (status 0x%04x)",
 			  (unsigned long long)s->id, proto_command_name(c->command),
-			  (unsigned long long)c->command_len, ms, s->tracker.last.kind == END_ERR ? "ERR" : "OK",
+			  (unsigned long long)c->command_len, ms, s->tracker.last.kind == END_ERR ? "ERR" : "OK", user, db,
 			  c->autocommit ? "on" : "off", c->in_transaction ? "in transaction" : "no transaction",
 			  c->status_flags);
 	}

@@ -2,9 +2,25 @@
  * fuzz_frame.c - framing over an arbitrary byte stream. Oracles: every
  * logical packet found re-encodes to exactly the bytes it spanned (the
  * chunking rule leaves one way to frame a payload), a wrong expected
- * sequence id and a cap one byte short are both refused.
+ * sequence id and a cap one byte short are both refused; the resumable
+ * scan the daemon frames commands with, fed the same bytes in pieces cut
+ * where the input says, gives the one-shot answer.
  */
 #include "fuzz_util.h"
+
+/* Feed [0, size) in growing prefixes; the cut points come from the data. */
+static enum proto_status scan_in_pieces(const uint8_t *data, size_t size, uint8_t seq, struct proto_frame_scan *sc)
+{
+	proto_frame_scan_init(sc, seq);
+	size_t avail = 0;
+	for (;;) {
+		size_t step = avail < size ? 1 + data[avail] % 7 : 1;
+		avail = avail + step > size ? size : avail + step;
+		enum proto_status st = proto_frame_scan(sc, data, avail, UINT64_MAX, NULL);
+		if (st != PROTO_NEED_MORE || avail == size)
+			return st;
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct proto_error err = {0};
 		enum proto_status st =
 			proto_frame_logical(data + off, size - off, h.seq, UINT64_MAX, &wire, &plen, &next, &err);
+		struct proto_frame_scan sc;
+		FUZZ_CHECK(scan_in_pieces(data + off, size - off, h.seq, &sc) == st);
+		if (st == PROTO_OK)
+			FUZZ_CHECK(sc.off == wire && sc.payload_len == plen && sc.seq == next);
 		if (st == PROTO_NEED_MORE)
 			break;
 		if (st == PROTO_MALFORMED) {

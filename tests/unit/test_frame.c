@@ -189,6 +189,78 @@ static void test_back_to_back(void **state)
 	assert_int_equal(next, 2);
 }
 
+/* The resumable scan, fed a growing buffer one byte at a time, finds the
+ * same packet as the one-shot call, and each chunk header is checked once:
+ * a sequence error in the third chunk is found when its header arrives. */
+static void test_scan_resumes(void **state)
+{
+	size_t len = 2 * PROTO_MAX_CHUNK + 10;
+	uint8_t *payload = calloc(1, len);
+	size_t wire_cap = proto_frame_wire_size(len);
+	uint8_t *wire = malloc(wire_cap);
+	uint8_t next;
+	assert_int_equal(proto_frame_encode(payload, len, 3, wire, wire_cap, &next), wire_cap);
+	struct proto_frame_scan sc;
+	proto_frame_scan_init(&sc, 3);
+	size_t avail = 0;
+	enum proto_status st = PROTO_NEED_MORE;
+	/* Large steps through the bodies, single bytes around each header. */
+	while (st == PROTO_NEED_MORE) {
+		avail += (avail % PROTO_MAX_CHUNK) < 16 ? 1 : 65536;
+		if (avail > wire_cap)
+			avail = wire_cap;
+		st = proto_frame_scan(&sc, wire, avail, UINT64_MAX, NULL);
+	}
+	assert_int_equal(st, PROTO_OK);
+	assert_int_equal(avail, wire_cap);
+	assert_int_equal(sc.off, wire_cap);
+	assert_int_equal(sc.payload_len, len);
+	assert_int_equal(sc.seq, next);
+
+	wire[2 * (PROTO_HEADER_LEN + PROTO_MAX_CHUNK) + 3] = 0x77; /* the third chunk's id */
+	proto_frame_scan_init(&sc, 3);
+	struct proto_error err;
+	assert_int_equal(proto_frame_scan(&sc, wire, 2 * (PROTO_HEADER_LEN + PROTO_MAX_CHUNK), UINT64_MAX, &err),
+			 PROTO_NEED_MORE);
+	assert_int_equal(proto_frame_scan(&sc, wire, wire_cap, UINT64_MAX, &err), PROTO_MALFORMED);
+	assert_int_equal(err.kind, PROTO_ERR_SEQUENCE);
+	assert_int_equal(err.offset, 2 * (PROTO_HEADER_LEN + PROTO_MAX_CHUNK) + 3);
+	assert_int_equal(err.expected, 5);
+	assert_int_equal(err.actual, 0x77);
+
+	/* Over the cap as soon as the second header shows. */
+	proto_frame_scan_init(&sc, 3);
+	assert_int_equal(proto_frame_scan(&sc, wire, PROTO_HEADER_LEN + PROTO_MAX_CHUNK + PROTO_HEADER_LEN,
+					  PROTO_MAX_CHUNK + 5, &err),
+			 PROTO_MALFORMED);
+	assert_int_equal(err.kind, PROTO_ERR_TOO_LARGE);
+	assert_int_equal(err.expected, PROTO_MAX_CHUNK + 5);
+	assert_int_equal(err.actual, 2 * (uint64_t)PROTO_MAX_CHUNK);
+	free(wire);
+	free(payload);
+}
+
+/* Renumbering rewrites each chunk's id in place and nothing else. */
+static void test_rewrite_seq(void **state)
+{
+	size_t len = PROTO_MAX_CHUNK + 1;
+	uint8_t *payload = malloc(len);
+	memset(payload, 0xAB, len);
+	size_t wire_cap = proto_frame_wire_size(len);
+	uint8_t *wire = malloc(wire_cap), *want = malloc(wire_cap);
+	uint8_t next;
+	assert_int_equal(proto_frame_encode(payload, len, 0, wire, wire_cap, &next), wire_cap);
+	assert_int_equal(proto_frame_encode(payload, len, 9, want, wire_cap, &next), wire_cap);
+	proto_frame_rewrite_seq(wire, wire_cap, 9);
+	assert_memory_equal(wire, want, wire_cap);
+	/* A span that ends inside a body stops there. */
+	proto_frame_rewrite_seq(wire, 10, 1);
+	assert_int_equal(wire[3], 1);
+	free(wire);
+	free(want);
+	free(payload);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_bad_sequence),	      cmocka_unit_test(test_oversized_before_body),
 		cmocka_unit_test(test_split_packets),	      cmocka_unit_test(test_split_bad_continuation_seq),
 		cmocka_unit_test(test_wire_size),	      cmocka_unit_test(test_back_to_back),
+		cmocka_unit_test(test_scan_resumes),	      cmocka_unit_test(test_rewrite_seq),
 	};
 	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
