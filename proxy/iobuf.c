@@ -15,10 +15,10 @@ void iobuf_consume(struct iobuf *b, size_t n)
 	if (b->cap > IOBUF_KEEP) {
 		/* Shrinking never fails in practice; if it did, keeping the
 		 * larger block is still correct. */
-		uint8_t *p = realloc(b->data, IOBUF_KEEP);
+		uint8_t *p = realloc(b->data, IOBUF_INITIAL);
 		if (p) {
 			b->data = p;
-			b->cap = IOBUF_KEEP;
+			b->cap = IOBUF_INITIAL;
 		}
 	}
 }
@@ -39,7 +39,7 @@ bool iobuf_reserve(struct iobuf *b, size_t n)
 	}
 	if (n > SIZE_MAX / 2 - len)
 		return false;
-	size_t want = len + n, cap = b->cap ? b->cap : IOBUF_KEEP;
+	size_t want = len + n, cap = b->cap ? b->cap : IOBUF_INITIAL;
 	while (cap < want)
 		cap *= 2;
 	if (b->head > 0) {

@@ -8,8 +8,9 @@
  *
  * Space is made by moving the unread bytes to the front (only when that
  * frees enough) or by growing; a buffer that empties after growing past
- * IOBUF_KEEP gives the memory back, so one large command or result does not
- * pin its size for the rest of the session.
+ * IOBUF_KEEP gives the memory back, so one large command or a backlog does
+ * not pin its size for the rest of the session, while a result streaming
+ * in reads of a few hundred KiB does not realloc on every one.
  */
 #ifndef ACCTGATE_IOBUF_H
 #define ACCTGATE_IOBUF_H
@@ -18,8 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What an emptied buffer keeps allocated. */
-#define IOBUF_KEEP (64u << 10)
+/* A buffer's first allocation, and the most an emptied one keeps. */
+#define IOBUF_INITIAL (16u << 10)
+#define IOBUF_KEEP (1u << 20)
 
 struct iobuf {
 	uint8_t *data;
@@ -36,7 +38,8 @@ static inline size_t iobuf_room(const struct iobuf *b) { return b->cap - b->tail
 static inline void iobuf_commit(struct iobuf *b, size_t n) { b->tail += n; }
 
 /* Mark n unread bytes read (n <= iobuf_len). An emptied buffer restarts at
- * the front and may shrink back to IOBUF_KEEP. */
+ * the front and shrinks back to IOBUF_INITIAL if it had grown past
+ * IOBUF_KEEP. */
 void iobuf_consume(struct iobuf *b, size_t n);
 
 /* Make room for at least n more bytes at the tail. False when out of

@@ -545,8 +545,34 @@ out:
 	return good;
 }
 
+/* Resident memory of the process ACCTGATE_PID names, in KiB (0 when
+ * unknown: direct mode, or no such process). */
+static uint64_t acctgate_rss_kib(void)
+{
+	const char *pid = getenv("ACCTGATE_PID");
+	if (!pid || !*pid)
+		return 0;
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	uint64_t kib = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* What acctgate's memory may grow by while it streams the 110 MB result:
+ * its backpressure bound (4 MiB per session) and a read or two, with room
+ * for the allocator. A proxy that buffered the result whole would grow by
+ * more than 100 MiB. */
+#define LARGE_RESULT_RSS_GROWTH_KIB (48u << 10)
+
 /* More than 100 MB streamed row by row (mysql_use_result): nothing may be
- * buffered whole on the way. */
+ * buffered whole on the way; acctgate's memory stays flat meanwhile. */
 static bool sc_large_result(void)
 {
 	MYSQL *m = connect_main();
@@ -568,12 +594,17 @@ static bool sc_large_result(void)
 		good = fail("use_result failed: %u %s", mysql_errno(m), mysql_error(m));
 		goto out;
 	}
-	uint64_t rows = 0, bytes = 0;
+	uint64_t rows = 0, bytes = 0, rss0 = acctgate_rss_kib(), rss_max = rss0;
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(r))) {
 		unsigned long *len = mysql_fetch_lengths(r);
 		uint64_t seq = strtoull(row[0], NULL, 10);
 		rows++;
+		if (rss0 && rows % 5000 == 0) {
+			uint64_t rss = acctgate_rss_kib();
+			if (rss > rss_max)
+				rss_max = rss;
+		}
 		bytes += len[0] + len[1];
 		if (good && (seq != rows || len[1] != width || row[1][0] != (char)('A' + seq % 26) ||
 			     row[1][width - 1] != row[1][0]))
@@ -596,10 +627,16 @@ static bool sc_large_result(void)
 			    nrows);
 		goto out;
 	}
+	if (rss0 && rss_max - rss0 > LARGE_RESULT_RSS_GROWTH_KIB) {
+		good = fail("acctgate's memory grew by %" PRIu64 " KiB (from %" PRIu64 " KiB) during the %" PRIu64
+			    "-byte result: more than %u KiB, as if it buffered the result",
+			    rss_max - rss0, rss0, bytes, LARGE_RESULT_RSS_GROWTH_KIB);
+		goto out;
+	}
 	good = expect_value(m, "SELECT 'still here'", "still here");
 	if (good)
-		ok("%" PRIu64 " rows, %.1f MB streamed in %.0f ms (%.0f MB/s)", rows, bytes / 1e6, dt,
-		   bytes / 1e3 / (dt > 0 ? dt : 1));
+		ok("%" PRIu64 " rows, %.1f MB streamed in %.0f ms (%.0f MB/s); acctgate's memory grew by %" PRIu64
+		   " KiB", rows, bytes / 1e6, dt, bytes / 1e3 / (dt > 0 ? dt : 1), rss0 ? rss_max - rss0 : 0);
 out:
 	mysql_close(m);
 	return good;

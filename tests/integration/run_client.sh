@@ -20,6 +20,11 @@ logs=("$DB_DIR/error.log")
 [[ $MODE == acctgate ]] && logs+=("$ag_dir/acctgate.log")
 for f in "${logs[@]}"; do log_mark "$f"; done
 echo "target 127.0.0.1:$port ($MODE, legs client-upstream $legs)"
+# Scenarios that watch acctgate itself (large_result: its memory) find it here.
+if [[ $MODE == acctgate ]]; then
+	ACCTGATE_PID=$(<"$ag_dir/acctgate.pid")
+	export ACCTGATE_PID
+fi
 # A later --port overrides the one in client_args.
 "$client" "${client_args[@]}" --port "$port" --client-tls "$ctls" "$@"
 rc=$?
