@@ -1,0 +1,402 @@
+/*
+ * test_session.c - one acctgate session, in-process, between a scripted
+ * client and a scripted MySQL server (harness.h): the login is relayed, the
+ * responses of every shape come back byte for byte, and the proxy's own
+ * refusals (oversized and malformed commands) are the ERRs clients know.
+ *
+ * Every scenario gets a fresh proxy, worker and scripted server (setup),
+ * and its teardown fails it if the session outlives both peers closing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+/* The proxy's own error codes (session.c). */
+#define ER_UNKNOWN_COM_ERROR 1047
+#define ER_NET_PACKET_TOO_LARGE 1153
+#define ER_NET_PACKETS_OUT_OF_ORDER 1156
+#define ER_LOCK_DEADLOCK 1213
+
+#define MIB (1u << 20)
+
+static int setup(void **state)
+{
+	*state = harness_new(NULL);
+	return 0;
+}
+
+static int teardown(void **state) { return harness_free(*state) ? 0 : -1; }
+
+/* Send a COM_QUERY from the client and check it reaches the server as sent. */
+static void query(struct harness *h, const char *sql)
+{
+	struct harness_buf cmd;
+	harness_buf_init(&cmd, 0);
+	harness_buf_raw(&cmd, "\x03", 1);
+	harness_buf_raw(&cmd, sql, strlen(sql));
+	harness_client_send_packet(h, 0, cmd.data, cmd.len);
+	harness_server_expect_command(h, cmd.data, cmd.len);
+	harness_buf_free(&cmd);
+}
+
+/* The server sends `r`; the client must get exactly the same bytes. */
+static void relay(struct harness *h, const struct harness_buf *r)
+{
+	harness_server_send(h, r->data, r->len);
+	harness_client_expect_bytes(h, r->data, r->len);
+}
+
+static const char *const two_columns[] = {"id_job", "job_name"};
+static const char *const two_rows[] = {"1001", "sim-a", "1002", NULL};
+
+/* ------------------------------------------------------------------------
+ * Connection phase
+ * ------------------------------------------------------------------------ */
+
+/* The greeting reaches the client with the server's version, connection
+ * id, nonce, charset, status and plugin, and only what the proxy relays;
+ * the client's HandshakeResponse41 reaches the server unchanged (seq 1)
+ * and the server's OK (seq 2) the client. Spelled out step by step here;
+ * harness_login does the same for the other scenarios. */
+static void test_login_relayed(void **state)
+{
+	struct harness *h = *state;
+	harness_start_session(h);
+	harness_server_accept(h);
+	assert_int_equal(h->accepted, 1);
+	harness_server_greet(h);
+
+	uint8_t seq;
+	size_t len;
+	uint8_t *g = harness_client_read_packet(h, &seq, &len);
+	assert_int_equal(seq, 0);
+	struct proto_handshake hs;
+	assert_int_equal(proto_parse_handshake(g, len, &hs, NULL), PROTO_OK);
+	assert_int_equal(hs.protocol_version, 10);
+	assert_int_equal(hs.server_version.len, strlen(HARNESS_SERVER_VERSION));
+	assert_memory_equal(hs.server_version.ptr, HARNESS_SERVER_VERSION, hs.server_version.len);
+	assert_int_equal(hs.connection_id, HARNESS_CONNECTION_ID);
+	uint8_t nonce[PROTO_SCRAMBLE_LEN];
+	proto_handshake_scramble(&hs, nonce);
+	assert_memory_equal(nonce, h->scramble, sizeof(nonce));
+	assert_int_equal(hs.charset, HARNESS_SERVER_CHARSET);
+	assert_int_equal(hs.status_flags, SERVER_STATUS_AUTOCOMMIT);
+	assert_int_equal(hs.auth_plugin.len, strlen("mysql_native_password"));
+	assert_memory_equal(hs.auth_plugin.ptr, "mysql_native_password", hs.auth_plugin.len);
+	/* Masked: compression, query attributes, LOCAL INFILE (off), and no
+	 * TLS offered (client_tls = disabled). */
+	assert_int_equal(hs.capabilities, HARNESS_ADVERTISED_CAPS);
+	assert_int_equal(hs.capabilities & (CLIENT_SSL | CLIENT_LOCAL_FILES | CLIENT_COMPRESS), 0);
+	free(g);
+
+	h->caps = HARNESS_CLIENT_CAPS;
+	struct harness_buf resp;
+	harness_buf_init(&resp, 0);
+	harness_handshake_response(h, h->caps, &resp);
+	harness_client_send_packet(h, 1, resp.data, resp.len);
+	harness_server_expect_packet(h, 1, resp.data, resp.len);
+	harness_buf_free(&resp);
+
+	struct harness_buf ok;
+	harness_buf_init(&ok, 2);
+	harness_buf_ok(&ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &ok);
+	harness_buf_free(&ok);
+
+	harness_ping(h);
+	assert_int_equal(harness_nsessions(h), 1);
+	assert_int_equal(h->accepted, 1);
+}
+
+/* A client that claims capabilities it was not offered (compression,
+ * LOCAL INFILE, TLS): the server gets the response without them. */
+static void test_login_unoffered_caps_dropped(void **state)
+{
+	struct harness *h = *state;
+	harness_start_session(h);
+	harness_server_accept(h);
+	harness_server_greet(h);
+	uint8_t seq;
+	size_t len;
+	free(harness_client_read_packet(h, &seq, &len));
+
+	uint32_t extra = CLIENT_COMPRESS | CLIENT_LOCAL_FILES | CLIENT_SSL | CLIENT_QUERY_ATTRIBUTES;
+	struct harness_buf sent, want;
+	harness_buf_init(&sent, 0);
+	harness_buf_init(&want, 0);
+	harness_handshake_response(h, HARNESS_CLIENT_CAPS | extra, &sent);
+	harness_handshake_response(h, HARNESS_CLIENT_CAPS, &want);
+	harness_client_send_packet(h, 1, sent.data, sent.len);
+	harness_server_expect_packet(h, 1, want.data, want.len);
+	harness_buf_free(&sent);
+	harness_buf_free(&want);
+}
+
+/* A HandshakeResponse41 with sequence id 2 instead of 1: ERR 1156 (seq 2,
+ * after the id the client used), and the server's half-done handshake is
+ * ended with an empty login (end_server_handshake) before the close. */
+static void test_handshake_wrong_sequence_id(void **state)
+{
+	struct harness *h = *state;
+	harness_start_session(h);
+	harness_server_accept(h);
+	harness_server_greet(h);
+	uint8_t seq;
+	size_t len;
+	free(harness_client_read_packet(h, &seq, &len));
+
+	struct harness_buf resp;
+	harness_buf_init(&resp, 0);
+	harness_handshake_response(h, HARNESS_CLIENT_CAPS, &resp);
+	harness_client_send_packet(h, 2, resp.data, resp.len);
+	harness_buf_free(&resp);
+	harness_client_expect_err(h, 2, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
+	harness_client_expect_close(h);
+
+	uint8_t *login = harness_server_read_packet(h, &seq, &len);
+	assert_int_equal(seq, 1);
+	struct proto_handshake_response r;
+	assert_int_equal(proto_parse_handshake_response(login, len, &r, NULL), PROTO_OK);
+	assert_int_equal(r.username.len, 0);
+	assert_int_equal(r.auth_response.len, 0);
+	free(login);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Responses, relayed byte for byte
+ * ------------------------------------------------------------------------ */
+
+/* Column count, 2 definitions, EOF (not under DEPRECATE_EOF), 2 rows (one
+ * with a NULL), then EOF or OK-as-EOF. */
+static void result_set(struct harness *h, uint32_t caps)
+{
+	harness_login(h, caps);
+	query(h, "SELECT id_job, job_name FROM job_table");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows, SERVER_STATUS_AUTOCOMMIT);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+static void test_result_set_eof(void **state) { result_set(*state, HARNESS_CLIENT_CAPS); }
+
+static void test_result_set_deprecate_eof(void **state)
+{
+	result_set(*state, HARNESS_CLIENT_CAPS | CLIENT_DEPRECATE_EOF);
+}
+
+/* 300 rows: the sequence ids wrap past 255 within one response. */
+static void test_result_set_seq_wraps(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT id_job, job_name FROM job_table");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	const char **rows = calloc(600, sizeof(*rows));
+	assert_non_null(rows);
+	for (size_t i = 0; i < 600; i++)
+		rows[i] = two_rows[i % 4];
+	harness_buf_result_set(&r, h->caps, 2, two_columns, 300, rows, SERVER_STATUS_AUTOCOMMIT);
+	free(rows);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+/* "SELECT ...; SELECT ..." with CLIENT_MULTI_STATEMENTS: the first result
+ * ends with SERVER_MORE_RESULTS_EXISTS, the second does not; a third
+ * statement's plain OK closes the response. */
+static void multi_result(struct harness *h, uint32_t caps)
+{
+	harness_login(h, caps);
+	query(h, "SELECT id_job, job_name FROM job_table; SELECT id_job, job_name FROM job_table; DO 1");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows,
+			       SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS);
+	/* Sequence ids run on across the results of one response: the
+	 * buffer numbers them so. */
+	harness_buf_result_set(&r, h->caps, 2, two_columns, 1, two_rows,
+			       SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+static void test_multi_result_eof(void **state) { multi_result(*state, HARNESS_CLIENT_CAPS); }
+
+static void test_multi_result_deprecate_eof(void **state)
+{
+	multi_result(*state, HARNESS_CLIENT_CAPS | CLIENT_DEPRECATE_EOF);
+}
+
+/* CALL of a procedure that selects: its result set ends with
+ * SERVER_MORE_RESULTS_EXISTS and the CALL's own OK follows. Relayed in
+ * two writes, split inside the OK's header, so the proxy cannot rely on
+ * the response arriving whole. */
+static void call_result(struct harness *h, uint32_t caps)
+{
+	harness_login(h, caps);
+	query(h, "CALL get_jobs()");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows,
+			       SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS);
+	size_t split = r.len + 2;
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, r.data, split);
+	harness_client_expect_bytes(h, r.data, split - 2);
+	harness_expect_quiet(h, HARNESS_QUIET_MS / 2);
+	harness_server_send(h, r.data + split, r.len - split);
+	harness_client_expect_bytes(h, r.data + split - 2, r.len - split + 2);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+static void test_call_result_then_ok_eof(void **state) { call_result(*state, HARNESS_CLIENT_CAPS); }
+
+static void test_call_result_then_ok_deprecate_eof(void **state)
+{
+	call_result(*state, HARNESS_CLIENT_CAPS | CLIENT_DEPRECATE_EOF);
+}
+
+/* Two commands in one write: the second waits in the proxy until the
+ * first's response is complete (session.c: "a pipelined command waits in
+ * the buffer"), then goes; both answers reach the client in order. */
+static void test_pipelined_commands(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const char q1[] = "\x03SELECT id_job, job_name FROM job_table";
+	static const char q2[] = "\x03UPDATE job_table SET state = 3 WHERE id_job = 1001";
+	struct harness_buf both;
+	harness_buf_init(&both, 0);
+	harness_buf_packet(&both, q1, sizeof(q1) - 1);
+	both.seq = 0;
+	harness_buf_packet(&both, q2, sizeof(q2) - 1);
+	harness_client_send(h, both.data, both.len);
+	harness_buf_free(&both);
+
+	harness_server_expect_command(h, q1, sizeof(q1) - 1);
+	harness_expect_quiet(h, HARNESS_QUIET_MS);
+	struct harness_buf r1, r2;
+	harness_buf_init(&r1, 1);
+	harness_buf_result_set(&r1, h->caps, 2, two_columns, 2, two_rows, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_init(&r2, 1);
+	harness_buf_ok(&r2, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 1, "Rows matched: 1  Changed: 1  Warnings: 0");
+	harness_server_send(h, r1.data, r1.len);
+	harness_server_expect_command(h, q2, sizeof(q2) - 1);
+	harness_server_send(h, r2.data, r2.len);
+	harness_client_expect_bytes(h, r1.data, r1.len);
+	harness_client_expect_bytes(h, r2.data, r2.len);
+	harness_buf_free(&r1);
+	harness_buf_free(&r2);
+	harness_ping(h);
+}
+
+/* BEGIN (OK, IN_TRANS), then a statement that deadlocks: the client gets
+ * the server's ERR 1213 unchanged, and the session goes on (ROLLBACK). */
+static void test_err_in_transaction(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	struct harness_buf r;
+
+	query(h, "BEGIN");
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS, 0, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+
+	query(h, "UPDATE job_table SET state = 3 WHERE id_job = 1001");
+	harness_buf_init(&r, 1);
+	harness_buf_err(&r, ER_LOCK_DEADLOCK, "40001", "Deadlock found when trying to get lock; try restarting transaction");
+	relay(h, &r);
+	harness_buf_free(&r);
+
+	query(h, "ROLLBACK");
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+/* An ERR where a row was expected (a query killed mid-result) ends the
+ * response: relayed unchanged, the session goes on. */
+static void test_err_mid_result(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT id_job, job_name FROM job_table");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_column_count(&r, 2);
+	harness_buf_column_def(&r, two_columns[0]);
+	harness_buf_column_def(&r, two_columns[1]);
+	harness_buf_eof(&r, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_text_row(&r, 2, two_rows);
+	harness_buf_err(&r, 1317, "70100", "Query execution was interrupted");
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+/* COM_STMT_CLOSE has no answer: the command after it in the same write
+ * goes on at once. */
+static void test_no_response_command_then_pipelined(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const uint8_t close_stmt[] = {COM_STMT_CLOSE, 7, 0, 0, 0};
+	static const uint8_t ping[] = {COM_PING};
+	struct harness_buf both;
+	harness_buf_init(&both, 0);
+	harness_buf_packet(&both, close_stmt, sizeof(close_stmt));
+	both.seq = 0;
+	harness_buf_packet(&both, ping, sizeof(ping));
+	harness_client_send(h, both.data, both.len);
+	harness_buf_free(&both);
+	harness_server_expect_command(h, close_stmt, sizeof(close_stmt));
+	harness_server_expect_command(h, ping, sizeof(ping));
+	struct harness_buf ok;
+	harness_buf_init(&ok, 1);
+	harness_buf_ok(&ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &ok);
+	harness_buf_free(&ok);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_login_relayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_unoffered_caps_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_wrong_sequence_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_set_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_set_deprecate_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_set_seq_wraps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_result_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_result_deprecate_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_result_then_ok_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_result_then_ok_deprecate_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_mid_result, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_response_command_then_pipelined, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
+}
