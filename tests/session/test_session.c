@@ -33,6 +33,13 @@ static int setup(void **state)
 	return 0;
 }
 
+/* max_command_size at its minimum, 1 KiB. */
+static int setup_small_commands(void **state)
+{
+	*state = harness_new("max_command_size = 1K\n");
+	return 0;
+}
+
 static int teardown(void **state) { return harness_free(*state) ? 0 : -1; }
 
 /* Send a COM_QUERY from the client and check it reaches the server as sent. */
@@ -380,6 +387,241 @@ static void test_no_response_command_then_pipelined(void **state)
 	harness_buf_free(&ok);
 }
 
+/* ------------------------------------------------------------------------
+ * Large packets (more than one 0xFFFFFF chunk)
+ * ------------------------------------------------------------------------ */
+
+/* A COM_QUERY payload of `n` bytes, recognisable at every offset. */
+static uint8_t *big_query(size_t n)
+{
+	uint8_t *p = malloc(n);
+	assert_non_null(p);
+	p[0] = COM_QUERY;
+	for (size_t i = 1; i < n; i++)
+		p[i] = (uint8_t)('a' + (i * 7 + i / 4093) % 26);
+	return p;
+}
+
+static void big_command(struct harness *h, size_t n)
+{
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	uint8_t *cmd = big_query(n);
+	harness_client_send_packet(h, 0, cmd, n);
+	harness_server_expect_command(h, cmd, n);
+	free(cmd);
+	struct harness_buf r;
+	harness_buf_init(&r, (uint8_t)(n / PROTO_MAX_CHUNK + 1)); /* after the command's chunks */
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 1, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+/* 20 MiB: a full chunk (seq 0) and the rest (seq 1). */
+static void test_command_20mib(void **state) { big_command(*state, 20 * MIB); }
+
+/* Exactly 0xFFFFFF bytes: a full chunk, then an empty one ends it. */
+static void test_command_one_full_chunk(void **state) { big_command(*state, PROTO_MAX_CHUNK); }
+
+/* One text row holding a single `n`-byte value. */
+static void big_row(struct harness *h, size_t n)
+{
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT blob FROM big");
+	struct harness_buf r, row;
+	harness_buf_init(&r, 1);
+	harness_buf_column_count(&r, 1);
+	harness_buf_column_def(&r, "blob");
+	harness_buf_eof(&r, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_init(&row, 0);
+	uint8_t lenenc[9];
+	struct proto_writer w;
+	proto_writer_init(&w, lenenc, sizeof(lenenc));
+	proto_write_lenenc(&w, n);
+	harness_buf_raw(&row, lenenc, w.len);
+	uint8_t *value = big_query(n);
+	harness_buf_raw(&row, value, n);
+	free(value);
+	harness_buf_packet(&r, row.data, row.len);
+	harness_buf_free(&row);
+	harness_buf_eof(&r, SERVER_STATUS_AUTOCOMMIT);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
+/* 20 MiB: the row starts with 0xFE (an 8-byte length), which must not be
+ * taken for an EOF, and streams through the proxy's 4 MiB backpressure. */
+static void test_row_20mib(void **state) { big_row(*state, 20 * MIB); }
+
+/* A row of exactly 0xFFFFFF bytes: a full chunk and an empty one. */
+static void test_row_one_full_chunk(void **state) { big_row(*state, PROTO_MAX_CHUNK - 4); }
+
+/* ------------------------------------------------------------------------
+ * The proxy's own refusals
+ * ------------------------------------------------------------------------ */
+
+/* A 2000-byte command over max_command_size = 1K: ERR 1153 at once (seq
+ * 1), the session closes, and nothing of it reaches the server. */
+static void test_command_over_max_size(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	uint8_t *cmd = big_query(2000);
+	harness_client_send_packet(h, 0, cmd, 2000);
+	free(cmd);
+	harness_client_expect_err(h, 1, ER_NET_PACKET_TOO_LARGE, NULL, 0);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* The same limit applies before the whole packet arrived: a header
+ * announcing 2000 bytes is enough. */
+static void test_command_over_max_size_header_only(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	uint8_t hdr[PROTO_HEADER_LEN + 1];
+	proto_frame_write_header(hdr, 2000, 0);
+	hdr[PROTO_HEADER_LEN] = COM_QUERY;
+	harness_client_send(h, hdr, sizeof(hdr));
+	harness_client_expect_err(h, 1, ER_NET_PACKET_TOO_LARGE, NULL, 0);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+}
+
+/* A command with sequence id 3 (a command starts at 0): ERR 1156, close;
+ * nothing reaches the server. */
+static void test_command_wrong_sequence_id(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_client_send_packet(h, 3, "\x03SELECT 1", 9);
+	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* A two-chunk command whose second chunk repeats sequence id 0. */
+static void test_command_wrong_sequence_id_in_second_chunk(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	uint8_t *cmd = big_query(PROTO_MAX_CHUNK + 10);
+	struct harness_buf wire;
+	harness_buf_init(&wire, 0);
+	harness_buf_packet(&wire, cmd, PROTO_MAX_CHUNK + 10);
+	free(cmd);
+	wire.data[PROTO_HEADER_LEN + PROTO_MAX_CHUNK + 3] = 0; /* the second chunk's seq: 1 -> 0 */
+	harness_client_send(h, wire.data, wire.len);
+	harness_buf_free(&wire);
+	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+}
+
+/* An empty command packet: ERR 1156, close. */
+static void test_empty_command(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_client_send_packet(h, 0, "", 0);
+	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+}
+
+/* COM_BINLOG_DUMP would turn the session into a replication stream: ERR
+ * 1047 from the proxy, nothing to the server, and the session goes on. */
+static void test_refused_command(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const uint8_t dump[] = {COM_BINLOG_DUMP, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+	harness_client_send_packet(h, 0, dump, sizeof(dump));
+	harness_client_expect_err(h, 1, ER_UNKNOWN_COM_ERROR, NULL, 0);
+	harness_expect_quiet(h, HARNESS_QUIET_MS);
+	harness_ping(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Closing
+ * ------------------------------------------------------------------------ */
+
+/* The server drops the connection after the column definitions: the client
+ * gets what was sent and then the close (no ERR is invented). */
+static void test_server_closes_mid_result(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT id_job, job_name FROM job_table");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_column_count(&r, 2);
+	harness_buf_column_def(&r, two_columns[0]);
+	harness_buf_column_def(&r, two_columns[1]);
+	harness_buf_eof(&r, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_text_row(&r, 2, two_rows);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_server_close(h);
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* The client goes away while a 20 MiB row streams to it: the session
+ * closes the server leg too, whatever was still queued. */
+static void test_client_closes_mid_result(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT blob FROM big");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_column_count(&r, 1);
+	harness_buf_column_def(&r, "blob");
+	harness_buf_eof(&r, SERVER_STATUS_AUTOCOMMIT);
+	size_t head = r.len;
+	uint8_t *row = big_query(20 * MIB);
+	row[0] = 0xFE; /* lenenc: 8-byte length follows */
+	uint64_t n = 20 * MIB - 9;
+	for (int i = 0; i < 8; i++)
+		row[1 + i] = (uint8_t)(n >> (8 * i));
+	harness_buf_packet(&r, row, 20 * MIB);
+	free(row);
+	harness_server_send(h, r.data, r.len);
+	harness_client_expect_bytes(h, r.data, head);
+	harness_buf_free(&r);
+	harness_client_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* COM_QUIT goes to the server, and both legs close. */
+static void test_com_quit(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const uint8_t quit[] = {COM_QUIT};
+	harness_client_send_packet(h, 0, quit, sizeof(quit));
+	harness_server_expect_command(h, quit, sizeof(quit));
+	harness_server_expect_close(h);
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* The client goes away while idle: the server leg closes too. */
+static void test_client_closes_idle(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_client_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +639,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_err_in_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_mid_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_response_command_then_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_20mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_one_full_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_row_20mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_row_one_full_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_over_max_size, setup_small_commands, teardown),
+		cmocka_unit_test_setup_teardown(test_command_over_max_size_header_only, setup_small_commands, teardown),
+		cmocka_unit_test_setup_teardown(test_command_wrong_sequence_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_wrong_sequence_id_in_second_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_closes_mid_result, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_closes_mid_result, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_com_quit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_closes_idle, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
 }
