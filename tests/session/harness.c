@@ -353,6 +353,16 @@ static void listen_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+void harness_close_listener(struct harness *h)
+{
+	if (h->listen_ev)
+		event_free(h->listen_ev);
+	h->listen_ev = NULL;
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
+	h->listen_fd = -1;
+}
+
 static int open_listener(uint16_t *port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -447,10 +457,7 @@ bool harness_free(struct harness *h)
 	peer_free(&h->server);
 	if (h->tick)
 		event_free(h->tick);
-	if (h->listen_ev)
-		event_free(h->listen_ev);
-	if (h->listen_fd >= 0)
-		close(h->listen_fd);
+	harness_close_listener(h);
 	if (h->worker)
 		worker_join_and_free(h->worker);
 	settings_release(h->gate.settings);

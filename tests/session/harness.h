@@ -224,6 +224,8 @@ void harness_handshake_response(struct harness *h, uint32_t caps, struct harness
 #define harness_server_expect_close(h) harness_expect_close_at((h), &(h)->server, __FILE__, __LINE__)
 /* The scripted server accepts the proxy's connection. */
 #define harness_server_accept(h) harness_server_accept_at((h), __FILE__, __LINE__)
+/* The scripted server stops listening: the proxy's connect is refused. */
+void harness_close_listener(struct harness *h);
 /* The scripted server (or client) closes its end. */
 void harness_close(struct harness_peer *p);
 #define harness_server_close(h) harness_close(&(h)->server)

@@ -18,9 +18,14 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "session.h"
+#include "worker.h"
 
 /* The proxy's own error codes (session.c). */
+#define ER_CON_COUNT_ERROR 1040
 #define ER_UNKNOWN_COM_ERROR 1047
+#define ER_SERVER_SHUTDOWN 1053
+#define ER_UNKNOWN_ERROR 1105
 #define ER_NET_PACKET_TOO_LARGE 1153
 #define ER_NET_PACKETS_OUT_OF_ORDER 1156
 #define ER_LOCK_DEADLOCK 1213
@@ -37,6 +42,13 @@ static int setup(void **state)
 static int setup_small_commands(void **state)
 {
 	*state = harness_new("max_command_size = 1K\n");
+	return 0;
+}
+
+/* max_connections = 1. */
+static int setup_one_connection(void **state)
+{
+	*state = harness_new("max_connections = 1\n");
 	return 0;
 }
 
@@ -177,6 +189,74 @@ static void test_handshake_wrong_sequence_id(void **state)
 	free(login);
 	harness_server_expect_close(h);
 	harness_expect_no_session(h);
+}
+
+/* The client leaves after the greeting, before its login: the server's
+ * handshake is ended with an empty login rather than dropped (a dropped
+ * one counts against the server's max_connect_errors for acctgate's host). */
+static void test_client_leaves_before_login(void **state)
+{
+	struct harness *h = *state;
+	harness_start_session(h);
+	harness_server_accept(h);
+	harness_server_greet(h);
+	uint8_t seq;
+	size_t len;
+	free(harness_client_read_packet(h, &seq, &len));
+	harness_client_close(h);
+	uint8_t *login = harness_server_read_packet(h, &seq, &len);
+	assert_int_equal(seq, 1);
+	struct proto_handshake_response r;
+	assert_int_equal(proto_parse_handshake_response(login, len, &r, NULL), PROTO_OK);
+	assert_int_equal(r.username.len, 0);
+	free(login);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* A server that refuses before its greeting ("Too many connections"): the
+ * client reads the server's own ERR (seq 0), then the close. */
+static void test_server_refuses_before_greeting(void **state)
+{
+	struct harness *h = *state;
+	harness_start_session(h);
+	harness_server_accept(h);
+	struct harness_buf e;
+	harness_buf_init(&e, 0);
+	harness_buf_err(&e, ER_CON_COUNT_ERROR, "08004", "Too many connections");
+	harness_server_send(h, e.data, e.len);
+	harness_client_expect_bytes(h, e.data, e.len);
+	harness_buf_free(&e);
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* No server listening: ERR 1105 (seq 0) naming what was tried, then close. */
+static void test_upstream_unreachable(void **state)
+{
+	struct harness *h = *state;
+	harness_close_listener(h);
+	harness_start_session(h);
+	char msg[512];
+	harness_client_expect_err(h, 0, ER_UNKNOWN_ERROR, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "no database server reachable"));
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* One session over max_connections: ERR 1040 (seq 0) before any server
+ * connection is made. */
+static void test_max_connections(void **state)
+{
+	struct harness *h = *state;
+	atomic_fetch_add(&h->gate.connections, 1); /* another session holds the only slot */
+	harness_start_session(h);
+	harness_client_expect_err(h, 0, ER_CON_COUNT_ERROR, NULL, 0);
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+	assert_int_equal(h->accepted, 0);
+	assert_int_equal(atomic_load(&h->gate.connections), 1);
+	atomic_fetch_sub(&h->gate.connections, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -385,6 +465,40 @@ static void test_no_response_command_then_pipelined(void **state)
 	harness_buf_ok(&ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
 	relay(h, &ok);
 	harness_buf_free(&ok);
+}
+
+/* COM_CHANGE_USER with an auth switch: the server's AuthSwitchRequest
+ * reaches the client, the client's answer the server (seq 2), the OK the
+ * client; the session is back to commands. */
+static void test_change_user_auth_switch(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	struct harness_buf cmd;
+	harness_buf_init(&cmd, 0);
+	harness_buf_raw(&cmd, "\x11slurm2\0", 8);
+	harness_buf_raw(&cmd, "\x14", 1);
+	harness_buf_raw(&cmd, "auth-response-bytes!", 20);
+	harness_buf_raw(&cmd, "slurm_acct_db\0", 14);
+	harness_buf_raw(&cmd, "\x2d\x00", 2);
+	harness_buf_raw(&cmd, "mysql_native_password\0", 22);
+	harness_client_send_packet(h, 0, cmd.data, cmd.len);
+	harness_server_expect_command(h, cmd.data, cmd.len);
+	harness_buf_free(&cmd);
+
+	struct harness_buf sw;
+	harness_buf_init(&sw, 1);
+	harness_buf_packet(&sw, "\xfemysql_native_password\0NeW-ScRaMbLe-0123456\0", 1 + 22 + 21);
+	relay(h, &sw);
+	harness_buf_free(&sw);
+	harness_client_send_packet(h, 2, "new-auth-response-20", 20);
+	harness_server_expect_packet(h, 2, "new-auth-response-20", 20);
+	struct harness_buf ok;
+	harness_buf_init(&ok, 3);
+	harness_buf_ok(&ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &ok);
+	harness_buf_free(&ok);
+	harness_ping(h);
 }
 
 /* ------------------------------------------------------------------------
@@ -599,6 +713,61 @@ static void test_client_closes_mid_result(void **state)
 	harness_expect_no_session(h);
 }
 
+/* An ERR the server sends unasked while the session is idle (shutting
+ * down, or killing the connection) reaches the client before the close. */
+static void test_server_err_while_idle(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	struct harness_buf e;
+	harness_buf_init(&e, 0);
+	harness_buf_err(&e, ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress");
+	harness_server_send(h, e.data, e.len);
+	harness_client_expect_bytes(h, e.data, e.len);
+	harness_buf_free(&e);
+	harness_server_close(h);
+	harness_client_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* A drain (SIGTERM) of an idle session outside a transaction closes it
+ * at once. */
+static void test_drain_idle(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	session_request_drain(h->worker->sessions);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
+/* A drain inside a transaction waits for it to end: the COMMIT goes
+ * through and its OK reaches the client, then both legs close. */
+static void test_drain_waits_for_transaction(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	struct harness_buf r;
+	query(h, "BEGIN");
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS, 0, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+
+	session_request_drain(h->worker->sessions);
+	harness_expect_quiet(h, HARNESS_QUIET_MS);
+	assert_int_equal(harness_nsessions(h), 1);
+	query(h, "COMMIT");
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	relay(h, &r);
+	harness_buf_free(&r);
+	harness_client_expect_close(h);
+	harness_server_expect_close(h);
+	harness_expect_no_session(h);
+}
+
 /* COM_QUIT goes to the server, and both legs close. */
 static void test_com_quit(void **state)
 {
@@ -673,6 +842,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_relayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_unoffered_caps_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_wrong_sequence_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_leaves_before_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_refuses_before_greeting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_connections, setup_one_connection, teardown),
 		cmocka_unit_test_setup_teardown(test_result_set_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_set_deprecate_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_set_seq_wraps, setup, teardown),
@@ -684,6 +857,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_err_in_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_mid_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_response_command_then_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_user_auth_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_20mib, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_one_full_chunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_20mib, setup, teardown),
@@ -696,6 +870,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_closes_mid_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_closes_mid_result, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_err_while_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_waits_for_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_com_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_closes_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_infile_off_refused, setup, teardown),
