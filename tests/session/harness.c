@@ -305,6 +305,8 @@ void harness_send_packet(struct harness_peer *p, uint8_t seq, const void *payloa
 	harness_buf_free(&b);
 }
 
+size_t harness_unsent(const struct harness_peer *p) { return p->out.len - p->out_pos; }
+
 static size_t peer_unread(const struct harness_peer *p) { return p->in.len - p->in_pos; }
 
 static void peer_consume(struct harness_peer *p, size_t n)

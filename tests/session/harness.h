@@ -235,6 +235,10 @@ void harness_close(struct harness_peer *p);
 /* The session is freed within the timeout. */
 #define harness_expect_no_session(h) harness_expect_no_session_at((h), __FILE__, __LINE__)
 
+/* Bytes queued on a test-side socket that the proxy has not read yet
+ * (the socket's own buffer counts as read). */
+size_t harness_unsent(const struct harness_peer *p);
+
 void harness_send(struct harness_peer *p, const void *bytes, size_t n);
 void harness_send_packet(struct harness_peer *p, uint8_t seq, const void *payload, size_t n);
 void harness_expect_bytes_at(struct harness *h, struct harness_peer *p, const void *bytes, size_t n,

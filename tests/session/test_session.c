@@ -792,6 +792,54 @@ static void test_client_closes_idle(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Client input while a command is in flight
+ * ------------------------------------------------------------------------ */
+
+/*
+ * DEFECT "pipelined input unbounded". A command is read whole and bounded
+ * by max_command_size, but only while the session is idle: while a command
+ * is in flight (S_COMMAND) the client's bufferevent keeps reading and
+ * relay_client_mid_command leaves what it reads in the input buffer, with
+ * no limit. A client that pipelines while a slow query runs (or simply
+ * floods) makes the proxy hold all of it: here 32 MiB of 1000-byte
+ * commands under max_command_size = 1K, all taken within a second.
+ *
+ * Expected: reading the client stops while a command is in flight once the
+ * input holds a whole next command (or max_command_size), so the client's
+ * own writes block, as they would against a MySQL server. Until then this
+ * test records today's behaviour and is reported as SKIPPED; set
+ * EXPECT_PIPELINE_BOUND to 1 with the fix.
+ */
+#define EXPECT_PIPELINE_BOUND 0
+
+static void test_pipelined_input_bounded(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "SELECT SLEEP(10)");
+	uint8_t *cmd = big_query(1000);
+	struct harness_buf flood;
+	harness_buf_init(&flood, 0);
+	for (int i = 0; i < 32 * 1024; i++) {
+		flood.seq = 0;
+		harness_buf_packet(&flood, cmd, 1000);
+	}
+	free(cmd);
+	harness_client_send(h, flood.data, flood.len);
+	size_t total = flood.len;
+	harness_buf_free(&flood);
+	harness_expect_quiet(h, 1000); /* nothing is forwarded meanwhile, either way */
+	size_t taken = total - harness_unsent(&h->client);
+#if EXPECT_PIPELINE_BOUND
+	/* Socket buffers and one read's worth: far below what was sent. */
+	assert_true(taken < 4 * MIB);
+#else
+	assert_int_equal(taken, total); /* today: every byte read and held */
+	skip(); /* defect "pipelined input unbounded": see above */
+#endif
+}
+
+/* ------------------------------------------------------------------------
  * LOCAL INFILE with local_infile = off
  * ------------------------------------------------------------------------ */
 
@@ -875,6 +923,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain_waits_for_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_com_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_closes_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_input_bounded, setup_small_commands, teardown),
 		cmocka_unit_test_setup_teardown(test_local_infile_off_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
