@@ -41,6 +41,8 @@
  * session_start, and the fields struct gate.settings, .settings_lock (which
  * gate_settings takes), .pool, .connections, .next_session_id, .auth_key
  * (NULL: no caching_sha2 key relay) and struct worker.base, .nsessions.
+ * The drain scenarios also call session_request_drain on
+ * worker.sessions.
  */
 #ifndef ACCTGATE_TEST_HARNESS_H
 #define ACCTGATE_TEST_HARNESS_H
