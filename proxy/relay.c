@@ -171,8 +171,8 @@ static bool dispatch_command(struct session *s, size_t wire, uint64_t plen, uint
 		return true;
 	}
 	if (code == COM_QUIT) {
-		if (iobuf_append(&s->server->out, cmd.wire, wire))
-			conn_consume(s->client, wire);
+		/* session_close sends the server its own COM_QUIT. */
+		conn_consume(s->client, wire);
 		log_info("session %llu: client quit", (unsigned long long)s->id);
 		session_close(s, NULL);
 		return false;

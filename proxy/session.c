@@ -55,16 +55,25 @@ void session_set_state(struct session *s, enum session_state st)
 	s->state = st;
 }
 
-/* Stop reading `from` while `to` holds more than BACKPRESSURE_HIGH
- * unsent, resume once it drained (le-proxy's pattern; on_drained calls
- * session_flush). */
-static void backpressure(struct conn *from, struct conn *to, bool *paused)
+/* What the client may have read ahead while it is not its turn: a MySQL
+ * server reads one command at a time, so a client that pipelines (or
+ * floods) while a command runs is held by its own socket, not by
+ * acctgate's memory. */
+#define PIPELINE_AHEAD_MAX (64u << 10)
+
+/* Whether the client's bytes are wanted now: not while the server's output
+ * is above BACKPRESSURE_HIGH, and while a command runs only as far as
+ * PIPELINE_AHEAD_MAX, unless the client's turn in it (authentication,
+ * LOCAL INFILE data) is on. */
+static bool client_wanted(const struct session *s)
 {
-	bool full = conn_pending(to) >= BACKPRESSURE_HIGH;
-	if (full == *paused)
-		return;
-	*paused = full;
-	conn_set_reading(from, !full);
+	if (conn_pending(s->server) >= BACKPRESSURE_HIGH)
+		return false;
+	if (s->state == S_IDLE)
+		return true;
+	bool client_turn = s->state == S_COMMAND &&
+			   (s->tracker.state == TRK_AUTH || s->tracker.state == TRK_LOCAL_INFILE);
+	return client_turn || iobuf_len(&s->client->in) < PIPELINE_AHEAD_MAX;
 }
 
 void session_flush(struct session *s)
@@ -73,11 +82,16 @@ void session_flush(struct session *s)
 		conn_flush(s->client);
 	if (s->server)
 		conn_flush(s->server);
-	/* Before the command phase a leg's reading follows the login. */
-	if (s->client && s->server && s->state >= S_IDLE && s->state != S_CLOSING) {
-		backpressure(s->server, s->client, &s->server_paused);
-		backpressure(s->client, s->server, &s->client_paused);
-	}
+	/* Before the command phase a leg's reading follows the login. Reading
+	 * resumes from the legs' on_drained, which call here. */
+	if (!s->client || !s->server || s->state < S_IDLE || s->state == S_CLOSING)
+		return;
+	bool server_wanted = conn_pending(s->client) < BACKPRESSURE_HIGH;
+	if (s->server->reading != server_wanted)
+		conn_set_reading(s->server, server_wanted);
+	bool cw = client_wanted(s);
+	if (s->client->reading != cw)
+		conn_set_reading(s->client, cw);
 }
 
 /* ------------------------------------------------------------------------
@@ -170,6 +184,11 @@ void session_close(struct session *s, const char *why)
 			 s->peer, why);
 	if (s->state == S_CLIENT_HELLO || s->state == S_CLIENT_TLS)
 		login_end_server_handshake(s);
+	/* A server session between commands is ended the way a client ends
+	 * it, not cut (which the server logs as an aborted connection). */
+	static const uint8_t quit[] = {COM_QUIT};
+	if (s->server && (s->state == S_IDLE || s->state == S_COMMAND_HELD) && !s->server->failed)
+		(void)pio_write_packet(&s->server->out, 0, quit, sizeof(quit));
 	session_set_state(s, S_CLOSING);
 	link_cleanup(&s->link);
 	struct timeval tv = {CLOSE_FLUSH_SECONDS, 0};

@@ -109,8 +109,6 @@ struct session {
 	struct conn *client;
 	struct conn *server;
 	bool client_tls, upstream_tls;
-	bool server_paused;           /* backpressure: the client's output is full */
-	bool client_paused;           /* backpressure: the server's output is full (LOCAL INFILE) */
 	bool drain_requested;
 
 	struct link link;             /* the server leg until the handshake is done */

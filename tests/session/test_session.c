@@ -575,6 +575,16 @@ static void test_row_one_full_chunk(void **state) { big_row(*state, PROTO_MAX_CH
  * The proxy's own refusals
  * ------------------------------------------------------------------------ */
 
+/* A session ended between commands ends its server session as a client
+ * would: COM_QUIT, then the close (not an aborted connection). */
+static void expect_server_quit_at(struct harness *h, const char *file, int line)
+{
+	static const uint8_t quit[] = {COM_QUIT};
+	harness_expect_packet_at(h, &h->server, 0, quit, sizeof(quit), file, line);
+	harness_expect_close_at(h, &h->server, file, line);
+}
+#define expect_server_quit(h) expect_server_quit_at((h), __FILE__, __LINE__)
+
 /* A 2000-byte command over max_command_size = 1K: ERR 1153 at once (seq
  * 1), the session closes, and nothing of it reaches the server. */
 static void test_command_over_max_size(void **state)
@@ -586,7 +596,7 @@ static void test_command_over_max_size(void **state)
 	free(cmd);
 	harness_client_expect_err(h, 1, ER_NET_PACKET_TOO_LARGE, NULL, 0);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 	harness_expect_no_session(h);
 }
 
@@ -602,7 +612,7 @@ static void test_command_over_max_size_header_only(void **state)
 	harness_client_send(h, hdr, sizeof(hdr));
 	harness_client_expect_err(h, 1, ER_NET_PACKET_TOO_LARGE, NULL, 0);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 }
 
 /* A command with sequence id 3 (a command starts at 0): ERR 1156, close;
@@ -614,7 +624,7 @@ static void test_command_wrong_sequence_id(void **state)
 	harness_client_send_packet(h, 3, "\x03SELECT 1", 9);
 	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 	harness_expect_no_session(h);
 }
 
@@ -633,7 +643,7 @@ static void test_command_wrong_sequence_id_in_second_chunk(void **state)
 	harness_buf_free(&wire);
 	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 }
 
 /* An empty command packet: ERR 1156, close. */
@@ -644,7 +654,7 @@ static void test_empty_command(void **state)
 	harness_client_send_packet(h, 0, "", 0);
 	harness_client_expect_err(h, 1, ER_NET_PACKETS_OUT_OF_ORDER, NULL, 0);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 }
 
 /* COM_BINLOG_DUMP would turn the session into a replication stream: ERR
@@ -738,7 +748,7 @@ static void test_drain_idle(void **state)
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	session_request_drain(h->worker->sessions);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 	harness_expect_no_session(h);
 }
 
@@ -764,7 +774,7 @@ static void test_drain_waits_for_transaction(void **state)
 	relay(h, &r);
 	harness_buf_free(&r);
 	harness_client_expect_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 	harness_expect_no_session(h);
 }
 
@@ -787,7 +797,7 @@ static void test_client_closes_idle(void **state)
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	harness_client_close(h);
-	harness_server_expect_close(h);
+	expect_server_quit(h);
 	harness_expect_no_session(h);
 }
 
@@ -796,22 +806,12 @@ static void test_client_closes_idle(void **state)
  * ------------------------------------------------------------------------ */
 
 /*
- * DEFECT "pipelined input unbounded". A command is read whole and bounded
- * by max_command_size, but only while the session is idle: while a command
- * is in flight (S_COMMAND) the client's bufferevent keeps reading and
- * relay_client_mid_command leaves what it reads in the input buffer, with
- * no limit. A client that pipelines while a slow query runs (or simply
- * floods) makes the proxy hold all of it: here 32 MiB of 1000-byte
- * commands under max_command_size = 1K, all taken within a second.
- *
- * Expected: reading the client stops while a command is in flight once the
- * input holds a whole next command (or max_command_size), so the client's
- * own writes block, as they would against a MySQL server. Until then this
- * test records today's behaviour and is reported as SKIPPED; set
- * EXPECT_PIPELINE_BOUND to 1 with the fix.
+ * A client that pipelines (or floods) while a command is in flight is held
+ * by its own socket, as it would be by a MySQL server that reads one
+ * command at a time: acctgate reads ahead at most PIPELINE_AHEAD_MAX
+ * (session.c) while the command runs. Here 32 MiB of 1000-byte commands
+ * under max_command_size = 1K arrive during a SLEEP.
  */
-#define EXPECT_PIPELINE_BOUND 0
-
 static void test_pipelined_input_bounded(void **state)
 {
 	struct harness *h = *state;
@@ -828,15 +828,10 @@ static void test_pipelined_input_bounded(void **state)
 	harness_client_send(h, flood.data, flood.len);
 	size_t total = flood.len;
 	harness_buf_free(&flood);
-	harness_expect_quiet(h, 1000); /* nothing is forwarded meanwhile, either way */
+	harness_expect_quiet(h, 1000); /* nothing is forwarded meanwhile */
 	size_t taken = total - harness_unsent(&h->client);
-#if EXPECT_PIPELINE_BOUND
 	/* Socket buffers and one read's worth: far below what was sent. */
 	assert_true(taken < 4 * MIB);
-#else
-	assert_int_equal(taken, total); /* today: every byte read and held */
-	skip(); /* defect "pipelined input unbounded": see above */
-#endif
 }
 
 /* ------------------------------------------------------------------------
@@ -844,20 +839,12 @@ static void test_pipelined_input_bounded(void **state)
  * ------------------------------------------------------------------------ */
 
 /*
- * DEFECT "local_infile = off only not advertised". With local_infile = off
- * the proxy no longer offers CLIENT_LOCAL_FILES in its greeting, but a
- * server that sends a LOCAL INFILE request anyway (0xFB + file name: the
- * hostile or impersonated server the setting exists for) still has it
- * relayed to the client, which may answer with the file's contents.
- *
- * The lead is changing session.c to refuse the request: the client gets an
- * ERR in its place and the file name never reaches it. Until then this
- * test records today's behaviour (the request is relayed as it is) and is
- * reported as SKIPPED; set EXPECT_LOCAL_INFILE_REFUSAL to 1 with the fix.
- * If the fix lands first, the "today" half fails and points here.
+ * With local_infile = off the proxy offers no CLIENT_LOCAL_FILES, and a
+ * server that asks for a file anyway (0xFB + file name: the hostile or
+ * impersonated server the setting exists for) is refused: the server gets
+ * an empty file, which ends its statement, and the client an ERR 1148 at
+ * the request's sequence id, without the file name ever reaching it.
  */
-#define EXPECT_LOCAL_INFILE_REFUSAL 0
-
 static void test_local_infile_off_refused(void **state)
 {
 	struct harness *h = *state;
@@ -865,23 +852,17 @@ static void test_local_infile_off_refused(void **state)
 	query(h, "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t");
 	static const char request[] = "\xfb/etc/passwd";
 	harness_server_send_packet(h, 1, request, sizeof(request) - 1);
-	uint8_t seq;
-	size_t len;
-	uint8_t *got = harness_client_read_packet(h, &seq, &len);
-	uint8_t first = len ? got[0] : 0;
-	bool names_file = len >= sizeof(request) - 1 && memmem(got, len, "/etc/passwd", 11) != NULL;
-	free(got);
-#if EXPECT_LOCAL_INFILE_REFUSAL
-	assert_int_equal(seq, 1);
-	assert_int_equal(first, 0xFF);
-	assert_false(names_file);
-#else
-	/* Today: the request reaches the client unchanged. */
-	assert_int_equal(seq, 1);
-	assert_int_equal(first, 0xFB);
-	assert_true(names_file);
-	skip(); /* defect "local_infile = off only not advertised": see above */
-#endif
+	harness_server_expect_packet(h, 2, "", 0);
+	struct harness_buf ok;
+	harness_buf_init(&ok, 3);
+	harness_buf_ok(&ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, ok.data, ok.len);
+	harness_buf_free(&ok);
+	char msg[200];
+	harness_client_expect_err(h, 1, 1148, msg, sizeof(msg));
+	assert_null(strstr(msg, "/etc/passwd"));
+	/* The session goes on. */
+	harness_ping(h);
 }
 
 int main(void)
