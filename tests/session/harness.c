@@ -270,6 +270,40 @@ static void peer_open(struct harness *h, struct harness_peer *p, int fd)
 	peer_flush(p);
 }
 
+/* The peer's events carry its address: after a move, make them anew. */
+static void peer_rebind(struct harness *h, struct harness_peer *p)
+{
+	if (p->rd)
+		event_free(p->rd);
+	if (p->wr)
+		event_free(p->wr);
+	p->rd = p->wr = NULL;
+	if (p->fd < 0)
+		return;
+	p->rd = event_new(h->worker->base, p->fd, EV_READ | EV_PERSIST, peer_read_cb, p);
+	p->wr = event_new(h->worker->base, p->fd, EV_WRITE | EV_PERSIST, peer_write_cb, p);
+	assert_non_null(p->rd);
+	assert_non_null(p->wr);
+	if (!p->eof)
+		assert_int_equal(event_add(p->rd, NULL), 0);
+	peer_flush(p);
+}
+
+static void peer_swap(struct harness *h, struct harness_peer *a, struct harness_peer *b)
+{
+	struct harness_peer t = *a;
+	*a = *b;
+	*b = t;
+	peer_rebind(h, a);
+	peer_rebind(h, b);
+}
+
+void harness_swap_peers(struct harness *h, struct harness_peer *client, struct harness_peer *server)
+{
+	peer_swap(h, &h->client, client);
+	peer_swap(h, &h->server, server);
+}
+
 void harness_close(struct harness_peer *p)
 {
 	if (p->rd)
@@ -289,6 +323,8 @@ static void peer_free(struct harness_peer *p)
 	harness_buf_free(&p->out);
 	harness_buf_free(&p->packet);
 }
+
+void harness_peer_free(struct harness_peer *p) { peer_free(p); }
 
 void harness_send(struct harness_peer *p, const void *bytes, size_t n)
 {
@@ -347,8 +383,10 @@ static void listen_cb(evutil_socket_t fd, short what, void *arg)
 	struct harness *h = arg;
 	int c;
 	while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (++h->accepted > 1) {
-			close(c); /* one session, one server connection: a second is counted, not served */
+		/* One server connection at a time is served (a second session's
+		 * after harness_swap_peers); more are counted, not served. */
+		if (++h->accepted > 1 && h->server.fd >= 0) {
+			close(c);
 			continue;
 		}
 		peer_open(h, &h->server, c);

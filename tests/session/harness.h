@@ -180,6 +180,17 @@ int harness_nsessions(const struct harness *h);
  * end), as the listener thread would. */
 void harness_start_session(struct harness *h);
 
+/*
+ * Exchange the test's ends of the current session with *client / *server
+ * (zeroed peers with fd = -1 the first time), so a second session can be
+ * started and driven through h->client / h->server while the first one
+ * stays as it is; swap again to go back. Close both sets before
+ * harness_free.
+ */
+void harness_swap_peers(struct harness *h, struct harness_peer *client, struct harness_peer *server);
+/* Close a swapped-out peer and free its buffers. */
+void harness_peer_free(struct harness_peer *p);
+
 /* The scripted pieces of a login, for scenarios that bend one of them. */
 void harness_server_greet(struct harness *h);
 /* The HandshakeResponse41 payload the scripted client sends. */

@@ -1,0 +1,335 @@
+/*
+ * test_hooks.c - the session layer's verdicts (hooks.h), each with a hook
+ * written for the test, on one session driven by the harness: a command
+ * held and released, a COMMIT's OK held while another session of the same
+ * worker keeps working, a result swallowed, a command answered locally,
+ * and the transaction boundaries with their statements in order, a
+ * deadlock's ERR included.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "hooks.h"
+#include "worker.h"
+
+#define ER_LOCK_DEADLOCK 1213
+
+/* What the test hook does, and what it saw. */
+struct probe_hook {
+	const char *hold_command;     /* hold the COM_QUERY with this text */
+	const char *answer_command;   /* answer this one with ERR 1290 */
+	const char *hold_result_of;   /* hold the final packet of this query's response */
+	const char *swallow_result_of;
+	char last_query[128];
+	struct session *held;
+	int held_count;
+	int results;                  /* on_result_end calls */
+	int txn_begins, txn_ends;
+	enum txn_end last_end;
+	size_t last_nstmts;
+	char last_stmts[8][64];
+	bool last_wrote;
+};
+
+static bool query_is(const struct hook_command *cmd, const char *text)
+{
+	return text && cmd->code == COM_QUERY && cmd->args && cmd->args_len == strlen(text) &&
+	       memcmp(cmd->args, text, cmd->args_len) == 0;
+}
+
+static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
+					struct hook_answer *answer)
+{
+	struct probe_hook *p = arg;
+	/* Any other command (a ping) is no query the test names. */
+	p->last_query[0] = '\0';
+	if (cmd->code == COM_QUERY && cmd->args)
+		snprintf(p->last_query, sizeof(p->last_query), "%.*s", (int)cmd->args_len, (const char *)cmd->args);
+	if (query_is(cmd, p->answer_command)) {
+		answer->code = 1290;
+		snprintf(answer->sql_state, sizeof(answer->sql_state), "HY000");
+		snprintf(answer->message, sizeof(answer->message), "test hook: refused");
+		return HOOK_ANSWER;
+	}
+	if (query_is(cmd, p->hold_command) && p->held != s) {
+		p->held = s;
+		p->held_count++;
+		return HOOK_HOLD;
+	}
+	return HOOK_FORWARD;
+}
+
+static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
+					   const uint8_t *packet, size_t len)
+{
+	(void)end;
+	(void)packet;
+	(void)len;
+	struct probe_hook *p = arg;
+	if (p->hold_result_of && strcmp(p->last_query, p->hold_result_of) == 0 && p->held != s) {
+		p->held = s;
+		p->held_count++;
+		return HOOK_HOLD;
+	}
+	if (p->swallow_result_of && strcmp(p->last_query, p->swallow_result_of) == 0)
+		return HOOK_SWALLOW;
+	return HOOK_FORWARD;
+}
+
+static void on_result_end(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	(void)s;
+	(void)end;
+	((struct probe_hook *)arg)->results++;
+}
+
+static void on_txn_begin(void *arg, struct session *s, const struct txn *t)
+{
+	(void)s;
+	(void)t;
+	((struct probe_hook *)arg)->txn_begins++;
+}
+
+static void on_txn_end(void *arg, struct session *s, const struct txn *t, enum txn_end how)
+{
+	(void)s;
+	struct probe_hook *p = arg;
+	p->txn_ends++;
+	p->last_end = how;
+	p->last_wrote = t->wrote;
+	p->last_nstmts = t->nstmts;
+	for (size_t i = 0; i < t->nstmts && i < 8; i++)
+		snprintf(p->last_stmts[i], sizeof(p->last_stmts[i]), "%.*s", (int)t->stmts[i].args_len,
+			 (const char *)t->stmts[i].args);
+}
+
+struct fixture {
+	struct harness *h;
+	struct probe_hook probe;
+	struct session_hooks hooks;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->h = harness_new(NULL);
+	f->hooks = (struct session_hooks){
+		.name = "test",
+		.arg = &f->probe,
+		.before_command = before_command,
+		.before_result_end = before_result_end,
+		.on_result_end = on_result_end,
+		.on_txn_begin = on_txn_begin,
+		.on_txn_end = on_txn_end,
+	};
+	assert_true(gate_add_hooks(&f->h->gate, &f->hooks));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	bool ok = harness_free(f->h);
+	free(f);
+	return ok ? 0 : -1;
+}
+
+static void query(struct harness *h, const char *sql)
+{
+	struct harness_buf cmd;
+	harness_buf_init(&cmd, 0);
+	harness_buf_raw(&cmd, "\x03", 1);
+	harness_buf_raw(&cmd, sql, strlen(sql));
+	harness_client_send_packet(h, 0, cmd.data, cmd.len);
+	harness_server_expect_command(h, cmd.data, cmd.len);
+	harness_buf_free(&cmd);
+}
+
+/* The server answers OK with these flags; the client gets it unchanged. */
+static void ok_relayed(struct harness *h, uint16_t status, uint64_t affected)
+{
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, status, affected, NULL);
+	harness_server_send(h, r.data, r.len);
+	harness_client_expect_bytes(h, r.data, r.len);
+	harness_buf_free(&r);
+}
+
+#define IN_TRANS (SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS)
+
+/* HOOK_HOLD before a command: it stays with acctgate until released, then
+ * reaches the server as sent, and its answer the client. */
+static void test_command_held_and_released(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.hold_command = "UPDATE t SET a = 1";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const char cmd[] = "\x03UPDATE t SET a = 1";
+	harness_client_send_packet(h, 0, cmd, sizeof(cmd) - 1);
+	harness_expect_quiet(h, 300);
+	assert_int_equal(f->probe.held_count, 1);
+	assert_non_null(f->probe.held);
+	session_release(f->probe.held);
+	harness_server_expect_command(h, cmd, sizeof(cmd) - 1);
+	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 1);
+	harness_ping(h);
+}
+
+/* HOOK_HOLD before the final packet: a COMMIT's OK waits (as for a journal
+ * fsync) while a second session of the same worker logs in and works;
+ * released, the OK reaches the first client byte for byte. */
+static void test_commit_ok_held_while_another_session_works(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.hold_result_of = "COMMIT";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "BEGIN");
+	ok_relayed(h, IN_TRANS, 0);
+	query(h, "INSERT INTO t VALUES (1)");
+	ok_relayed(h, IN_TRANS, 1);
+	query(h, "COMMIT");
+	struct harness_buf commit_ok;
+	harness_buf_init(&commit_ok, 1);
+	harness_buf_ok(&commit_ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, commit_ok.data, commit_ok.len);
+	harness_expect_quiet(h, 300);
+	assert_int_equal(f->probe.held_count, 1);
+	struct session *first = f->probe.held;
+
+	struct harness_peer client1 = {.name = "client", .fd = -1}, server1 = {.name = "server", .fd = -1};
+	harness_swap_peers(h, &client1, &server1);
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_ping(h);
+	query(h, "SELECT 1");
+	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 0);
+	assert_int_equal(harness_nsessions(h), 2);
+	harness_swap_peers(h, &client1, &server1); /* back to the first session */
+	harness_peer_free(&client1);
+	harness_peer_free(&server1);
+
+	session_release(first);
+	harness_client_expect_bytes(h, commit_ok.data, commit_ok.len);
+	harness_buf_free(&commit_ok);
+	assert_int_equal(f->probe.last_end, TXN_END_SERVER);
+	harness_ping(h);
+}
+
+/* HOOK_SWALLOW: the final packet never reaches the client, and the session
+ * is idle again (the next command goes through). */
+static void test_result_swallowed(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.swallow_result_of = "DO 1";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "DO 1");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, r.data, r.len);
+	harness_buf_free(&r);
+	harness_expect_quiet(h, 300);
+	harness_ping(h);
+}
+
+/* HOOK_ANSWER: the client gets the hook's ERR at its sequence id, the
+ * server nothing; the session goes on. */
+static void test_command_answered_locally(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.answer_command = "DROP TABLE job_table";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	static const char cmd[] = "\x03" "DROP TABLE job_table";
+	harness_client_send_packet(h, 0, cmd, sizeof(cmd) - 1);
+	char msg[100];
+	harness_client_expect_err(h, 1, 1290, msg, sizeof(msg));
+	assert_string_equal(msg, "test hook: refused");
+	harness_ping(h);
+}
+
+/* One transaction from BEGIN to COMMIT with its statements in order, then
+ * an autocommit statement as a transaction of its own. */
+static void test_transaction_statements_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	int begins = f->probe.txn_begins, ends = f->probe.txn_ends;
+	query(h, "BEGIN");
+	ok_relayed(h, IN_TRANS, 0);
+	query(h, "INSERT INTO t VALUES (1)");
+	ok_relayed(h, IN_TRANS, 1);
+	query(h, "UPDATE t SET a = 2");
+	ok_relayed(h, IN_TRANS, 1);
+	assert_int_equal(f->probe.txn_ends, ends);
+	query(h, "COMMIT");
+	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 0);
+	assert_int_equal(f->probe.txn_begins, begins + 1);
+	assert_int_equal(f->probe.txn_ends, ends + 1);
+	assert_int_equal(f->probe.last_end, TXN_END_SERVER);
+	assert_true(f->probe.last_wrote);
+	assert_int_equal(f->probe.last_nstmts, 4);
+	assert_string_equal(f->probe.last_stmts[0], "BEGIN");
+	assert_string_equal(f->probe.last_stmts[1], "INSERT INTO t VALUES (1)");
+	assert_string_equal(f->probe.last_stmts[2], "UPDATE t SET a = 2");
+	assert_string_equal(f->probe.last_stmts[3], "COMMIT");
+
+	query(h, "DELETE FROM t");
+	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 3);
+	assert_int_equal(f->probe.txn_ends, ends + 2);
+	assert_int_equal(f->probe.last_nstmts, 1);
+	assert_string_equal(f->probe.last_stmts[0], "DELETE FROM t");
+	assert_true(f->probe.last_wrote);
+}
+
+/* An ERR 1213 (deadlock) rolls the whole transaction back: it ends there,
+ * as rolled back, and the session is no longer in a transaction. */
+static void test_deadlock_ends_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	query(h, "BEGIN");
+	ok_relayed(h, IN_TRANS, 0);
+	query(h, "INSERT INTO t VALUES (1)");
+	ok_relayed(h, IN_TRANS, 1);
+	int ends = f->probe.txn_ends;
+	query(h, "UPDATE t SET a = 2");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_err(&r, ER_LOCK_DEADLOCK, "40001", "Deadlock found when trying to get lock; try restarting transaction");
+	harness_server_send(h, r.data, r.len);
+	harness_client_expect_bytes(h, r.data, r.len);
+	harness_buf_free(&r);
+	assert_int_equal(f->probe.txn_ends, ends + 1);
+	assert_int_equal(f->probe.last_end, TXN_END_ROLLED_BACK);
+	assert_int_equal(f->probe.last_nstmts, 3);
+	assert_false(session_in_transaction(h->worker->sessions));
+	harness_ping(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_command_held_and_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_ok_held_while_another_session_works, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_swallowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_answered_locally, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_statements_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deadlock_ends_transaction, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
