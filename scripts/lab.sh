@@ -518,7 +518,7 @@ lab_mariadb_stop() {
 # other keys are added, to [upstream] when they are among LAB_UPSTREAM_KEYS
 # (tls_cert and tls_key always mean [proxy]'s; upstream_tls_cert= and
 # upstream_tls_key= are [upstream]'s tls_cert and tls_key), else to [proxy].
-LAB_UPSTREAM_KEYS=" resolver tls_pin_sha256 health_backoff_max health_user health_password_file health_interval "
+LAB_UPSTREAM_KEYS=" resolver handshake_timeout tls_pin_sha256 health_backoff_max health_user health_password_file health_interval "
 lab_acctgate_conf() {
 	local f=$1 lport=$2 ups=$3 certs=$4
 	shift 4
