@@ -366,3 +366,20 @@ bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_
 	proto_write_bytes(w, md->data.ptr, md->data.len);
 	return !w->overflow;
 }
+
+/* HandshakeResponse41: capabilities (4), max packet (4), charset (1), 19
+ * bytes of filler, then MariaDB's extended capabilities (4) when the
+ * client is MariaDB's (CLIENT_MYSQL clear). */
+#define RESPONSE_EXT_CAPS_OFFSET 28
+
+void proto_handshake_response_set_caps(uint8_t *p, size_t len, uint32_t caps)
+{
+	if (len < 4)
+		return;
+	p[0] = (uint8_t)caps;
+	p[1] = (uint8_t)(caps >> 8);
+	p[2] = (uint8_t)(caps >> 16);
+	p[3] = (uint8_t)(caps >> 24);
+	if (!(caps & CLIENT_MYSQL) && len >= RESPONSE_EXT_CAPS_OFFSET + 4)
+		memset(p + RESPONSE_EXT_CAPS_OFFSET, 0, 4);
+}

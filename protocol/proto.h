@@ -112,6 +112,14 @@ PROTO_MUST_USE enum proto_status proto_parse_handshake_response(const uint8_t *p
 								struct proto_error *err);
 bool proto_write_handshake_response(struct proto_writer *w, const struct proto_handshake_response *resp);
 
+/*
+ * Rewrite, in place, the capability flags of a HandshakeResponse41 payload
+ * (len bytes) to `caps`; without CLIENT_MYSQL in caps (a MariaDB login) the
+ * MariaDB extended capabilities in the filler (bytes 28-31) are cleared
+ * too, as the proxy offers none. A payload too short for either is left as
+ * it is.
+ */
+void proto_handshake_response_set_caps(uint8_t *p, size_t len, uint32_t caps);
 PROTO_MUST_USE enum proto_status proto_parse_auth_switch(const uint8_t *p, size_t len, struct proto_auth_switch *out,
 							 struct proto_error *err);
 bool proto_write_auth_switch(struct proto_writer *w, const struct proto_auth_switch *sw);

@@ -41,11 +41,6 @@
 	 CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | CLIENT_SESSION_TRACK |   \
 	 CLIENT_DEPRECATE_EOF | CLIENT_REMEMBER_OPTIONS)
 
-/* Where MariaDB puts its extended capabilities in a HandshakeResponse41:
- * the last 4 of the 23 filler bytes after capabilities, max packet and
- * charset. */
-#define LOGIN_EXT_CAPS_OFFSET 28
-
 /* Room for a decrypted password: a 2048-bit key's ciphertext and more. */
 #define KEY_PLAINTEXT_MAX 1024
 
@@ -226,14 +221,9 @@ static void forward_held_response(struct session *s)
 	else
 		caps &= ~CLIENT_SSL;
 	uint8_t *p = s->held_response;
-	p[0] = (uint8_t)caps;
-	p[1] = (uint8_t)(caps >> 8);
-	p[2] = (uint8_t)(caps >> 16);
-	p[3] = (uint8_t)(caps >> 24);
 	/* No MariaDB extended capability was offered (send_client_greeting):
-	 * whatever a client put there is not passed on. */
-	if (s->held_response_len >= LOGIN_EXT_CAPS_OFFSET + 4 && !(caps & CLIENT_MYSQL))
-		memset(p + LOGIN_EXT_CAPS_OFFSET, 0, 4);
+	 * whatever a client put there is not passed on either. */
+	proto_handshake_response_set_caps(p, s->held_response_len, caps);
 	uint8_t seq = s->upstream_tls ? 2 : 1;
 	bool ok = pio_write_packet(&s->server->out, seq, p, s->held_response_len);
 	s->seq_shift = (int)seq - (int)(s->client_seq - 1);

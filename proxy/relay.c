@@ -416,7 +416,7 @@ void relay_server_input(struct session *s)
 		 * and a key request acctgate answers itself does (any login). */
 		uint8_t client_view_seq = (uint8_t)(h.seq - s->seq_shift);
 		s->client_seq = (uint8_t)(client_view_seq + 1);
-		pkt[3] = client_view_seq;
+		proto_frame_rewrite_seq(pkt, PROTO_HEADER_LEN, client_view_seq);
 		if (s->server_in_chunk) {
 			/* Continuation of a logical packet > 16 MiB: row data. */
 			s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;

@@ -518,9 +518,35 @@ static void test_auth_password_request(void **state)
 	assert_int_equal(proto_auth_password_request(full_auth, 0), PROTO_PW_NONE);
 }
 
+/* Issue 8 defect 7: a MariaDB client's extended capability bytes (28-31
+ * of its login) are cleared with the capabilities the proxy relays; a
+ * MySQL client's filler is left alone; a short payload is not touched. */
+static void test_response_set_caps(void **state)
+{
+	uint8_t p[40];
+	memset(p, 0xEE, sizeof(p));
+	proto_handshake_response_set_caps(p, sizeof(p), CLIENT_PROTOCOL_41 | CLIENT_PLUGIN_AUTH);
+	uint32_t caps = CLIENT_PROTOCOL_41 | CLIENT_PLUGIN_AUTH;
+	assert_int_equal(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24, caps);
+	for (int i = 28; i < 32; i++)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(p[27], 0xEE);
+	assert_int_equal(p[32], 0xEE);
+
+	memset(p, 0xEE, sizeof(p));
+	proto_handshake_response_set_caps(p, sizeof(p), CLIENT_MYSQL | CLIENT_PROTOCOL_41);
+	assert_int_equal(p[28], 0xEE);
+	assert_int_equal(p[0], (uint8_t)(CLIENT_MYSQL | CLIENT_PROTOCOL_41));
+
+	memset(p, 0xEE, sizeof(p));
+	proto_handshake_response_set_caps(p, 3, 0);
+	assert_int_equal(p[0], 0xEE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_response_set_caps),
 		cmocka_unit_test(test_real_greeting),	    cmocka_unit_test(test_greeting_rewrite),
 		cmocka_unit_test(test_greeting_variants),   cmocka_unit_test(test_greeting_truncations),
 		cmocka_unit_test(test_greeting_malformed),  cmocka_unit_test(test_real_login),
