@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # large_command.sh - acctgate frames a large command in linear time and
-# memory: one COM_QUERY of 64, 256 and 1024 MiB through acctgate (TLS on
+# memory: one COM_QUERY of 64, 256 and 1023 MiB (the largest under max_command_size = 1G) through acctgate (TLS on
 # both legs) to MariaDB, each timed beside the same command sent directly,
 # with acctgate's CPU time per MiB and its peak memory.
 #
@@ -25,7 +25,7 @@ DB_PORT=$(lab_free_port 24600)
 lab_mariadb_start "$DB" "$DB_PORT" "$CERTS" server
 AG_PORT=$(lab_free_port $((DB_PORT + 1)))
 lab_acctgate_conf "$B/ag/acctgate.conf" "$AG_PORT" "localhost:$DB_PORT" "$CERTS" tls=verify_identity \
-	log_level=warning max_command_size=1100M
+	log_level=warning max_command_size=1G
 lab_acctgate_start "$B/ag" "$B/ag/acctgate.conf"
 trap 'lab_acctgate_stop "$B/ag" || true; lab_mariadb_stop "$DB" || true' EXIT
 lab_mariadb_sql "$DB" -e "SET GLOBAL max_allowed_packet = 1073741824"
@@ -38,7 +38,7 @@ hwm_mib() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 
 printf '%8s %12s %14s %16s %14s %10s\n' MiB "direct s" "acctgate s" "acctgate CPU ms" "CPU ms/MiB" ratio
 base=""
-for mib in 64 256 1024; do
+for mib in 64 256 1023; do
 	d=$("$CLIENT" 127.0.0.1 "$DB_PORT" "$LAB_DB_USER" "$LAB_DB_PASS" "$mib")
 	c0=$(cpu_ms "$PID")
 	a=$("$CLIENT" 127.0.0.1 "$AG_PORT" "$LAB_DB_USER" "$LAB_DB_PASS" "$mib")

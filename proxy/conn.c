@@ -31,6 +31,9 @@
 #define RAW_IN_LIMIT (512u << 10)
 /* The largest TLS record payload. */
 #define TLS_RECORD_MAX 16384
+/* Ciphertext encrypted ahead of the socket: more waits in clear in `out`,
+ * so a 1 GiB command is not held twice, clear and encrypted. */
+#define RAW_OUT_HIGH (1u << 20)
 
 static void read_cb(evutil_socket_t fd, short what, void *arg);
 static void write_cb(evutil_socket_t fd, short what, void *arg);
@@ -184,6 +187,14 @@ static void update_read_interest(struct conn *c)
 	}
 }
 
+/* Ciphertext not yet decrypted: in raw_in, or inside OpenSSL, which keeps
+ * the rest of a record that did not fit the last SSL_read (the socket
+ * will not signal those bytes again). */
+static bool has_tls_bytes(const struct conn *c)
+{
+	return iobuf_len(&c->raw_in) > 0 || (c->ssl && c->tls == CONN_TLS_UP && SSL_has_pending(c->ssl));
+}
+
 void conn_set_reading(struct conn *c, bool on)
 {
 	c->reading = on;
@@ -191,18 +202,34 @@ void conn_set_reading(struct conn *c, bool on)
 	/* Bytes already here produce no socket event: look at them from the
 	 * loop (never from inside this call, which may be a callback of the
 	 * owner's). */
-	if (on && (iobuf_len(&c->in) > 0 || iobuf_len(&c->raw_in) > 0 || c->sock_eof || c->failed))
+	if (on && (iobuf_len(&c->in) > 0 || has_tls_bytes(c) || c->sock_eof || c->failed))
 		event_active(c->rev, EV_READ, 0);
+}
+
+/* Reading stopped because `in` or the landing buffer filled up. */
+static bool stalled_full(struct conn *c)
+{
+	size_t limit;
+	struct iobuf *dst = landing(c, &limit);
+	return iobuf_len(&c->in) >= c->in_limit || iobuf_len(dst) >= limit;
 }
 
 void conn_consume(struct conn *c, size_t n)
 {
-	size_t limit;
-	struct iobuf *dst = landing(c, &limit);
-	bool was_full = iobuf_len(&c->in) >= c->in_limit || iobuf_len(dst) >= limit;
+	bool was_full = stalled_full(c);
 	iobuf_consume(&c->in, n);
 	if (was_full && c->reading)
 		conn_set_reading(c, true);
+}
+
+bool conn_move_to(struct conn *dst, struct conn *src, size_t n)
+{
+	bool was_full = stalled_full(src);
+	if (!iobuf_move(&dst->out, &src->in, n))
+		return false;
+	if (was_full && src->reading)
+		conn_set_reading(src, true);
+	return true;
 }
 
 /* recv() into the landing buffer until the socket is empty or it is full. */
@@ -335,10 +362,11 @@ static void push_socket(struct conn *c)
 	arm_write(c, iobuf_len(src) > 0);
 }
 
-/* Encrypt `out` into raw_out, one record per 16 KiB. */
+/* Encrypt `out` into raw_out, one record per 16 KiB, up to RAW_OUT_HIGH
+ * of ciphertext. */
 static void encrypt(struct conn *c)
 {
-	while (!c->failed && iobuf_len(&c->out) > 0) {
+	while (!c->failed && iobuf_len(&c->out) > 0 && iobuf_len(&c->raw_out) < RAW_OUT_HIGH) {
 		size_t n = iobuf_len(&c->out);
 		if (n > TLS_RECORD_MAX)
 			n = TLS_RECORD_MAX;
@@ -355,6 +383,22 @@ static void encrypt(struct conn *c)
 		c->stats->records_out++;
 		iobuf_consume(&c->out, (size_t)w);
 	}
+	/* close_notify goes after the last byte queued before it. */
+	if (c->close_notify_wanted && !c->close_notify_sent && !c->failed && iobuf_len(&c->out) == 0) {
+		c->close_notify_sent = true;
+		SSL_shutdown(c->ssl);
+		take_tls_error();
+	}
+}
+
+/* Encrypt and send until everything is out or the socket refuses. */
+static void push_all(struct conn *c)
+{
+	push_socket(c);
+	while (c->ssl && !c->failed && !c->write_blocked && iobuf_len(&c->out) > 0) {
+		encrypt(c);
+		push_socket(c);
+	}
 }
 
 void conn_flush(struct conn *c)
@@ -364,11 +408,13 @@ void conn_flush(struct conn *c)
 	if (c->ssl) {
 		if (c->tls != CONN_TLS_UP)
 			return; /* clear bytes wait for the handshake */
+		if (c->write_blocked)
+			return; /* write_cb goes on from where the socket stopped */
 		encrypt(c);
 	}
 	if (!c->write_blocked) {
 		c->stats->flushes++;
-		push_socket(c);
+		push_all(c);
 	}
 }
 
@@ -379,16 +425,14 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	(void)fd;
 	(void)what;
-	struct iobuf *src = c->ssl ? &c->raw_out : &c->out;
 	c->write_blocked = false; /* push_socket re-arms as needed */
 	event_del(c->wev);
-	push_socket(c);
+	if (c->ssl && c->tls != CONN_TLS_UP)
+		push_socket(c); /* handshake bytes only */
+	else
+		push_all(c);
 	if (c->failed)
 		return;
-	if (c->ssl && c->tls == CONN_TLS_UP && iobuf_len(&c->out) > 0 && iobuf_len(src) == 0) {
-		encrypt(c);
-		push_socket(c);
-	}
 	if (conn_pending(c) == 0 && c->h && c->h->on_drained)
 		c->h->on_drained(c->owner);
 }
@@ -411,6 +455,9 @@ void conn_start_tls(struct conn *c, SSL *ssl, bool accepting)
 	BIO_set_init(bio, 1);
 	SSL_set_bio(ssl, bio, bio);
 	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Peers often close without close_notify; on a protocol with its own
+	 * framing and COM_QUIT that is an end of stream, not an attack. */
+	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (accepting)
 		SSL_set_accept_state(ssl);
 	else
@@ -459,14 +506,13 @@ static void step_handshake(struct conn *c)
 
 void conn_close_notify(struct conn *c)
 {
-	if (!c->ssl || c->tls != CONN_TLS_UP || c->close_notify_sent || c->failed)
+	if (!c->ssl || c->tls != CONN_TLS_UP || c->close_notify_wanted || c->failed)
 		return;
-	c->close_notify_sent = true;
-	encrypt(c); /* what is queued goes first */
-	SSL_shutdown(c->ssl);
-	take_tls_error();
-	if (!c->write_blocked)
-		push_socket(c);
+	c->close_notify_wanted = true;
+	if (!c->write_blocked) {
+		encrypt(c);
+		push_all(c);
+	}
 }
 
 unsigned long conn_tls_error(const struct conn *c) { return c->tls_error; }

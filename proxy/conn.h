@@ -79,7 +79,8 @@ struct conn {
 	bool failed;                /* a socket or TLS error: why[] says what */
 	bool end_reported;          /* on_read saw eof/failed */
 	bool write_blocked;         /* EV_WRITE armed */
-	bool rev_added, close_notify_sent;
+	bool rev_added;
+	bool close_notify_wanted, close_notify_sent; /* after the bytes queued before it */
 	unsigned long tls_error;    /* first OpenSSL library error of a failure */
 	char why[200];
 	const struct conn_handler *h;
@@ -102,6 +103,10 @@ void conn_set_reading(struct conn *c, bool on);
  * stopped it. */
 void conn_consume(struct conn *c, size_t n);
 
+/* Queue the first n bytes of src's input on dst's output (as
+ * iobuf_move: a large command changes hands without a copy). */
+bool conn_move_to(struct conn *dst, struct conn *src, size_t n);
+
 /* Write out what is queued in c->out (encrypting it first on a TLS leg).
  * What the socket does not take now goes when it is writable. After a
  * failure the conn stays failed and on_read reports it. */
@@ -115,7 +120,8 @@ size_t conn_pending(const struct conn *c);
  * (also on failure). on_tls_done follows. */
 void conn_start_tls(struct conn *c, SSL *ssl, bool accepting);
 
-/* Queue TLS's close_notify (once, only on a leg whose handshake is done). */
+/* Send TLS's close_notify after what is queued (once, only on a leg whose
+ * handshake is done). */
 void conn_close_notify(struct conn *c);
 
 /* The first OpenSSL library error of a failed handshake (0 if none). */

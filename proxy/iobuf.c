@@ -67,6 +67,21 @@ bool iobuf_append(struct iobuf *b, const void *p, size_t n)
 	return true;
 }
 
+bool iobuf_move(struct iobuf *dst, struct iobuf *src, size_t n)
+{
+	if (iobuf_len(dst) == 0 && n == iobuf_len(src) && n > IOBUF_KEEP) {
+		struct iobuf t = *dst;
+		*dst = *src;
+		*src = t;
+		src->head = src->tail = 0;
+		return true;
+	}
+	if (!iobuf_append(dst, iobuf_peek(src), n))
+		return false;
+	iobuf_consume(src, n);
+	return true;
+}
+
 void iobuf_free(struct iobuf *b)
 {
 	free(b->data);

@@ -49,6 +49,12 @@ bool iobuf_reserve(struct iobuf *b, size_t n);
 /* Append n bytes. False when out of memory. */
 bool iobuf_append(struct iobuf *b, const void *p, size_t n);
 
+/* Move the first n unread bytes of src to the end of dst. When they are
+ * all src holds and dst is empty the two buffers trade places instead: a
+ * 1 GiB command is handed on, not copied. False when out of memory
+ * (nothing moved). */
+bool iobuf_move(struct iobuf *dst, struct iobuf *src, size_t n);
+
 void iobuf_free(struct iobuf *b);
 
 #endif

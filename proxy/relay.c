@@ -92,12 +92,12 @@ static void forward_command(struct session *s)
 {
 	struct hook_command cmd = held_command(s);
 	txn_on_command(s, &cmd);
-	if (!iobuf_append(&s->server->out, cmd.wire, cmd.wire_len)) {
+	uint8_t code = cmd.code;
+	if (!conn_move_to(s->server, s->client, s->held_wire)) {
 		session_fail_client(s, s->held_next_seq, ER_UNKNOWN_ERROR, "HY000", "acctgate: out of memory");
 		return;
 	}
-	conn_consume(s->client, s->held_wire);
-	if (proto_tracker_begin(&s->tracker, cmd.code, s->caps)) {
+	if (proto_tracker_begin(&s->tracker, code, s->caps)) {
 		s->server_in_chunk = false;
 		s->pass_remaining = 0;
 		s->infile_refused = false;
