@@ -504,7 +504,8 @@ plot() {
 		echo "set termoption noenhanced"
 		echo "set xrange [${THREADS[0]} * 0.7:${THREADS[-1]} * 1.4]"
 		echo "set xlabel 'sysbench threads'; set ylabel '$ylabel'; set grid; set key below"
-		echo "set yrange [0:*]"
+		# Latencies span three decades from 1 to 64 threads: a log scale.
+		if [[ $metric == p99_ms ]]; then echo "set logscale y"; else echo "set yrange [0:*]"; fi
 		echo "set multiplot layout 1,${#WORKLOADS[@]} title 'acctgate relay, ${SECS}s x $ROUNDS rounds, $NPROC CPUs ($(date -u +%F))'"
 		for w in "${WORKLOADS[@]}"; do
 			plot_data "$w" "$metric" >"$TMP/plot-$metric-$w.dat"
