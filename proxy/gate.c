@@ -276,11 +276,17 @@ out:
 	health_free(g.health);
 	if (g.listener)
 		evconnlistener_free(g.listener);
+	struct conn_stats io = {0};
 	for (int i = 0; i < g.nworkers; i++) {
 		if (status != 0)
 			worker_request_drain(g.workers[i]);
-		worker_join_and_free(g.workers[i]);
+		worker_join_and_free(g.workers[i], &io);
 	}
+	if (g.nworkers > 0)
+		log_info("io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
+			 (unsigned long long)io.records_out, (unsigned long long)io.sends, (unsigned long long)io.recvs,
+			 (unsigned long long)io.flushes, (unsigned long long)io.bytes_in,
+			 (unsigned long long)io.bytes_out);
 	free(g.workers);
 	if (g.sig_term)
 		event_free(g.sig_term);

@@ -106,7 +106,7 @@ struct worker *worker_new(struct gate *g, int index, const struct config *cfg, c
 	}
 	return w;
 fail:
-	worker_join_and_free(w);
+	worker_join_and_free(w, NULL);
 	return NULL;
 }
 
@@ -161,16 +161,17 @@ void worker_request_drain(struct worker *w)
 	mailbox_post(&w->mailbox, m);
 }
 
-void worker_join_and_free(struct worker *w)
+void worker_join_and_free(struct worker *w, struct conn_stats *io)
 {
 	if (w->started)
 		pthread_join(w->thread, NULL);
-	if (w->started) {
-		const struct conn_stats *st = &w->stats;
-		log_info("worker %d io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
-			 w->index, (unsigned long long)st->records_out, (unsigned long long)st->sends,
-			 (unsigned long long)st->recvs, (unsigned long long)st->flushes, (unsigned long long)st->bytes_in,
-			 (unsigned long long)st->bytes_out);
+	if (io) {
+		io->recvs += w->stats.recvs;
+		io->sends += w->stats.sends;
+		io->bytes_in += w->stats.bytes_in;
+		io->bytes_out += w->stats.bytes_out;
+		io->records_out += w->stats.records_out;
+		io->flushes += w->stats.flushes;
 	}
 	if (w->mailbox_ready)
 		mailbox_destroy(&w->mailbox);

@@ -46,7 +46,9 @@ bool worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 /* Called from the main thread: close sessions as they become idle, stop the
  * loop when none is left or after drain_timeout seconds. */
 void worker_request_drain(struct worker *w);
-void worker_join_and_free(struct worker *w);
+/* Join the thread (if started) and free; its I/O counters are added to io
+ * (may be NULL). */
+void worker_join_and_free(struct worker *w, struct conn_stats *io);
 
 /* A session ended (session.c calls this after unlinking it): a draining
  * worker stops its loop when the last one is gone. */

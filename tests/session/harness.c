@@ -499,7 +499,7 @@ bool harness_free(struct harness *h)
 		event_free(h->tick);
 	harness_close_listener(h);
 	if (h->worker)
-		worker_join_and_free(h->worker);
+		worker_join_and_free(h->worker, NULL);
 	settings_release(h->gate.settings);
 	upstream_pool_destroy(&h->gate.pool);
 	pthread_mutex_destroy(&h->gate.settings_lock);
