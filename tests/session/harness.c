@@ -807,3 +807,14 @@ void harness_ping_at(struct harness *h, const char *file, int line)
 	harness_expect_bytes_at(h, &h->client, ok.data, ok.len, file, line);
 	harness_buf_free(&ok);
 }
+
+void harness_query_at(struct harness *h, const char *sql, const char *file, int line)
+{
+	struct harness_buf cmd;
+	harness_buf_init(&cmd, 0);
+	harness_buf_raw(&cmd, "\x03", 1);
+	harness_buf_raw(&cmd, sql, strlen(sql));
+	harness_send_packet(&h->client, 0, cmd.data, cmd.len);
+	harness_expect_packet_at(h, &h->server, 0, cmd.data, cmd.len, file, line);
+	harness_buf_free(&cmd);
+}

@@ -199,6 +199,8 @@ void harness_handshake_response(struct harness *h, uint32_t caps, struct harness
  * server's version, connection id and nonce and the expected capabilities,
  * the client's response reaching the server unchanged, the OK coming back. */
 #define harness_login(h, caps) harness_login_at((h), (caps), __FILE__, __LINE__)
+/* A COM_QUERY from the client, checked to reach the server as sent. */
+#define harness_query(h, sql) harness_query_at((h), (sql), __FILE__, __LINE__)
 /* COM_PING through the session and back: proves it is in step and idle. */
 #define harness_ping(h) harness_ping_at((h), __FILE__, __LINE__)
 
@@ -268,5 +270,6 @@ void harness_expect_quiet_at(struct harness *h, int ms, const char *file, int li
 void harness_expect_no_session_at(struct harness *h, const char *file, int line);
 void harness_login_at(struct harness *h, uint32_t caps, const char *file, int line);
 void harness_ping_at(struct harness *h, const char *file, int line);
+void harness_query_at(struct harness *h, const char *sql, const char *file, int line);
 
 #endif

@@ -143,17 +143,6 @@ static int teardown(void **state)
 	return ok ? 0 : -1;
 }
 
-static void query(struct harness *h, const char *sql)
-{
-	struct harness_buf cmd;
-	harness_buf_init(&cmd, 0);
-	harness_buf_raw(&cmd, "\x03", 1);
-	harness_buf_raw(&cmd, sql, strlen(sql));
-	harness_client_send_packet(h, 0, cmd.data, cmd.len);
-	harness_server_expect_command(h, cmd.data, cmd.len);
-	harness_buf_free(&cmd);
-}
-
 /* The server answers OK with these flags; the client gets it unchanged. */
 static void ok_relayed(struct harness *h, uint16_t status, uint64_t affected)
 {
@@ -195,11 +184,11 @@ static void test_commit_ok_held_while_another_session_works(void **state)
 	struct harness *h = f->h;
 	f->probe.hold_result_of = "COMMIT";
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "BEGIN");
+	harness_query(h, "BEGIN");
 	ok_relayed(h, IN_TRANS, 0);
-	query(h, "INSERT INTO t VALUES (1)");
+	harness_query(h, "INSERT INTO t VALUES (1)");
 	ok_relayed(h, IN_TRANS, 1);
-	query(h, "COMMIT");
+	harness_query(h, "COMMIT");
 	struct harness_buf commit_ok;
 	harness_buf_init(&commit_ok, 1);
 	harness_buf_ok(&commit_ok, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
@@ -212,7 +201,7 @@ static void test_commit_ok_held_while_another_session_works(void **state)
 	harness_swap_peers(h, &client1, &server1);
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	harness_ping(h);
-	query(h, "SELECT 1");
+	harness_query(h, "SELECT 1");
 	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 0);
 	assert_int_equal(harness_nsessions(h), 2);
 	harness_swap_peers(h, &client1, &server1); /* back to the first session */
@@ -234,7 +223,7 @@ static void test_result_swallowed(void **state)
 	struct harness *h = f->h;
 	f->probe.swallow_result_of = "DO 1";
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "DO 1");
+	harness_query(h, "DO 1");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
@@ -268,14 +257,14 @@ static void test_transaction_statements_in_order(void **state)
 	struct harness *h = f->h;
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	int begins = f->probe.txn_begins, ends = f->probe.txn_ends;
-	query(h, "BEGIN");
+	harness_query(h, "BEGIN");
 	ok_relayed(h, IN_TRANS, 0);
-	query(h, "INSERT INTO t VALUES (1)");
+	harness_query(h, "INSERT INTO t VALUES (1)");
 	ok_relayed(h, IN_TRANS, 1);
-	query(h, "UPDATE t SET a = 2");
+	harness_query(h, "UPDATE t SET a = 2");
 	ok_relayed(h, IN_TRANS, 1);
 	assert_int_equal(f->probe.txn_ends, ends);
-	query(h, "COMMIT");
+	harness_query(h, "COMMIT");
 	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 0);
 	assert_int_equal(f->probe.txn_begins, begins + 1);
 	assert_int_equal(f->probe.txn_ends, ends + 1);
@@ -287,7 +276,7 @@ static void test_transaction_statements_in_order(void **state)
 	assert_string_equal(f->probe.last_stmts[2], "UPDATE t SET a = 2");
 	assert_string_equal(f->probe.last_stmts[3], "COMMIT");
 
-	query(h, "DELETE FROM t");
+	harness_query(h, "DELETE FROM t");
 	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 3);
 	assert_int_equal(f->probe.txn_ends, ends + 2);
 	assert_int_equal(f->probe.last_nstmts, 1);
@@ -302,12 +291,12 @@ static void test_deadlock_ends_transaction(void **state)
 	struct fixture *f = *state;
 	struct harness *h = f->h;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "BEGIN");
+	harness_query(h, "BEGIN");
 	ok_relayed(h, IN_TRANS, 0);
-	query(h, "INSERT INTO t VALUES (1)");
+	harness_query(h, "INSERT INTO t VALUES (1)");
 	ok_relayed(h, IN_TRANS, 1);
 	int ends = f->probe.txn_ends;
-	query(h, "UPDATE t SET a = 2");
+	harness_query(h, "UPDATE t SET a = 2");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_err(&r, ER_LOCK_DEADLOCK, "40001", "Deadlock found when trying to get lock; try restarting transaction");

@@ -54,18 +54,6 @@ static int setup_one_connection(void **state)
 
 static int teardown(void **state) { return harness_free(*state) ? 0 : -1; }
 
-/* Send a COM_QUERY from the client and check it reaches the server as sent. */
-static void query(struct harness *h, const char *sql)
-{
-	struct harness_buf cmd;
-	harness_buf_init(&cmd, 0);
-	harness_buf_raw(&cmd, "\x03", 1);
-	harness_buf_raw(&cmd, sql, strlen(sql));
-	harness_client_send_packet(h, 0, cmd.data, cmd.len);
-	harness_server_expect_command(h, cmd.data, cmd.len);
-	harness_buf_free(&cmd);
-}
-
 /* The server sends `r`; the client must get exactly the same bytes. */
 static void relay(struct harness *h, const struct harness_buf *r)
 {
@@ -268,7 +256,7 @@ static void test_max_connections(void **state)
 static void result_set(struct harness *h, uint32_t caps)
 {
 	harness_login(h, caps);
-	query(h, "SELECT id_job, job_name FROM job_table");
+	harness_query(h, "SELECT id_job, job_name FROM job_table");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows, SERVER_STATUS_AUTOCOMMIT);
@@ -289,7 +277,7 @@ static void test_result_set_seq_wraps(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT id_job, job_name FROM job_table");
+	harness_query(h, "SELECT id_job, job_name FROM job_table");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	const char **rows = calloc(600, sizeof(*rows));
@@ -309,7 +297,7 @@ static void test_result_set_seq_wraps(void **state)
 static void multi_result(struct harness *h, uint32_t caps)
 {
 	harness_login(h, caps);
-	query(h, "SELECT id_job, job_name FROM job_table; SELECT id_job, job_name FROM job_table; DO 1");
+	harness_query(h, "SELECT id_job, job_name FROM job_table; SELECT id_job, job_name FROM job_table; DO 1");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows,
@@ -338,7 +326,7 @@ static void test_multi_result_deprecate_eof(void **state)
 static void call_result(struct harness *h, uint32_t caps)
 {
 	harness_login(h, caps);
-	query(h, "CALL get_jobs()");
+	harness_query(h, "CALL get_jobs()");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_result_set(&r, h->caps, 2, two_columns, 2, two_rows,
@@ -403,19 +391,19 @@ static void test_err_in_transaction(void **state)
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	struct harness_buf r;
 
-	query(h, "BEGIN");
+	harness_query(h, "BEGIN");
 	harness_buf_init(&r, 1);
 	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS, 0, NULL);
 	relay(h, &r);
 	harness_buf_free(&r);
 
-	query(h, "UPDATE job_table SET state = 3 WHERE id_job = 1001");
+	harness_query(h, "UPDATE job_table SET state = 3 WHERE id_job = 1001");
 	harness_buf_init(&r, 1);
 	harness_buf_err(&r, ER_LOCK_DEADLOCK, "40001", "Deadlock found when trying to get lock; try restarting transaction");
 	relay(h, &r);
 	harness_buf_free(&r);
 
-	query(h, "ROLLBACK");
+	harness_query(h, "ROLLBACK");
 	harness_buf_init(&r, 1);
 	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
 	relay(h, &r);
@@ -429,7 +417,7 @@ static void test_err_mid_result(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT id_job, job_name FROM job_table");
+	harness_query(h, "SELECT id_job, job_name FROM job_table");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_column_count(&r, 2);
@@ -541,7 +529,7 @@ static void test_command_one_full_chunk(void **state) { big_command(*state, PROT
 static void big_row(struct harness *h, size_t n)
 {
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT blob FROM big");
+	harness_query(h, "SELECT blob FROM big");
 	struct harness_buf r, row;
 	harness_buf_init(&r, 1);
 	harness_buf_column_count(&r, 1);
@@ -680,7 +668,7 @@ static void test_server_closes_mid_result(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT id_job, job_name FROM job_table");
+	harness_query(h, "SELECT id_job, job_name FROM job_table");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_column_count(&r, 2);
@@ -701,7 +689,7 @@ static void test_client_closes_mid_result(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT blob FROM big");
+	harness_query(h, "SELECT blob FROM big");
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
 	harness_buf_column_count(&r, 1);
@@ -759,7 +747,7 @@ static void test_drain_waits_for_transaction(void **state)
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
 	struct harness_buf r;
-	query(h, "BEGIN");
+	harness_query(h, "BEGIN");
 	harness_buf_init(&r, 1);
 	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS, 0, NULL);
 	relay(h, &r);
@@ -768,7 +756,7 @@ static void test_drain_waits_for_transaction(void **state)
 	session_request_drain(h->worker->sessions);
 	harness_expect_quiet(h, HARNESS_QUIET_MS);
 	assert_int_equal(harness_nsessions(h), 1);
-	query(h, "COMMIT");
+	harness_query(h, "COMMIT");
 	harness_buf_init(&r, 1);
 	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
 	relay(h, &r);
@@ -816,7 +804,7 @@ static void test_pipelined_input_bounded(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "SELECT SLEEP(10)");
+	harness_query(h, "SELECT SLEEP(10)");
 	uint8_t *cmd = big_query(1000);
 	struct harness_buf flood;
 	harness_buf_init(&flood, 0);
@@ -849,7 +837,7 @@ static void test_local_infile_off_refused(void **state)
 {
 	struct harness *h = *state;
 	harness_login(h, HARNESS_CLIENT_CAPS);
-	query(h, "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t");
+	harness_query(h, "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t");
 	static const char request[] = "\xfb/etc/passwd";
 	harness_server_send_packet(h, 1, request, sizeof(request) - 1);
 	harness_server_expect_packet(h, 2, "", 0);
