@@ -459,10 +459,6 @@ void conn_start_tls(struct conn *c, SSL *ssl, bool accepting)
 	BIO_set_data(bio, c);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(ssl, bio, bio);
-	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Peers often close without close_notify; on a protocol with its own
-	 * framing and COM_QUIT that is an end of stream, not an attack. */
-	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (accepting)
 		SSL_set_accept_state(ssl);
 	else

@@ -39,8 +39,11 @@ static bool common_ctx_setup(SSL_CTX *ctx, char *err, size_t errlen)
 		ossl_err_text("cannot set the minimum TLS version", NULL, err, errlen);
 		return false;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	/* Partial writes and moving buffers are what bufferevent_openssl needs. */
+	/* Peers often close without close_notify; on a protocol with its own
+	 * framing and COM_QUIT that is an end of stream, not an attack. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* The relay engine (proxy/conn.c) writes a record per 16 KiB from a
+	 * buffer that may move between calls. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	return true;
 }
