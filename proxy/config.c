@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include <event2/util.h>
+#include <openssl/crypto.h>
 
 #include "tls.h"
 
@@ -252,7 +253,8 @@ static bool parse_pin(const char *v, uint8_t out[32])
 	return o == 32;
 }
 
-/* Read a secret file: its first line, without the newline. */
+/* Read a secret file: its first line, without the newline. Unbuffered, so
+ * that no stdio buffer, freed unwiped by fclose, holds a copy. */
 static bool read_secret(const char *path, char *out, size_t outlen, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "r");
@@ -260,6 +262,7 @@ static bool read_secret(const char *path, char *out, size_t outlen, char *why, s
 		set_err(why, whylen, "cannot read %s: %s", path, strerror(errno));
 		return false;
 	}
+	setvbuf(f, NULL, _IONBF, 0);
 	bool ok = fgets(out, (int)outlen, f) != NULL;
 	fclose(f);
 	if (!ok) {
@@ -447,6 +450,11 @@ void config_defaults(struct config *out)
 		bool ok = apply(&settings[i], out, settings[i].deflt ? settings[i].deflt : "", why, sizeof(why));
 		(void)ok; /* the table's defaults are valid; tests/unit checks it */
 	}
+}
+
+void config_wipe_secrets(struct config *cfg)
+{
+	OPENSSL_cleanse(cfg->health_password, sizeof(cfg->health_password));
 }
 
 static const struct setting *find_setting(const char *section, const char *key, size_t *index)

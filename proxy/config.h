@@ -88,6 +88,14 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 void config_defaults(struct config *out);
 
 /*
+ * Wipe the secrets a config holds (health_password) with OPENSSL_cleanse,
+ * which the compiler cannot drop as a dead store. Every struct config is a
+ * copy of the password (main's, a reload's, each settings generation's):
+ * call this on each one before its memory is freed.
+ */
+void config_wipe_secrets(struct config *cfg);
+
+/*
  * For a reload: copy every setting that cannot change at run time from
  * `running` into `fresh`, logging a warning for each one that differed.
  */

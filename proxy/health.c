@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "gate.h"
@@ -100,7 +101,9 @@ static void digest(const EVP_MD *md, const void *a, size_t alen, const void *b, 
 	EVP_MD_CTX_free(ctx);
 }
 
-/* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))). */
+/* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))).
+ * SHA1(pw) logs in as well as the password does, and SHA1(SHA1(pw)) is
+ * what the server stores: both are wiped. */
 static size_t native_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32])
 {
 	uint8_t h1[20], h2[20], h3[20];
@@ -109,6 +112,8 @@ static size_t native_password(const char *pw, const uint8_t scramble[PROTO_SCRAM
 	digest(EVP_sha1(), scramble, PROTO_SCRAMBLE_LEN, h2, 20, h3);
 	for (int i = 0; i < 20; i++)
 		out[i] = h1[i] ^ h3[i];
+	OPENSSL_cleanse(h1, sizeof(h1));
+	OPENSSL_cleanse(h2, sizeof(h2));
 	return 20;
 }
 
@@ -121,6 +126,8 @@ static size_t sha2_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBL
 	digest(EVP_sha256(), h2, 32, scramble, PROTO_SCRAMBLE_LEN, h3);
 	for (int i = 0; i < 32; i++)
 		out[i] = h1[i] ^ h3[i];
+	OPENSSL_cleanse(h1, sizeof(h1));
+	OPENSSL_cleanse(h2, sizeof(h2));
 	return 32;
 }
 

@@ -14,6 +14,13 @@
 #define ACCTGATE_VERSION "unknown"
 #endif
 
+/* The config holds the health password: wiped before it is freed. */
+static void free_config(struct config *cfg)
+{
+	config_wipe_secrets(cfg);
+	free(cfg);
+}
+
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: acctgate -c FILE [--check]\n"
@@ -55,7 +62,7 @@ int main(int argc, char **argv)
 	}
 	if (!config_load(path, cfg, err, sizeof(err))) {
 		fprintf(stderr, "acctgate: %s\n", err);
-		free(cfg);
+		free_config(cfg);
 		return 1;
 	}
 	log_set_level(cfg->log_level);
@@ -64,15 +71,15 @@ int main(int argc, char **argv)
 		struct settings *s = settings_build(cfg, err, sizeof(err));
 		if (!s) {
 			fprintf(stderr, "acctgate: %s\n", err);
-			free(cfg);
+			free_config(cfg);
 			return 1;
 		}
 		settings_release(s);
 		printf("acctgate: %s is valid\n", path);
-		free(cfg);
+		free_config(cfg);
 		return 0;
 	}
 	int status = gate_run(path, cfg);
-	free(cfg);
+	free_config(cfg);
 	return status;
 }

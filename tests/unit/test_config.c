@@ -171,6 +171,31 @@ static void test_values_and_comments(void **state)
 	assert_int_equal(cfg.upstream_tls, UPSTREAM_TLS_VERIFY_IDENTITY); /* the secure default */
 }
 
+/* The health password is read from its file's first line, and
+ * config_wipe_secrets leaves nothing of it in the struct. */
+static void test_health_password_wiped(void **state)
+{
+	char pw_path[] = "/tmp/acctgate-test-pw-XXXXXX";
+	int fd = mkstemp(pw_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret-health\nsecond line\n", 27), 27);
+	close(fd);
+	char text[256];
+	snprintf(text, sizeof(text), PLAIN "[upstream]\nhealth_user = probe\nhealth_password_file = %s\n", pw_path);
+	struct config cfg;
+	char err[512] = "";
+	bool ok = load_text(text, &cfg, err, sizeof(err));
+	unlink(pw_path);
+	if (!ok)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.health_password, "s3cret-health");
+
+	config_wipe_secrets(&cfg);
+	static const char zeros[sizeof(cfg.health_password)];
+	assert_memory_equal(cfg.health_password, zeros, sizeof(zeros));
+	assert_string_equal(cfg.health_user, "probe"); /* only the secret goes */
+}
+
 /* conf/acctgate.conf parses, documents every key, and states the defaults
  * (but for the example certificate paths). */
 static void test_shipped_conf(void **state)
@@ -211,7 +236,7 @@ int main(void)
 		cmocka_unit_test(test_pairs),	  cmocka_unit_test(test_bad_pin),
 		cmocka_unit_test(test_bad_cipher_lists),  cmocka_unit_test(test_bad_size),
 		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
-		cmocka_unit_test(test_shipped_conf),
+		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
