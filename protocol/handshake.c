@@ -11,7 +11,8 @@
  *   8       scramble part 1
  *   u8      filler (0)
  *   u16     capabilities, lower half
- *   -- the rest is absent in pre-4.1 short greetings --
+ *   -- the rest is absent in pre-4.1 short greetings (only those: a
+ *      greeting that ends here with CLIENT_PROTOCOL_41 is cut short) --
  *   u8      charset
  *   u16     status flags
  *   u16     capabilities, upper half
@@ -76,7 +77,10 @@ enum proto_status proto_parse_handshake(const uint8_t *p, size_t len, struct pro
 	out->capabilities = proto_read_u16(&r, "handshake capabilities");
 	if (r.failed)
 		return proto_reader_status(&r, err);
-	if (proto_reader_remaining(&r) == 0)
+	/* A short greeting that claims protocol 4.1 would pass the proxy's
+	 * CLIENT_PROTOCOL_41 check with no scramble part 2: the charset read
+	 * below refuses it as truncated. */
+	if (proto_reader_remaining(&r) == 0 && !(out->capabilities & CLIENT_PROTOCOL_41))
 		return PROTO_OK; /* pre-4.1 short greeting */
 
 	out->has_charset_and_status = true;
@@ -115,15 +119,19 @@ enum proto_status proto_parse_handshake(const uint8_t *p, size_t len, struct pro
 	return proto_reader_status(&r, err);
 }
 
-/* Mirrors the parser field for field, so parse + write reproduces the
- * original bytes; the capabilities decide which tail fields are written. */
 void proto_handshake_scramble(const struct proto_handshake *hs, uint8_t out[PROTO_SCRAMBLE_LEN])
 {
 	size_t rest = PROTO_SCRAMBLE_LEN - sizeof(hs->scramble1);
 	memcpy(out, hs->scramble1, sizeof(hs->scramble1));
-	memcpy(out + sizeof(hs->scramble1), hs->scramble2.ptr, hs->scramble2.len < rest ? hs->scramble2.len : rest);
+	/* A short greeting's part 2 is the empty slice, whose ptr is NULL:
+	 * memcpy from NULL is undefined even for 0 bytes. */
+	if (hs->scramble2.len)
+		memcpy(out + sizeof(hs->scramble1), hs->scramble2.ptr,
+		       hs->scramble2.len < rest ? hs->scramble2.len : rest);
 }
 
+/* Mirrors the parser field for field, so parse + write reproduces the
+ * original bytes; the capabilities decide which tail fields are written. */
 bool proto_write_handshake(struct proto_writer *w, const struct proto_handshake *hs)
 {
 	proto_write_u8(w, hs->protocol_version);

@@ -155,11 +155,51 @@ static void test_greeting_variants(void **state)
 	handshake_round_trip(short_hs, sizeof(short_hs));
 	assert_int_equal(proto_parse_handshake(short_hs, sizeof(short_hs), &hs, NULL), PROTO_OK);
 	assert_false(hs.has_charset_and_status);
+	/* It has no scramble part 2: the nonce is part 1 and the rest of out
+	 * stays as it was (no copy from the empty slice's NULL). */
+	uint8_t nonce[PROTO_SCRAMBLE_LEN];
+	memset(nonce, 0xAA, sizeof(nonce));
+	proto_handshake_scramble(&hs, nonce);
+	assert_memory_equal(nonce, short_hs + 10, 8);
+	for (size_t i = 8; i < sizeof(nonce); i++)
+		assert_int_equal(nonce[i], 0xAA);
+}
+
+/*
+ * A forged greeting: the short pre-4.1 form, but with CLIENT_PROTOCOL_41 in
+ * its lower capabilities. A 4.1 server always sends the fields after them,
+ * and the proxy, which refuses servers without CLIENT_PROTOCOL_41, would
+ * otherwise go on to read a scramble part 2 the greeting does not have: it
+ * is refused as cut short where the charset belongs.
+ */
+static void test_greeting_short_claims_41(void **state)
+{
+	const uint8_t forged[] = {10, '5', '.', '0', 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x00, 0x02};
+	uint8_t *c = exact_copy(forged, sizeof(forged));
+	struct proto_handshake hs;
+	struct proto_error err = {0};
+	assert_int_equal(proto_parse_handshake(c, sizeof(forged), &hs, &err), PROTO_MALFORMED);
+	assert_string_equal(err.what, "handshake charset");
+	assert_int_equal(err.offset, sizeof(forged));
+	assert_int_equal(err.expected, 1);
+	assert_int_equal(err.actual, 0);
+	assert_error_sane(&err, sizeof(forged));
+	/* Every capability word with CLIENT_PROTOCOL_41 set is refused the same
+	 * way; without it the short form stays valid. */
+	for (unsigned caps = 0; caps <= 0xFFFF; caps += 0x101) {
+		c[18] = (uint8_t)caps;
+		c[19] = (uint8_t)(caps >> 8);
+		enum proto_status st = proto_parse_handshake(c, sizeof(forged), &hs, &err);
+		assert_int_equal(st, (caps & CLIENT_PROTOCOL_41) ? PROTO_MALFORMED : PROTO_OK);
+	}
+	free(c);
 }
 
 /* Every prefix of the real greeting either fails with a reason or is itself
- * a valid greeting that writes back identically (the short 4.1-less form,
- * or a plugin name cut short, which reads as a NUL-less name). */
+ * a valid greeting that writes back identically (a plugin name cut short,
+ * which reads as a NUL-less name). The cut right after the lower
+ * capabilities is not a short pre-4.1 greeting: they claim
+ * CLIENT_PROTOCOL_41. */
 static void test_greeting_truncations(void **state)
 {
 	uint8_t b[256];
@@ -177,8 +217,8 @@ static void test_greeting_truncations(void **state)
 		}
 		free(c);
 	}
-	/* the short greeting, the 21 plugin-name cuts and the name with no NUL */
-	assert_int_equal(ok, 1 + 22);
+	/* the 21 plugin-name cuts and the name with no NUL */
+	assert_int_equal(ok, 22);
 }
 
 static void test_greeting_malformed(void **state)
@@ -549,7 +589,8 @@ int main(void)
 		cmocka_unit_test(test_response_set_caps),
 		cmocka_unit_test(test_real_greeting),	    cmocka_unit_test(test_greeting_rewrite),
 		cmocka_unit_test(test_greeting_variants),   cmocka_unit_test(test_greeting_truncations),
-		cmocka_unit_test(test_greeting_malformed),  cmocka_unit_test(test_real_login),
+		cmocka_unit_test(test_greeting_malformed),  cmocka_unit_test(test_greeting_short_claims_41),
+		cmocka_unit_test(test_real_login),
 		cmocka_unit_test(test_response_variants),   cmocka_unit_test(test_response_truncations),
 		cmocka_unit_test(test_response_malformed),  cmocka_unit_test(test_ssl_request),
 		cmocka_unit_test(test_auth_switch),	    cmocka_unit_test(test_auth_more_data),
