@@ -201,8 +201,9 @@ void proto_tracker_begin_auth(struct proto_tracker *t, uint32_t caps);
  */
 enum proto_tracker_event proto_tracker_feed(struct proto_tracker *t, const uint8_t *p, size_t avail,
 					    uint64_t payload_len, struct proto_error *err);
-/* The client finished its turn (LOCAL INFILE empty packet sent, or an auth
- * reply relayed): the tracker expects the server again. */
+/* The client finished its turn (LOCAL INFILE empty packet sent, by the
+ * client or by the caller after TRK_EV_INFILE_REFUSED, or an auth reply
+ * relayed): the tracker expects the server again. */
 void proto_tracker_client_done(struct proto_tracker *t);
 const char *proto_tracker_state_name(enum proto_tracker_state s);
 

@@ -377,6 +377,11 @@ enum proto_tracker_event {
 	TRK_EV_DONE,            /* the response is complete; the next packet is the client's */
 	TRK_EV_CLIENT_TURN,     /* LOCAL INFILE request: the client sends file data
 	                           then an empty packet; see proto_tracker_client_done */
+	TRK_EV_INFILE_REFUSED,  /* LOCAL INFILE request with t->refuse_local_infile set:
+	                           it must not reach the client; the caller sends the
+	                           server an empty packet (no file), then calls
+	                           proto_tracker_client_done, and the server's OK or
+	                           ERR ends the statement as usual */
 };
 
 /* The last OK, ERR or EOF seen, for hooks (status flags, insert id, errors). */
@@ -398,6 +403,11 @@ struct proto_tracker {
 	uint32_t mariadb_ext_caps; /* negotiated MariaDB extended capabilities: 0 unless
 	                              the caller sets it after the handshake; the
 	                              proto_tracker_begin functions leave it alone */
+	bool refuse_local_infile; /* LOCAL INFILE is not allowed ([proxy] local_infile =
+	                             off): a server's request for a file is
+	                             TRK_EV_INFILE_REFUSED, not TRK_EV_CLIENT_TURN.
+	                             Set by the caller; the begin functions leave it
+	                             alone */
 	bool binary_rows;       /* COM_STMT_EXECUTE / COM_STMT_FETCH */
 	uint64_t columns_left;
 	uint16_t prepare_columns; /* columns still to come after params (prepare) */

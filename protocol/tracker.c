@@ -11,7 +11,9 @@
  *     result*, each one of
  *       OK | ERR
  *       0xFB filename (COM_QUERY: LOAD DATA LOCAL) -> client sends the file
- *            and an empty packet -> OK | ERR
+ *            and an empty packet -> OK | ERR; under t->refuse_local_infile
+ *            the caller sends the empty packet instead, and the client
+ *            never sees the request
  *       column count, column definitions, EOF, rows, END | ERR
  *     a result ending in OK/END with SERVER_MORE_RESULTS_EXISTS is followed
  *     by another (multi-statements, CALL); ERR always ends the response.
@@ -283,7 +285,10 @@ static enum proto_tracker_event on_first(struct proto_tracker *t, const uint8_t 
 		if (t->command != COM_QUERY)
 			return fail(err, "response header", 0, 0x00, p[0]);
 		t->state = TRK_LOCAL_INFILE;
-		return TRK_EV_CLIENT_TURN;
+		/* Not advertising CLIENT_LOCAL_FILES is not enough: a server (or
+		 * an impostor) may ask for a file anyway, and a client library
+		 * that honours the request would send it. */
+		return t->refuse_local_infile ? TRK_EV_INFILE_REFUSED : TRK_EV_CLIENT_TURN;
 	default:
 		if (!multi)
 			return fail(err, "response header", 0, 0x00, p[0]);

@@ -1,8 +1,9 @@
 /*
  * fuzz_tracker.c - the response tracker over a chopped-up byte stream.
  *
- * Input: u8 command code, u32 capabilities, u32 MariaDB extended
- * capabilities, then packets as (u24 payload length, up to that many bytes;
+ * Input: u8 command code, u32 capabilities (without CLIENT_LOCAL_FILES the
+ * tracker is told to refuse LOCAL INFILE, as the proxy's local_infile = off
+ * does), u32 MariaDB extended capabilities, then packets as (u24 payload length, up to that many bytes;
  * fewer when the input ends, so the tracker also sees packets of which it
  * holds only a prefix, as with the proxy's 64 KiB peek). The command is begun
  * again after each DONE or MALFORMED, so one input covers several responses.
@@ -28,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct proto_tracker t;
 	memset(&t, 0, sizeof(t));
 	t.mariadb_ext_caps = fuzz_u32(data + 5);
+	t.refuse_local_infile = !(caps & CLIENT_LOCAL_FILES);
 	bool expect = proto_tracker_begin(&t, code, caps);
 	FUZZ_CHECK(expect == (t.state != TRK_IDLE));
 
@@ -68,7 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			expect = proto_tracker_begin(&t, code, caps);
 			break;
 		case TRK_EV_CLIENT_TURN:
-			FUZZ_CHECK(t.state == TRK_LOCAL_INFILE);
+			FUZZ_CHECK(t.state == TRK_LOCAL_INFILE && !t.refuse_local_infile);
+			proto_tracker_client_done(&t);
+			FUZZ_CHECK(t.state == TRK_FIRST);
+			break;
+		case TRK_EV_INFILE_REFUSED:
+			FUZZ_CHECK(t.state == TRK_LOCAL_INFILE && t.refuse_local_infile);
 			proto_tracker_client_done(&t);
 			FUZZ_CHECK(t.state == TRK_FIRST);
 			break;

@@ -250,12 +250,12 @@ static void test_local_infile(void **state)
 	assert_int_equal(t.last.affected_rows, 3);
 
 	/* ...unless it is an error (killed), which ends the command. */
-	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS | CLIENT_LOCAL_FILES));
 	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_CLIENT_TURN);
 	assert_int_equal(feed_hex(&t, ERR_DEADLOCK), TRK_EV_DONE);
 
 	/* LOAD DATA LOCAL inside a multi-statement, followed by a SELECT. */
-	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS | CLIENT_LOCAL_FILES));
 	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_CLIENT_TURN);
 	proto_tracker_client_done(&t);
 	assert_int_equal(feed_hex(&t, OK_MORE), TRK_EV_RESULT_END);
@@ -266,6 +266,53 @@ static void test_local_infile(void **state)
 	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
 	proto_tracker_client_done(&t);
 	assert_int_equal(t.state, TRK_FIRST);
+}
+
+/*
+ * local_infile = off: not advertising CLIENT_LOCAL_FILES does not stop a
+ * server (or an impostor) from asking for a file, so the session tells the
+ * tracker, and the request is an event of its own, never the client's turn.
+ * The session answers it with an empty packet; the statement then ends as
+ * any LOAD DATA LOCAL does.
+ */
+static void test_local_infile_refused(void **state)
+{
+	struct proto_tracker t = fresh();
+	t.refuse_local_infile = true;
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
+	assert_true(t.refuse_local_infile); /* begin leaves it alone */
+	assert_int_equal(feed_hex(&t, "fb 2f6574632f706173737764"), TRK_EV_INFILE_REFUSED); /* /etc/passwd */
+	assert_int_equal(t.state, TRK_LOCAL_INFILE);
+	proto_tracker_client_done(&t); /* the empty packet went in the client's place */
+	assert_int_equal(t.state, TRK_FIRST);
+	assert_int_equal(feed_hex(&t, "00 00 00 02 00 00 00"), TRK_EV_DONE);
+	assert_int_equal(t.last.affected_rows, 0);
+
+	/* Refused whatever the capabilities say: a client that did negotiate
+	 * CLIENT_LOCAL_FILES still gets no request when the flag is set. */
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS | CLIENT_LOCAL_FILES));
+	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_INFILE_REFUSED);
+	/* The server may still end the statement with an ERR first. */
+	assert_int_equal(feed_hex(&t, ERR_DEADLOCK), TRK_EV_DONE);
+
+	/* A request inside a multi-statement: the results after it go on. */
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
+	assert_int_equal(feed_hex(&t, OK_MORE), TRK_EV_RESULT_END);
+	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_INFILE_REFUSED);
+	proto_tracker_client_done(&t);
+	assert_int_equal(feed_hex(&t, OK_MORE), TRK_EV_RESULT_END);
+	feed_metadata(&t, 1, true);
+	assert_int_equal(feed_hex(&t, EOF_PLAIN), TRK_EV_DONE);
+
+	/* Outside COM_QUERY a 0xFB stays what it was: malformed. */
+	assert_true(proto_tracker_begin(&t, COM_STMT_EXECUTE, CAPS));
+	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_MALFORMED);
+	assert_string_equal(last_err.what, "response header");
+
+	/* Without the flag the tracker leaves the decision to the caller. */
+	t.refuse_local_infile = false;
+	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS | CLIENT_LOCAL_FILES));
+	assert_int_equal(feed_hex(&t, "fb 78"), TRK_EV_CLIENT_TURN);
 }
 
 /* ---- prepared statements ---------------------------------------------------- */
@@ -660,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_err_mid_result),
 		cmocka_unit_test(test_huge_row_leading_fe),
 		cmocka_unit_test(test_local_infile),
+		cmocka_unit_test(test_local_infile_refused),
 		cmocka_unit_test(test_prepare),
 		cmocka_unit_test(test_execute_binary_rows),
 		cmocka_unit_test(test_cursor),
