@@ -112,6 +112,18 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Room for file text quoted in an error message. */
+#define SHOWN_MAX 320
+
+/* File text as an error message quotes it: a reload's errors go to the log,
+ * so control and non-ASCII bytes are written as \xNN (log_escape) and a
+ * value cannot forge or hide log lines. */
+static const char *show(const char *text, char *buf, size_t len)
+{
+	log_escape(text, strlen(text), buf, len);
+	return buf;
+}
+
 static char *trim(char *s)
 {
 	while (isspace((unsigned char)*s))
@@ -299,25 +311,28 @@ static void enum_choices(const char *const *names, char *buf, size_t len)
 static bool cipher_list_ok(const struct setting *s, const char *v, char *why, size_t whylen)
 {
 	bool tls13 = s->type == T_CIPHERSUITES;
-	char reason[128];
+	char reason[128], shown[SHOWN_MAX];
 	if (tls_cipher_list_valid(v, tls13, reason, sizeof(reason)))
 		return true;
 	set_err(why, whylen, "%s (%s): %s, got '%s'",
 		tls13 ? "expected TLS 1.3 suites such as TLS_AES_256_GCM_SHA384" : "expected an OpenSSL cipher list for TLS 1.2",
-		tls13 ? "TLS 1.2 ciphers go in tls_ciphers" : "TLS 1.3 suites go in tls_ciphersuites", reason, v);
+		tls13 ? "TLS 1.2 ciphers go in tls_ciphers" : "TLS 1.3 suites go in tls_ciphersuites", reason,
+		show(v, shown, sizeof(shown)));
 	return false;
 }
 
 static bool apply(const struct setting *s, struct config *cfg, const char *v, char *why, size_t whylen)
 {
 	void *field = (char *)cfg + s->offset;
+	char shown[SHOWN_MAX];
+	show(v, shown, sizeof(shown));
 	switch (s->type) {
 	case T_INT: {
 		char *end;
 		errno = 0;
 		long long n = strtoll(v, &end, 10);
 		if (errno || end == v || *end || n < s->min || n > s->max) {
-			set_err(why, whylen, "expected an integer from %lld to %lld, got '%s'", s->min, s->max, v);
+			set_err(why, whylen, "expected an integer from %lld to %lld, got '%s'", s->min, s->max, shown);
 			return false;
 		}
 		*(int *)field = (int)n;
@@ -327,7 +342,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		long long n;
 		if (!parse_size(v, &n) || n < s->min || n > s->max) {
 			set_err(why, whylen, "expected a size from %lld to %lld bytes (K, M, G suffixes allowed), got '%s'",
-				s->min, s->max, v);
+				s->min, s->max, shown);
 			return false;
 		}
 		*(uint64_t *)field = (uint64_t)n;
@@ -335,7 +350,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 	}
 	case T_BOOL:
 		if (!parse_bool(v, (bool *)field)) {
-			set_err(why, whylen, "expected on or off, got '%s'", v);
+			set_err(why, whylen, "expected on or off, got '%s'", shown);
 			return false;
 		}
 		return true;
@@ -357,7 +372,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		if (i < 0) {
 			char choices[256];
 			enum_choices(s->names, choices, sizeof(choices));
-			set_err(why, whylen, "expected one of %s, got '%s'", choices, v);
+			set_err(why, whylen, "expected one of %s, got '%s'", choices, shown);
 			return false;
 		}
 		*(int *)field = i;
@@ -366,7 +381,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 	case T_ENDPOINT: {
 		const char *reason;
 		if (!parse_endpoint(v, (struct config_endpoint *)field, &reason)) {
-			set_err(why, whylen, "%s, got '%s'", reason, v);
+			set_err(why, whylen, "%s, got '%s'", reason, shown);
 			return false;
 		}
 		return true;
@@ -388,7 +403,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 				return false;
 			}
 			if (!parse_endpoint(tok, &cfg->servers[n], &reason)) {
-				set_err(why, whylen, "server %d: %s, got '%s'", n + 1, reason, tok);
+				set_err(why, whylen, "server %d: %s, got '%s'", n + 1, reason, show(tok, shown, sizeof(shown)));
 				return false;
 			}
 			n++;
@@ -402,7 +417,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 	}
 	case T_LOGLEVEL:
 		if (!log_level_parse(v, (enum log_level *)field)) {
-			set_err(why, whylen, "expected debug | info | notice | warning | error, got '%s'", v);
+			set_err(why, whylen, "expected debug | info | notice | warning | error, got '%s'", shown);
 			return false;
 		}
 		return true;
@@ -417,7 +432,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		struct sockaddr_storage ss;
 		int sslen = sizeof(ss);
 		if (*v && evutil_parse_sockaddr_port(v, (struct sockaddr *)&ss, &sslen) != 0) {
-			set_err(why, whylen, "expected an IP address with an optional :port (IPv6 as [addr]:port), got '%s'", v);
+			set_err(why, whylen, "expected an IP address with an optional :port (IPv6 as [addr]:port), got '%s'", shown);
 			return false;
 		}
 		if (strlen(v) >= s->size) {
@@ -433,7 +448,7 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 			return true;
 		}
 		if (!parse_pin(v, (uint8_t *)field)) {
-			set_err(why, whylen, "expected the SHA-256 of the server's public key as 64 hex digits or base64, got '%s'", v);
+			set_err(why, whylen, "expected the SHA-256 of the server's public key as 64 hex digits or base64, got '%s'", shown);
 			return false;
 		}
 		cfg->has_pin = true;
@@ -528,7 +543,7 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 
 	struct origin origin = {{0}};
 	char section[64] = "";
-	char buf[8192];
+	char buf[8192], shown[SHOWN_MAX];
 	int lineno = 0;
 	bool ok = true;
 	while (ok && fgets(buf, sizeof(buf), f)) {
@@ -544,7 +559,8 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 		if (*line == '[') {
 			char *close = strchr(line, ']');
 			if (!close || close[1] != '\0' || (size_t)(close - line - 1) >= sizeof(section)) {
-				set_err(err, errlen, "%s:%d: malformed section header '%s'", path, lineno, line);
+				set_err(err, errlen, "%s:%d: malformed section header '%s'", path, lineno,
+					show(line, shown, sizeof(shown)));
 				ok = false;
 				break;
 			}
@@ -552,14 +568,15 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 			strcpy(section, trim(line + 1));
 			if (strcmp(section, "proxy") != 0 && strcmp(section, "upstream") != 0) {
 				set_err(err, errlen, "%s:%d: unknown section [%s] (known: [proxy], [upstream])", path,
-					lineno, section);
+					lineno, show(section, shown, sizeof(shown)));
 				ok = false;
 			}
 			continue;
 		}
 		char *eq = strchr(line, '=');
 		if (!eq) {
-			set_err(err, errlen, "%s:%d: expected 'key = value', got '%s'", path, lineno, line);
+			set_err(err, errlen, "%s:%d: expected 'key = value', got '%s'", path, lineno,
+				show(line, shown, sizeof(shown)));
 			ok = false;
 			break;
 		}
@@ -576,14 +593,16 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 		}
 		value = trim(value);
 		if (!section[0]) {
-			set_err(err, errlen, "%s:%d: key '%s' before any [section]", path, lineno, key);
+			set_err(err, errlen, "%s:%d: key '%s' before any [section]", path, lineno,
+				show(key, shown, sizeof(shown)));
 			ok = false;
 			break;
 		}
 		size_t idx;
 		const struct setting *s = find_setting(section, key, &idx);
 		if (!s) {
-			set_err(err, errlen, "%s:%d: [%s] %s: unknown key", path, lineno, section, key);
+			set_err(err, errlen, "%s:%d: [%s] %s: unknown key", path, lineno, section,
+				show(key, shown, sizeof(shown)));
 			ok = false;
 			break;
 		}

@@ -71,19 +71,23 @@ static void probe_free(struct probe *p)
 	free(p);
 }
 
-/* Log a login failure once, not every interval. */
+/* Log a login failure once, not every interval. `error` is escaped
+ * already (log_escape) where it quotes the server. */
 static void note_login_result(struct probe *p, const char *error)
 {
 	char *last = p->health->last_login_error[p->server];
+	const char *user = p->settings->cfg.health_user;
+	char shown[4 * sizeof(p->settings->cfg.health_user)];
+	log_escape(user, strlen(user), shown, sizeof(shown));
 	if (!error) {
 		if (last[0])
-			log_notice("%s: login as '%s' works again", p->prefix, p->settings->cfg.health_user);
+			log_notice("%s: login as '%s' works again", p->prefix, shown);
 		last[0] = '\0';
 		return;
 	}
 	if (strcmp(last, error) != 0)
-		log_warning("%s: login as '%s' failed: %s (the server is up; check health_user)", p->prefix,
-			    p->settings->cfg.health_user, error);
+		log_warning("%s: login as '%s' failed: %s (the server is up; check health_user)", p->prefix, shown,
+			    error);
 	snprintf(last, sizeof(p->health->last_login_error[0]), "%s", error);
 }
 
@@ -217,10 +221,11 @@ static void finish(struct probe *p, const char *login_error)
 	conn_set_reading(p->conn, false);
 }
 
-/* One packet of the auth exchange. */
+/* One packet of the auth exchange. What the server says goes into the log
+ * escaped: an impostor's ERR text must not forge or hide log lines. */
 static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 {
-	char why[200];
+	char why[200], text[160], plugin[64];
 	struct proto_error perr;
 	if (len == 0) {
 		finish(p, "empty packet");
@@ -236,7 +241,8 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 			finish(p, "malformed ERR packet");
 			return;
 		}
-		snprintf(why, sizeof(why), "ERROR %u: %.*s", e.code, (int)e.message.len, (const char *)e.message.ptr);
+		log_escape((const char *)e.message.ptr, e.message.len, text, sizeof(text));
+		snprintf(why, sizeof(why), "ERROR %u: %s", e.code, text);
 		finish(p, why);
 		return;
 	}
@@ -250,8 +256,9 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 		}
 		memcpy(p->scramble, sw.data.ptr, PROTO_SCRAMBLE_LEN);
 		if (!auth_response(p, sw.plugin, auth, &auth_len)) {
-			snprintf(why, sizeof(why), "the server wants plugin '%.*s'; health_user must use mysql_native_password or caching_sha2_password",
-				 (int)sw.plugin.len, (const char *)sw.plugin.ptr);
+			log_escape((const char *)sw.plugin.ptr, sw.plugin.len, plugin, sizeof(plugin));
+			snprintf(why, sizeof(why), "the server wants plugin '%s'; health_user must use mysql_native_password or caching_sha2_password",
+				 plugin);
 			finish(p, why);
 			return;
 		}

@@ -26,6 +26,8 @@ Server cases:
   bad-result       a real greeting, OK to any login, then a result set
                    whose column count announces 2 columns followed by an
                    OK packet where a column definition must be
+  err-login        a real greeting, then to any login an ERR 1045 whose
+                   message holds CR LF, a forged log line and an ANSI escape
 
 Only the Python standard library: the lab's python3 package suffices.
 """
@@ -176,6 +178,10 @@ def serve_one(conn, case):
     conn.sendall(greeting_packet())
     login = read_packet(conn)
     if login is None:
+        return
+    if case == "err-login":
+        message = b"Access denied\r\n2026-01-01T00:00:00.000Z notice  forged line\x1b[2J"
+        conn.sendall(packet(login[0] + 1, b"\xff" + struct.pack("<H", 1045) + b"#28000" + message))
         return
     conn.sendall(packet(login[0] + 1, b"\x00\x00\x00\x02\x00\x00\x00"))
     while True:

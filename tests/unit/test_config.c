@@ -171,6 +171,18 @@ static void test_values_and_comments(void **state)
 	assert_int_equal(cfg.upstream_tls, UPSTREAM_TLS_VERIFY_IDENTITY); /* the secure default */
 }
 
+/* A reload's error goes to the log: file text quoted in it has its control
+ * bytes escaped, so a value cannot forge a log line or hide in one. */
+static void test_quoted_text_escaped(void **state)
+{
+	expect_error(PLAIN "threads = 2\x1b[2J\n",
+		     ":3: [proxy] threads: expected an integer from 1 to 256, got '2\\x1b[2J'");
+	expect_error(PLAIN "lis\x01ten = 1\n", ":3: [proxy] lis\\x01ten: unknown key");
+	expect_error(PLAIN "servers\x7f\n", ":3: expected 'key = value', got 'servers\\x7f'");
+	expect_error("[upstream]\nservers = a:1, b:x\rc\n",
+		     ":2: [upstream] servers: server 2: port must be a number from 1 to 65535, got 'b:x\\x0dc'");
+}
+
 /* The health password is read from its file's first line, and
  * config_wipe_secrets leaves nothing of it in the struct. */
 static void test_health_password_wiped(void **state)
@@ -237,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_bad_cipher_lists),  cmocka_unit_test(test_bad_size),
 		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
+		cmocka_unit_test(test_quoted_text_escaped),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
