@@ -653,6 +653,11 @@ bool config_key_at(size_t i, const char **section, const char **key)
 	return true;
 }
 
+void config_endpoint_name(const struct config_endpoint *ep, char *buf, size_t len)
+{
+	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
+}
+
 const char *config_client_tls_name(enum client_tls_mode m) { return client_tls_names[m]; }
 
 const char *config_upstream_tls_name(enum upstream_tls_mode m) { return upstream_tls_names[m]; }

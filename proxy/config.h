@@ -36,6 +36,9 @@ struct config_endpoint {
 	uint16_t port;
 };
 
+/* Room for config_endpoint_name: "[", host, "]:", 5 digits, NUL. */
+#define CONFIG_ENDPOINT_NAME_MAX (CONFIG_HOST_MAX + 8)
+
 struct config {
 	char path[CONFIG_STR_MAX];
 
@@ -103,6 +106,10 @@ void config_keep_restart_only(struct config *fresh, const struct config *running
 
 /* The i-th known key (for docs checks and listings); false past the end. */
 bool config_key_at(size_t i, const char **section, const char **key);
+
+/* "host:port", or "[v6]:port" for an IPv6 address, as [upstream] servers
+ * writes it: the name in logs and the key of a server across reloads. */
+void config_endpoint_name(const struct config_endpoint *ep, char *buf, size_t len);
 
 const char *config_client_tls_name(enum client_tls_mode m);
 const char *config_upstream_tls_name(enum upstream_tls_mode m);

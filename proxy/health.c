@@ -45,7 +45,7 @@ struct probe {
 	struct event *deadline;
 	uint8_t seq;          /* next sequence id to send */
 	uint8_t scramble[PROTO_SCRAMBLE_LEN];
-	char prefix[CONFIG_HOST_MAX + 32]; /* "health check of host:port" */
+	char prefix[CONFIG_ENDPOINT_NAME_MAX + 16]; /* "health check of host:port" */
 };
 
 struct health {
@@ -376,8 +376,9 @@ static void start_probe(struct health *h, struct settings *st, int server)
 	p->server = server;
 	p->settings = st;
 	atomic_fetch_add(&st->refs, 1);
-	const struct config_endpoint *ep = &st->cfg.servers[server];
-	snprintf(p->prefix, sizeof(p->prefix), "health check of %s:%u", ep->host, (unsigned)ep->port);
+	char name[CONFIG_ENDPOINT_NAME_MAX];
+	config_endpoint_name(&st->cfg.servers[server], name, sizeof(name));
+	snprintf(p->prefix, sizeof(p->prefix), "health check of %s", name);
 	p->deadline = evtimer_new(h->base, deadline_cb, p);
 	h->probes[server] = p;
 	/* Bound the whole probe: connect, TLS and login. */

@@ -16,11 +16,6 @@ static time_t now_seconds(void)
 	return ts.tv_sec;
 }
 
-static void endpoint_name(const struct config_endpoint *ep, char *buf, size_t len)
-{
-	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
-}
-
 void upstream_pool_init(struct upstream_pool *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -35,7 +30,7 @@ void upstream_pool_configure(struct upstream_pool *p, const struct config *cfg)
 	memset(fresh, 0, sizeof(fresh));
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < cfg->nservers; i++) {
-		endpoint_name(&cfg->servers[i], fresh[i].name, sizeof(fresh[i].name));
+		config_endpoint_name(&cfg->servers[i], fresh[i].name, sizeof(fresh[i].name));
 		for (int j = 0; j < p->nservers; j++) {
 			if (strcmp(p->servers[j].name, fresh[i].name) == 0) {
 				fresh[i] = p->servers[j];

@@ -27,7 +27,7 @@ enum upstream_health {
 };
 
 struct upstream_server_state {
-	char name[CONFIG_HOST_MAX + 8]; /* "host:port", the key across reloads */
+	char name[CONFIG_ENDPOINT_NAME_MAX]; /* config_endpoint_name: the key across reloads */
 	enum upstream_health health;
 	unsigned failures;               /* consecutive */
 	time_t retry_at;                 /* CLOCK_MONOTONIC seconds */

@@ -183,6 +183,28 @@ static void test_quoted_text_escaped(void **state)
 		     ":2: [upstream] servers: server 2: port must be a number from 1 to 65535, got 'b:x\\x0dc'");
 }
 
+/* One spelling of a server's name: the log's and the upstream pool's key. */
+static void test_endpoint_name(void **state)
+{
+	char name[CONFIG_ENDPOINT_NAME_MAX];
+	struct config_endpoint ep = {"db1.example", 3306};
+	config_endpoint_name(&ep, name, sizeof(name));
+	assert_string_equal(name, "db1.example:3306");
+	ep = (struct config_endpoint){"10.0.0.2", 3307};
+	config_endpoint_name(&ep, name, sizeof(name));
+	assert_string_equal(name, "10.0.0.2:3307");
+	ep = (struct config_endpoint){"fe80::1", 65535};
+	config_endpoint_name(&ep, name, sizeof(name));
+	assert_string_equal(name, "[fe80::1]:65535");
+	/* The longest host still fits whole. */
+	memset(ep.host, 'h', sizeof(ep.host) - 1);
+	ep.host[sizeof(ep.host) - 1] = '\0';
+	ep.host[0] = ':';
+	config_endpoint_name(&ep, name, sizeof(name));
+	assert_int_equal(strlen(name), 1 + (sizeof(ep.host) - 1) + 2 + 5);
+	assert_string_equal(name + strlen(name) - 9, "hh]:65535");
+}
+
 /* The health password is read from its file's first line, and
  * config_wipe_secrets leaves nothing of it in the struct. */
 static void test_health_password_wiped(void **state)
@@ -250,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
 		cmocka_unit_test(test_quoted_text_escaped),
+		cmocka_unit_test(test_endpoint_name),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
