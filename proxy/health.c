@@ -395,7 +395,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct settings *st = gate_settings(h->gate);
 	if (st->cfg.health_user[0]) {
 		for (int i = 0; i < st->cfg.nservers; i++)
-			if (!h->probes[i] && upstream_pool_due(&h->gate->pool, i))
+			if (!h->probes[i] && upstream_pool_due(&h->gate->pool, &st->cfg, i))
 				start_probe(h, st, i);
 	}
 	struct timeval tv = {st->cfg.health_interval, 0};

@@ -16,6 +16,22 @@ static time_t now_seconds(void)
 	return ts.tv_sec;
 }
 
+/* The entry named `name`, or NULL. Called with the lock held. */
+static struct upstream_server_state *find_locked(struct upstream_pool *p, const char *name)
+{
+	for (int i = 0; i < p->nservers; i++)
+		if (strcmp(p->servers[i].name, name) == 0)
+			return &p->servers[i];
+	return NULL;
+}
+
+/* Is this server down and waiting out its backoff? Lock held; st may be
+ * NULL (not listed). */
+static bool backing_off(const struct upstream_server_state *st, time_t now)
+{
+	return st && st->health == UPSTREAM_DOWN && st->retry_at > now;
+}
+
 void upstream_pool_init(struct upstream_pool *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -45,24 +61,31 @@ void upstream_pool_configure(struct upstream_pool *p, const struct config *cfg)
 
 void upstream_pool_order(struct upstream_pool *p, const struct config *cfg, int order[CONFIG_MAX_SERVERS])
 {
-	int n = 0;
+	char names[CONFIG_MAX_SERVERS][CONFIG_ENDPOINT_NAME_MAX];
+	bool waiting[CONFIG_MAX_SERVERS];
+	for (int i = 0; i < cfg->nservers; i++)
+		config_endpoint_name(&cfg->servers[i], names[i], sizeof(names[i]));
 	time_t now = now_seconds();
 	pthread_mutex_lock(&p->lock);
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < cfg->nservers && i < p->nservers; i++) {
-			bool backing_off = p->servers[i].health == UPSTREAM_DOWN && p->servers[i].retry_at > now;
-			if (backing_off == (pass == 1))
-				order[n++] = i;
-		}
-	}
+	for (int i = 0; i < cfg->nservers; i++)
+		waiting[i] = backing_off(find_locked(p, names[i]), now);
 	pthread_mutex_unlock(&p->lock);
+	int n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < cfg->nservers; i++)
+			if (waiting[i] == (pass == 1))
+				order[n++] = i;
 }
 
-bool upstream_pool_due(struct upstream_pool *p, int index)
+bool upstream_pool_due(struct upstream_pool *p, const struct config *cfg, int index)
 {
+	if (index < 0 || index >= cfg->nservers)
+		return false;
+	char name[CONFIG_ENDPOINT_NAME_MAX];
+	config_endpoint_name(&cfg->servers[index], name, sizeof(name));
+	time_t now = now_seconds();
 	pthread_mutex_lock(&p->lock);
-	bool due = index >= p->nservers || p->servers[index].health != UPSTREAM_DOWN ||
-		   p->servers[index].retry_at <= now_seconds();
+	bool due = !backing_off(find_locked(p, name), now);
 	pthread_mutex_unlock(&p->lock);
 	return due;
 }
@@ -71,12 +94,14 @@ void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int
 {
 	if (index < 0 || index >= cfg->nservers)
 		return;
+	char name[CONFIG_ENDPOINT_NAME_MAX];
+	config_endpoint_name(&cfg->servers[index], name, sizeof(name));
 	pthread_mutex_lock(&p->lock);
-	if (index >= p->nservers) {
+	struct upstream_server_state *st = find_locked(p, name);
+	if (!st) {
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
-	struct upstream_server_state *st = &p->servers[index];
 	enum upstream_health before = st->health;
 	if (!error) {
 		st->health = UPSTREAM_UP;
@@ -84,7 +109,7 @@ void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int
 		st->last_error[0] = '\0';
 		pthread_mutex_unlock(&p->lock);
 		if (before != UPSTREAM_UP)
-			log_notice("upstream %s is up", st->name);
+			log_notice("upstream %s is up", name);
 		return;
 	}
 	st->health = UPSTREAM_DOWN;
@@ -95,8 +120,6 @@ void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int
 		backoff = cfg->health_backoff_max;
 	st->retry_at = now_seconds() + backoff;
 	snprintf(st->last_error, sizeof(st->last_error), "%s", error);
-	char name[sizeof(st->name)];
-	strcpy(name, st->name);
 	unsigned failures = st->failures;
 	pthread_mutex_unlock(&p->lock);
 	if (before != UPSTREAM_DOWN)

@@ -9,6 +9,13 @@
  * the proxy still tries them all rather than refusing on stale news.
  * Host names are resolved again for every connection, never pinned, so an
  * RDS Multi-AZ failover that moves the name is followed at once.
+ *
+ * The pool knows servers by name (config_endpoint_name), not by place: a
+ * session keeps the configuration generation it started with, and after a
+ * reload that reorders [upstream] servers its indexes mean other servers
+ * in the pool's list. Every function taking (cfg, index) looks the server
+ * up by the name cfg->servers[index] has, so the caller passes its own
+ * generation and the index into it.
  */
 #ifndef ACCTGATE_UPSTREAM_H
 #define ACCTGATE_UPSTREAM_H
@@ -44,12 +51,16 @@ void upstream_pool_init(struct upstream_pool *p);
 void upstream_pool_destroy(struct upstream_pool *p);
 /* Adopt a (re)loaded server list, keeping the state of servers still listed. */
 void upstream_pool_configure(struct upstream_pool *p, const struct config *cfg);
-/* Fill order[] with indexes into cfg->servers in the order to try them. */
+/* Fill order[0 .. cfg->nservers - 1] with indexes into cfg->servers in the
+ * order to try them. A server the pool no longer lists counts as not
+ * backing off. */
 void upstream_pool_order(struct upstream_pool *p, const struct config *cfg, int order[CONFIG_MAX_SERVERS]);
-/* False while server `index` is down and backing off: the health check
- * leaves it alone until its retry time. */
-bool upstream_pool_due(struct upstream_pool *p, int index);
-/* Report the outcome of a connection attempt (error = NULL on success). */
+/* False while cfg->servers[index] is down and backing off: the health
+ * check leaves it alone until its retry time. */
+bool upstream_pool_due(struct upstream_pool *p, const struct config *cfg, int index);
+/* Report the outcome of a connection attempt to cfg->servers[index]
+ * (error = NULL on success). A server the pool no longer lists (a reload
+ * removed it) is not recorded. */
 void upstream_pool_report(struct upstream_pool *p, const struct config *cfg, int index, const char *error);
 const char *upstream_health_name(enum upstream_health h);
 

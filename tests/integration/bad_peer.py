@@ -23,6 +23,7 @@ Client cases (before login unless marked):
 Server cases:
   garbage-greeting random bytes instead of HandshakeV10
   close-greeting   accept, then close without a word
+  silent           accept and never say a word, until the peer closes
   bad-result       a real greeting, OK to any login, then a result set
                    whose column count announces 2 columns followed by an
                    OK packet where a column definition must be
@@ -174,6 +175,11 @@ def serve_one(conn, case):
         conn.sendall(packet(0, os.urandom(3) + b"\x00" * 5))
         return
     if case == "close-greeting":
+        return
+    if case == "silent":
+        conn.settimeout(None)
+        while conn.recv(4096):
+            pass
         return
     conn.sendall(greeting_packet())
     login = read_packet(conn)
