@@ -352,11 +352,23 @@ static bool plugin_is(struct proto_slice plugin, const char *name)
 	return plugin.len == strlen(name) && memcmp(plugin.ptr, name, plugin.len) == 0;
 }
 
+/* The server writes these two bytes alone (sql_authentication.cc); a
+ * longer AuthMoreData is a PEM public key, whose second byte is '-'. */
+enum proto_sha2_state proto_sha2_auth_state(const uint8_t *p, size_t len)
+{
+	if (len != 2 || p[0] != 0x01)
+		return PROTO_SHA2_NONE;
+	if (p[1] == 0x03)
+		return PROTO_SHA2_FAST_OK;
+	if (p[1] == 0x04)
+		return PROTO_SHA2_FULL_AUTH;
+	return PROTO_SHA2_NONE;
+}
+
 enum proto_password_request proto_auth_password_request(const uint8_t *p, size_t len)
 {
-	/* caching_sha2_password's one-byte requests: 0x03 fast auth done, 0x04
-	 * perform full authentication. No other plugin sends 0x01 0x04. */
-	if (len == 2 && p[0] == 0x01 && p[1] == 0x04)
+	/* No other plugin sends caching_sha2_password's 0x01 0x04. */
+	if (proto_sha2_auth_state(p, len) == PROTO_SHA2_FULL_AUTH)
 		return PROTO_PW_SHA2_FULL;
 	struct proto_auth_switch sw;
 	if (len == 0 || p[0] != 0xFE || proto_parse_auth_switch(p, len, &sw, NULL) != PROTO_OK)

@@ -126,6 +126,9 @@ bool proto_write_auth_switch(struct proto_writer *w, const struct proto_auth_swi
 PROTO_MUST_USE enum proto_status proto_parse_auth_more_data(const uint8_t *p, size_t len,
 							    struct proto_auth_more_data *out, struct proto_error *err);
 bool proto_write_auth_more_data(struct proto_writer *w, const struct proto_auth_more_data *md);
+/* caching_sha2_password's fast-auth result, read from a server's auth
+ * packet: exactly 0x01 0x03 or 0x01 0x04; anything else is PROTO_SHA2_NONE. */
+enum proto_sha2_state proto_sha2_auth_state(const uint8_t *p, size_t len);
 /*
  * Whether a server's auth packet asks for the password itself, and how the
  * client will send it: caching_sha2_password's "perform full

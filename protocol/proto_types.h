@@ -248,6 +248,13 @@ struct proto_auth_more_data {
 	struct proto_slice data;
 };
 
+/* caching_sha2_password's one-byte AuthMoreData states (proto_sha2_auth_state). */
+enum proto_sha2_state {
+	PROTO_SHA2_NONE,      /* not one of them (a public key, another packet, truncated) */
+	PROTO_SHA2_FAST_OK,   /* 0x01 0x03: the scramble matched the server's cache; OK follows */
+	PROTO_SHA2_FULL_AUTH, /* 0x01 0x04: perform full authentication (send the password) */
+};
+
 /* What a server's auth packet asks of the client (proto_auth_password_request).
  * The answer depends on the client's transport, and so does what the server
  * accepts: each looks at its own connection only. */

@@ -265,15 +265,22 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 		send_packet(p, auth, auth_len);
 		return;
 	}
-	case 0x01: /* caching_sha2_password: 3 = fast auth done, 4 = send the password */
-		if (len >= 2 && pl[1] == 3)
+	case 0x01: /* AuthMoreData */
+		switch (proto_sha2_auth_state(pl, len)) {
+		case PROTO_SHA2_FAST_OK:
+			return; /* the OK follows */
+		case PROTO_SHA2_FULL_AUTH:
+			if (!p->link.tls) {
+				finish(p, "caching_sha2_password full authentication needs TLS toward the server");
+				return;
+			}
+			send_packet(p, (const uint8_t *)p->settings->cfg.health_password,
+				    strlen(p->settings->cfg.health_password) + 1);
 			return;
-		if (len >= 2 && pl[1] == 4 && p->link.tls) {
-			const char *pw = p->settings->cfg.health_password;
-			send_packet(p, (const uint8_t *)pw, strlen(pw) + 1);
-			return;
+		case PROTO_SHA2_NONE:
+			break;
 		}
-		finish(p, "caching_sha2_password full authentication needs TLS toward the server");
+		finish(p, "unexpected auth data from the server");
 		return;
 	default:
 		finish(p, "unexpected packet during login");

@@ -558,6 +558,22 @@ static void test_auth_password_request(void **state)
 	assert_int_equal(proto_auth_password_request(full_auth, 0), PROTO_PW_NONE);
 }
 
+/* caching_sha2_password's two one-byte states, and what is neither. */
+static void test_sha2_auth_state(void **state)
+{
+	const uint8_t fast_ok[] = {0x01, 0x03}, full_auth[] = {0x01, 0x04}, other[] = {0x01, 0x02};
+	const uint8_t longer[] = {0x01, 0x03, 0x00}, not_more_data[] = {0x02, 0x03};
+	const uint8_t key[] = "\x01-----BEGIN PUBLIC KEY-----\n";
+	assert_int_equal(proto_sha2_auth_state(fast_ok, 2), PROTO_SHA2_FAST_OK);
+	assert_int_equal(proto_sha2_auth_state(full_auth, 2), PROTO_SHA2_FULL_AUTH);
+	assert_int_equal(proto_sha2_auth_state(other, 2), PROTO_SHA2_NONE);
+	assert_int_equal(proto_sha2_auth_state(longer, sizeof(longer)), PROTO_SHA2_NONE);
+	assert_int_equal(proto_sha2_auth_state(not_more_data, 2), PROTO_SHA2_NONE);
+	assert_int_equal(proto_sha2_auth_state(key, sizeof(key) - 1), PROTO_SHA2_NONE);
+	assert_int_equal(proto_sha2_auth_state(fast_ok, 1), PROTO_SHA2_NONE);
+	assert_int_equal(proto_sha2_auth_state(fast_ok, 0), PROTO_SHA2_NONE);
+}
+
 /* Issue 8 defect 7: a MariaDB client's extended capability bytes (28-31
  * of its login) are cleared with the capabilities the proxy relays; a
  * MySQL client's filler is left alone; a short payload is not touched. */
@@ -595,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_response_malformed),  cmocka_unit_test(test_ssl_request),
 		cmocka_unit_test(test_auth_switch),	    cmocka_unit_test(test_auth_more_data),
 		cmocka_unit_test(test_auth_password_request),
+		cmocka_unit_test(test_sha2_auth_state),
 	};
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
 }
