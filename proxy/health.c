@@ -93,61 +93,69 @@ static void note_login_result(struct probe *p, const char *error)
 
 /* ---- the scrambles of the password plugins ---------------------------------- */
 
-static void digest(const EVP_MD *md, const void *a, size_t alen, const void *b, size_t blen, uint8_t *out)
+/* out = md(a + b). False when OpenSSL cannot (out of memory): a response
+ * from a half-computed digest would only fail the login, and blame the
+ * health user for it. */
+static __attribute__((warn_unused_result)) bool digest(const EVP_MD *md, const void *a, size_t alen,
+						       const void *b, size_t blen, uint8_t *out)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n;
-	EVP_DigestInit_ex(ctx, md, NULL);
-	EVP_DigestUpdate(ctx, a, alen);
-	if (b)
-		EVP_DigestUpdate(ctx, b, blen);
-	EVP_DigestFinal_ex(ctx, out, &n);
+	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, a, alen) == 1 &&
+		  (!b || EVP_DigestUpdate(ctx, b, blen) == 1) && EVP_DigestFinal_ex(ctx, out, &n) == 1;
 	EVP_MD_CTX_free(ctx);
+	return ok;
 }
 
-/* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))).
- * SHA1(pw) logs in as well as the password does, and SHA1(SHA1(pw)) is
- * what the server stores: both are wiped. */
-static size_t native_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32])
-{
-	uint8_t h1[20], h2[20], h3[20];
-	digest(EVP_sha1(), pw, strlen(pw), NULL, 0, h1);
-	digest(EVP_sha1(), h1, 20, NULL, 0, h2);
-	digest(EVP_sha1(), scramble, PROTO_SCRAMBLE_LEN, h2, 20, h3);
-	for (int i = 0; i < 20; i++)
-		out[i] = h1[i] ^ h3[i];
-	OPENSSL_cleanse(h1, sizeof(h1));
-	OPENSSL_cleanse(h2, sizeof(h2));
-	return 20;
-}
-
-/* caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble). */
-static size_t sha2_password(const char *pw, const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32])
+/* The XOR of a password hash and a scramble hash, as both plugins answer:
+ *   mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw)))
+ *   caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble)
+ * H(pw) logs in as well as the password does, and H(H(pw)) is what the
+ * server stores: both are wiped. */
+static bool scramble_password(const EVP_MD *md, bool scramble_first, const char *pw,
+			      const uint8_t scramble[PROTO_SCRAMBLE_LEN], uint8_t out[32], size_t *len)
 {
 	uint8_t h1[32], h2[32], h3[32];
-	digest(EVP_sha256(), pw, strlen(pw), NULL, 0, h1);
-	digest(EVP_sha256(), h1, 32, NULL, 0, h2);
-	digest(EVP_sha256(), h2, 32, scramble, PROTO_SCRAMBLE_LEN, h3);
-	for (int i = 0; i < 32; i++)
-		out[i] = h1[i] ^ h3[i];
+	size_t n = (size_t)EVP_MD_get_size(md);
+	bool ok = n <= sizeof(h1) && digest(md, pw, strlen(pw), NULL, 0, h1) && digest(md, h1, n, NULL, 0, h2) &&
+		  (scramble_first ? digest(md, scramble, PROTO_SCRAMBLE_LEN, h2, n, h3)
+				  : digest(md, h2, n, scramble, PROTO_SCRAMBLE_LEN, h3));
+	if (ok) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = h1[i] ^ h3[i];
+		*len = n;
+	}
 	OPENSSL_cleanse(h1, sizeof(h1));
 	OPENSSL_cleanse(h2, sizeof(h2));
-	return 32;
+	return ok;
 }
 
-/* The auth response for `plugin`, or false for a plugin probes cannot use. */
-static bool auth_response(struct probe *p, struct proto_slice plugin, uint8_t out[32], size_t *len)
+enum auth_result {
+	AUTH_OK,
+	AUTH_UNSUPPORTED, /* a plugin probes cannot use */
+	AUTH_FAILED,      /* OpenSSL could not compute it */
+};
+
+/* The auth response for `plugin`. */
+static enum auth_result auth_response(struct probe *p, struct proto_slice plugin, uint8_t out[32], size_t *len)
 {
 	const char *pw = p->settings->cfg.health_password;
-	if (plugin.len == 21 && memcmp(plugin.ptr, "mysql_native_password", 21) == 0) {
-		*len = native_password(pw, p->scramble, out);
-		return true;
-	}
-	if (plugin.len == 21 && memcmp(plugin.ptr, "caching_sha2_password", 21) == 0) {
-		*len = sha2_password(pw, p->scramble, out);
-		return true;
-	}
-	return false;
+	bool ok;
+	if (plugin.len == 21 && memcmp(plugin.ptr, "mysql_native_password", 21) == 0)
+		ok = scramble_password(EVP_sha1(), true, pw, p->scramble, out, len);
+	else if (plugin.len == 21 && memcmp(plugin.ptr, "caching_sha2_password", 21) == 0)
+		ok = scramble_password(EVP_sha256(), false, pw, p->scramble, out, len);
+	else
+		return AUTH_UNSUPPORTED;
+	return ok ? AUTH_OK : AUTH_FAILED;
+}
+
+/* An internal failure: the probe ends without a verdict on the server or
+ * the health user. */
+static void give_up(struct probe *p, const char *why)
+{
+	log_warning("%s: %s; this round is skipped", p->prefix, why);
+	p->state = PROBE_DONE;
 }
 
 /* ---- probe steps ---------------------------------------------------------- */
@@ -170,10 +178,15 @@ static void send_login(struct probe *p)
 	size_t auth_len = 0;
 	static const char native[] = "mysql_native_password";
 	struct proto_slice plugin = hs->auth_plugin;
-	if (!auth_response(p, plugin, auth, &auth_len)) {
+	enum auth_result ar = auth_response(p, plugin, auth, &auth_len);
+	if (ar == AUTH_UNSUPPORTED) {
 		/* Ask for native password; the server switches if it must. */
 		plugin = (struct proto_slice){(const uint8_t *)native, sizeof(native) - 1};
-		auth_response(p, plugin, auth, &auth_len);
+		ar = auth_response(p, plugin, auth, &auth_len);
+	}
+	if (ar != AUTH_OK) {
+		give_up(p, "cannot compute the login's auth response");
+		return;
 	}
 	struct proto_handshake_response resp = {
 		.capabilities = (CLIENT_MYSQL | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH |
@@ -255,7 +268,12 @@ static void on_login_packet(struct probe *p, const uint8_t *pl, size_t len)
 			return;
 		}
 		memcpy(p->scramble, sw.data.ptr, PROTO_SCRAMBLE_LEN);
-		if (!auth_response(p, sw.plugin, auth, &auth_len)) {
+		enum auth_result ar = auth_response(p, sw.plugin, auth, &auth_len);
+		if (ar == AUTH_FAILED) {
+			give_up(p, "cannot compute the auth switch's response");
+			return;
+		}
+		if (ar == AUTH_UNSUPPORTED) {
 			log_escape((const char *)sw.plugin.ptr, sw.plugin.len, plugin, sizeof(plugin));
 			snprintf(why, sizeof(why), "the server wants plugin '%s'; health_user must use mysql_native_password or caching_sha2_password",
 				 plugin);
@@ -406,7 +424,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 				start_probe(h, st, i);
 	}
 	struct timeval tv = {st->cfg.health_interval, 0};
-	evtimer_add(h->tick, &tv);
+	/* Without the timer no round comes again: the operator must know. */
+	if (evtimer_add(h->tick, &tv) != 0)
+		log_error("health checks stop: cannot arm their timer");
 	settings_release(st);
 }
 
