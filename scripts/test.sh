@@ -11,7 +11,9 @@
 # 3. Runs `ctest --output-on-failure` in the first two: unit tests,
 #    integration (lab MariaDB + acctgate as a fixture, every scenario over
 #    the four client/upstream TLS combinations) and the Slurm e2e tests;
-#    in build-fuzz, each fuzz target for a bounded time.
+#    in build-fuzz, each fuzz target for a bounded time. In the first two a
+#    skipped test fails the run too (a missing capture, a missing tool):
+#    it checked nothing. Only direct mode skips by design.
 #
 # Environment:
 #   ACCTGATE_TEST_DIRECT=1     integration/e2e straight at MariaDB (harness check)
@@ -64,8 +66,22 @@ run_ctest() {
 	return "$rc"
 }
 
+# no_skips DIR: fail when ctest's log in DIR lists a test that did not run
+# (ctest passes the run with "(Skipped)" or "(Not Run)" tests in it).
+no_skips() {
+	local dir=$1 skipped
+	[[ ${ACCTGATE_TEST_DIRECT:-0} == 1 ]] && return 0
+	skipped=$(sed -n '/tests did not run:/,$p' "$dir/ctest.log" | grep -E '\((Skipped|Not Run)\)' || true)
+	[[ -z $skipped ]] && return 0
+	echo "==== tests that did not run in $dir (each one checked nothing):"
+	printf '%s\n' "$skipped"
+	note "skipped tests in $dir" "FAILED: $(wc -l <<<"$skipped") did not run"
+	return 1
+}
+
 if configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	run_ctest build || status=1
+	no_skips build || status=1
 else
 	status=1
 fi
@@ -79,6 +95,7 @@ if [[ ${ACCTGATE_TEST_SKIP_ASAN:-0} != 1 ]]; then
 	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args=(-LE e2e)
 	if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DACCTGATE_SANITIZE=ON; then
 		run_ctest build-asan "${asan_args[@]}" || status=1
+		no_skips build-asan || status=1
 	else
 		status=1
 	fi

@@ -9,7 +9,9 @@
  * their own parsers.
  *
  * Usage: test_pcap_vectors [capture.pcap] [--dump DIR]
- * The capture defaults to $ACCTGATE_PCAP; without one the test is skipped.
+ * The capture defaults to $ACCTGATE_PCAP. Without one nothing is checked,
+ * and that must not read as a pass: the program exits 77, which ctest
+ * reports as skipped (SKIP_RETURN_CODE) and scripts/test.sh as a failure.
  * --dump DIR also writes seed inputs for the fuzz targets (DIR/<target>/).
  */
 #include <errno.h>
@@ -21,6 +23,7 @@
 #define TRACKER_PEEK (64u << 10)
 #define SEED_PREFIX 4096u
 #define SEEDS_PER_KIND 300u
+#define EXIT_SKIPPED 77
 
 static const char *pcap_path;
 static const char *dump_dir;
@@ -430,17 +433,6 @@ static void drive_connection(const struct pcap_conn *conn, size_t index)
 
 static void test_real_session(void **state)
 {
-	if (!pcap_path || !*pcap_path) {
-		printf("no capture given (argument or $ACCTGATE_PCAP)\n");
-		skip();
-	}
-	FILE *probe = fopen(pcap_path, "rb");
-	if (!probe) {
-		printf("capture %s not found\n", pcap_path);
-		skip();
-	}
-	fclose(probe);
-
 	struct pcap_capture cap;
 	if (!pcap_load(pcap_path, &cap)) {
 		pcap_free(&cap);
@@ -478,6 +470,16 @@ int main(int argc, char **argv)
 			pcap_path = argv[i];
 		}
 	}
+	if (!pcap_path || !*pcap_path) {
+		printf("SKIP: no capture given (argument or $ACCTGATE_PCAP)\n");
+		return EXIT_SKIPPED;
+	}
+	FILE *probe = fopen(pcap_path, "rb");
+	if (!probe) {
+		printf("SKIP: cannot open the capture %s: %s\n", pcap_path, strerror(errno));
+		return EXIT_SKIPPED;
+	}
+	fclose(probe);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_session),
 	};
