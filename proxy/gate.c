@@ -79,6 +79,7 @@ void settings_release(struct settings *s)
 		return;
 	SSL_CTX_free(s->client_ctx);
 	SSL_CTX_free(s->upstream_ctx);
+	config_wipe_secrets(&s->cfg);
 	free(s);
 }
 
@@ -141,6 +142,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	log_notice("SIGHUP: reloading %s", g->config_path);
 	if (!config_load(g->config_path, fresh, err, sizeof(err))) {
 		log_error("reload refused, running configuration kept: %s", err);
+		config_wipe_secrets(fresh);
 		free(fresh);
 		return;
 	}
@@ -150,6 +152,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	struct settings *next = settings_build(fresh, err, sizeof(err));
 	if (!next) {
 		log_error("reload refused, running configuration and certificates kept: %s", err);
+		config_wipe_secrets(fresh);
 		free(fresh);
 		return;
 	}
@@ -161,6 +164,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	g->settings = next;
 	pthread_mutex_unlock(&g->settings_lock);
 	settings_release(old);
+	config_wipe_secrets(fresh);
 	free(fresh);
 	log_notice("reload done: new sessions use the new configuration and certificates");
 }

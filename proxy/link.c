@@ -39,8 +39,7 @@ static void connect_next(struct link *l);
 
 void link_endpoint(const struct link *l, char *buf, size_t len)
 {
-	const struct config_endpoint *ep = &l->cfg->servers[l->server_index];
-	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
+	config_endpoint_name(&l->cfg->servers[l->server_index], buf, len);
 }
 
 const char *link_expected_name(const struct link *l)

@@ -444,7 +444,7 @@ void relay_server_input(struct session *s)
 			return;
 		}
 		s->server_in_chunk = h.payload_len == PROTO_MAX_CHUNK;
-		if (ev == TRK_EV_CLIENT_TURN && !session_cfg(s)->local_infile) {
+		if (ev == TRK_EV_INFILE_REFUSED) {
 			refuse_infile(s, h.seq, client_view_seq, wire);
 			continue;
 		}

@@ -340,6 +340,8 @@ void session_logged_in(struct session *s)
 {
 	if (s->timer)
 		evtimer_del(s->timer);
+	/* A server's LOCAL INFILE request is refused, not relayed (relay.c). */
+	s->tracker.refuse_local_infile = !session_cfg(s)->local_infile;
 	s->client->in_limit = session_cfg(s)->max_command_size + PROTO_HEADER_LEN * (session_cfg(s)->max_command_size /
 											 PROTO_MAX_CHUNK + 1);
 }
