@@ -1,12 +1,10 @@
 /*
- * session.h - one client session and its one backend session.
+ * session.h - one client session and its one backend session, as the
+ * worker sees them: start, drain, abort, and the worker's list.
  *
- * The session layer is where the later features attach:
- *  - session_dispatch_command() is the single point every client command
- *    passes before it is forwarded (a statement can be held there);
- *  - session_on_result_end() sees every OK/ERR/EOF with its status flags;
- *  - struct session_context tracks database, autocommit and transaction
- *    state, and the command in flight, for recording and throttling.
+ * The later features (journal, snapshots, contention control) attach
+ * through hooks.h, not here; session_int.h is the contract between the
+ * session layer's own files.
  */
 #ifndef ACCTGATE_SESSION_H
 #define ACCTGATE_SESSION_H
