@@ -400,7 +400,8 @@ static void encrypt(struct conn *c)
 static void push_all(struct conn *c)
 {
 	push_socket(c);
-	while (c->ssl && !c->failed && !c->write_blocked && iobuf_len(&c->out) > 0) {
+	while (c->ssl && !c->failed && !c->write_blocked &&
+	       (iobuf_len(&c->out) > 0 || (c->close_notify_wanted && !c->close_notify_sent))) {
 		encrypt(c);
 		push_socket(c);
 	}
