@@ -40,7 +40,13 @@ for i in 1 2; do
 		2>/dev/null &
 	trickle_pids+=" $!"
 done
-sleep 0.5
+# All three are acctgate's before the fourth client comes.
+agpid=$(<"$ag/acctgate.pid")
+deadline=$((SECONDS + 10))
+until (($(ss -Htnp state established "( sport = :$ap )" | grep -c "pid=$agpid,") >= 3)); do
+	((SECONDS < deadline)) || break
+	sleep 0.05
+done
 out=$(q "SELECT 1")
 check "three idle logins fill max_connections = 3" "$([[ $out == *1040* ]] && echo 1 || echo 0)" "$out"
 sleep 2.5

@@ -51,7 +51,9 @@ q() {
 q >"$d/s1.out" &
 s1_pid=$!
 deadline=$((SECONDS + 10))
-until ss -Htn state established "( dport = :$sp )" | grep -q .; do
+# acctgate's own connection to SILENT (the readiness probe's may linger).
+agpid=$(<"$d/acctgate.pid")
+until ss -Htnp state established "( dport = :$sp )" | grep -q "pid=$agpid,"; do
 	((SECONDS < deadline)) || break
 	sleep 0.05
 done
