@@ -280,6 +280,17 @@ static unsigned long take_tls_error(void)
 	return first;
 }
 
+/* Fail with OpenSSL's reason for the error just seen, or `fallback`. */
+static void fail_tls(struct conn *c, const char *fallback)
+{
+	unsigned long e = take_tls_error();
+	char reason[160];
+	snprintf(reason, sizeof(reason), "%s", fallback);
+	if (e)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	fail(c, reason);
+}
+
 /* SSL_read into `in` until OpenSSL wants more ciphertext or `in` is full. */
 static void decrypt(struct conn *c)
 {
@@ -313,14 +324,9 @@ static void decrypt(struct conn *c)
 			take_tls_error();
 			c->eof = true;
 			return;
-		default: {
-			unsigned long e = take_tls_error();
-			char reason[160] = "TLS error";
-			if (e)
-				ERR_error_string_n(e, reason, sizeof(reason));
-			fail(c, reason);
+		default:
+			fail_tls(c, "TLS error");
 			return;
-		}
 		}
 	}
 }
@@ -377,11 +383,7 @@ static void encrypt(struct conn *c)
 			n = TLS_RECORD_MAX;
 		int w = SSL_write(c->ssl, iobuf_peek(&c->out), (int)n);
 		if (w <= 0) {
-			unsigned long e = take_tls_error();
-			char reason[160] = "TLS write failed";
-			if (e)
-				ERR_error_string_n(e, reason, sizeof(reason));
-			fail(c, reason);
+			fail_tls(c, "TLS write failed");
 			event_active(c->rev, EV_READ, 0);
 			return;
 		}
