@@ -28,7 +28,6 @@
 
 #include "log.h"
 #include "packet_io.h"
-#include "tls.h"
 #include "worker.h"
 
 /* How long a closing session waits for its last bytes to drain. */
