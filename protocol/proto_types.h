@@ -401,6 +401,7 @@ struct proto_result_end {
 	uint16_t warnings;
 	uint16_t err_code;
 	char sql_state[6];
+	bool result_set;       /* it ends the rows of a result set (not a bare OK or ERR) */
 };
 
 struct proto_tracker {

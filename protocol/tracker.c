@@ -378,6 +378,7 @@ static enum proto_tracker_event on_row(struct proto_tracker *t, const uint8_t *p
 	if (p[0] == 0xFE && is_end(t, payload_len)) {
 		if (!take_end(t, p, avail, payload_len, err))
 			return TRK_EV_MALFORMED;
+		t->last.result_set = true;
 		if (t->command == COM_STMT_FETCH)
 			return done(t);
 		return result_end(t);

@@ -31,7 +31,8 @@ struct session;
 enum hook_verdict {
 	HOOK_FORWARD, /* go on as if no hook were there */
 	HOOK_HOLD,    /* stop here until session_release(); the client waits */
-	HOOK_ANSWER,  /* before_command only: answer the client with the ERR in *answer */
+	HOOK_ANSWER,  /* answer the client with the ERR in *answer: before_command, instead
+	                 of forwarding; before_result_end, in place of the final packet */
 	HOOK_SWALLOW, /* before_result_end only: the final packet does not reach the client */
 };
 
@@ -86,21 +87,57 @@ struct session_hooks {
 	enum hook_verdict (*before_command)(void *arg, struct session *s, const struct hook_command *cmd,
 					    struct hook_answer *answer);
 	/* Before the packet that ends a response (its last OK/ERR/EOF) reaches
-	 * the client; `packet` is its payload. HOOK_ANSWER is not allowed. */
+	 * the client; `packet` is its payload. */
 	enum hook_verdict (*before_result_end)(void *arg, struct session *s, const struct proto_result_end *end,
-					       const uint8_t *packet, size_t len);
+					       const uint8_t *packet, size_t len, struct hook_answer *answer);
 	/* Every result end of a response (multi-results: each), with status flags. */
 	void (*on_result_end)(void *arg, struct session *s, const struct proto_result_end *end);
 	/* The first command of a transaction is about to be forwarded. */
 	void (*on_txn_begin)(void *arg, struct session *s, const struct txn *t);
 	/* The transaction ended; its statements in the order they ran. */
 	void (*on_txn_end)(void *arg, struct session *s, const struct txn *t, enum txn_end how);
+	/* The session is being freed: release what session_hook_data holds. */
+	void (*on_session_end)(void *arg, struct session *s);
 };
 
 #define HOOKS_MAX 8
 
 /* Resume a session a hook held (HOOK_HOLD), on its worker's thread. */
 void session_release(struct session *s);
+/* Resume a held command by answering the client with an ERR instead of
+ * forwarding it (statements session_inject queued still go, first). */
+void session_release_error(struct session *s, const struct hook_answer *answer);
+
+/*
+ * Statements of acctgate's own (SET TIMESTAMP, reading session variables,
+ * ROLLBACK), sent on the session's server leg right before the command a
+ * before_command hook holds or is looking at: pipelined with it, so they
+ * cost no round trip, and their responses never reach the client. Call
+ * from before_command, or while the command is held. Each response's text
+ * rows go to on_row (values of at most SESSION_INJECT_COLUMNS columns,
+ * rows longer than 64 KiB are skipped), its end to on_done. False when
+ * SESSION_INJECT_MAX are queued or out of memory.
+ */
+struct session_inject_ops {
+	void (*on_row)(void *arg, struct session *s, const struct proto_slice *values, const bool *nulls,
+		       size_t ncols);
+	void (*on_done)(void *arg, struct session *s, const struct proto_result_end *end);
+};
+#define SESSION_INJECT_MAX 4
+#define SESSION_INJECT_COLUMNS 16
+bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg);
+
+/* A hook's own per-session pointer (NULL at first); free it in
+ * on_session_end. */
+void **session_hook_data(struct session *s, const struct session_hooks *h);
+/* The worker the session lives on: session_release must run there
+ * (worker_call). */
+struct worker *session_worker(const struct session *s);
+/* The worker's first live session (walk on with session_next, session.h),
+ * for finding one by id from a worker_call. */
+struct session *session_first(struct worker *w);
+/* The negotiated client capabilities (CLIENT_* bits). */
+uint32_t session_caps(const struct session *s);
 
 /* Read-only views of a session for hooks and the admin port. */
 uint64_t session_id(const struct session *s);

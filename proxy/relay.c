@@ -87,14 +87,95 @@ static void note_command(struct session *s, const struct hook_command *cmd)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * Statements of acctgate's own (session_inject)
+ * ------------------------------------------------------------------------ */
+
+bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg)
+{
+	if (s->ninject >= SESSION_INJECT_MAX || s->inject_sent || len >= PROTO_MAX_CHUNK)
+		return false;
+	size_t wire = PROTO_HEADER_LEN + 1 + len;
+	uint8_t *p = malloc(wire);
+	if (!p)
+		return false;
+	proto_frame_write_header(p, (uint32_t)(len + 1), 0);
+	p[PROTO_HEADER_LEN] = COM_QUERY;
+	memcpy(p + PROTO_HEADER_LEN + 1, sql, len);
+	s->inject[s->ninject++] = (struct injected){.wire = p, .len = wire, .ops = ops, .arg = arg};
+	return true;
+}
+
+/* Follow the response of the first injected statement still unanswered. */
+static void expect_injected(struct session *s)
+{
+	proto_tracker_begin(&s->tracker, COM_QUERY, s->caps);
+	s->inject_ncols = 0;
+	s->server_in_chunk = false;
+	s->pass_remaining = 0;
+	s->infile_refused = false;
+}
+
+/* Queue the injected statements ahead of whatever goes next: their
+ * responses are consumed before the command's (or the hook's answer). */
+static bool send_injected(struct session *s)
+{
+	for (int i = 0; i < s->ninject; i++) {
+		if (!iobuf_append(&s->server->out, s->inject[i].wire, s->inject[i].len))
+			return false;
+		free(s->inject[i].wire);
+		s->inject[i].wire = NULL;
+	}
+	s->inject_sent = true;
+	expect_injected(s);
+	session_set_state(s, S_COMMAND);
+	return true;
+}
+
+void relay_free_injected(struct session *s)
+{
+	for (int i = 0; i < s->ninject; i++)
+		free(s->inject[i].wire);
+	s->ninject = 0;
+}
+
+/* Answer the held command with an ERR instead of forwarding it. Returns
+ * true when the session may go on reading commands. */
+static bool answer_command(struct session *s, const struct hook_answer *ans)
+{
+	conn_consume(s->client, s->held_wire);
+	s->ctx.command = 0xff;
+	if (s->ninject > 0) {
+		s->answer = *ans;
+		s->answer_seq = s->held_next_seq;
+		s->answer_after_inject = true;
+		s->after_inject = 0xff;
+		if (!send_injected(s))
+			session_close(s, "out of memory");
+		return false;
+	}
+	if (!pio_write_err(&s->client->out, s->held_next_seq, ans->code, ans->sql_state, "%s", ans->message)) {
+		session_close(s, "out of memory");
+		return false;
+	}
+	return true;
+}
+
 /* The hooks let the command go: to the server, and expect its response. */
 static void forward_command(struct session *s)
 {
 	struct hook_command cmd = held_command(s);
 	txn_on_command(s, &cmd);
 	uint8_t code = cmd.code;
-	if (!conn_move_to(s->server, s->client, s->held_wire)) {
+	bool injected = s->ninject > 0;
+	if ((injected && !send_injected(s)) || !conn_move_to(s->server, s->client, s->held_wire)) {
 		session_fail_client(s, s->held_next_seq, ER_UNKNOWN_ERROR, "HY000", "acctgate: out of memory");
+		return;
+	}
+	if (injected) {
+		/* Its tracker starts once the injected responses are consumed. */
+		s->after_inject = code;
+		s->answer_after_inject = false;
 		return;
 	}
 	if (proto_tracker_begin(&s->tracker, code, s->caps)) {
@@ -127,15 +208,8 @@ static bool run_command_hooks(struct session *s)
 			session_set_state(s, S_COMMAND_HELD);
 			return false;
 		}
-		if (v == HOOK_ANSWER) {
-			conn_consume(s->client, s->held_wire);
-			s->ctx.command = 0xff;
-			if (!pio_write_err(&s->client->out, s->held_next_seq, ans.code, ans.sql_state, "%s", ans.message)) {
-				session_close(s, "out of memory");
-				return false;
-			}
-			return true;
-		}
+		if (v == HOOK_ANSWER)
+			return answer_command(s, &ans);
 		if (v != HOOK_FORWARD)
 			log_error("session %llu: hook %s gave before_command an invalid verdict %d; forwarding",
 				  (unsigned long long)s->id, h->name, (int)v);
@@ -309,8 +383,21 @@ static void run_result_hooks(struct session *s)
 		const struct session_hooks *h = g->hooks[s->hook_pos];
 		if (!h->before_result_end)
 			continue;
+		struct hook_answer ans = {.code = ER_UNKNOWN_ERROR, .sql_state = "HY000"};
 		enum hook_verdict v = h->before_result_end(h->arg, s, &s->tracker.last, s->held_final + PROTO_HEADER_LEN,
-							   s->held_final_len - PROTO_HEADER_LEN);
+							   s->held_final_len - PROTO_HEADER_LEN, &ans);
+		if (v == HOOK_ANSWER) {
+			/* The ERR takes the final packet's place and sequence id. */
+			uint8_t seq = s->held_final[PROTO_HEADER_LEN - 1];
+			free(s->held_final);
+			s->held_final = NULL;
+			if (!pio_write_err(&s->client->out, seq, ans.code, ans.sql_state, "%s", ans.message)) {
+				session_close(s, "out of memory");
+				return;
+			}
+			finish_response(s);
+			return;
+		}
 		if (v == HOOK_HOLD) {
 			s->hook_pos++;
 			session_set_state(s, S_RESULT_HELD);
@@ -393,11 +480,83 @@ static void refuse_infile(struct session *s, uint8_t server_seq, uint8_t client_
 	s->infile_client_seq = client_seq;
 }
 
+/* The injected statements are answered: the client's command (or the
+ * hook's ERR for it) takes the server leg's responses from here. */
+static void injected_done(struct session *s)
+{
+	s->inject_sent = false;
+	if (s->answer_after_inject) {
+		s->answer_after_inject = false;
+		if (!pio_write_err(&s->client->out, s->answer_seq, s->answer.code, s->answer.sql_state, "%s",
+				   s->answer.message)) {
+			session_close(s, "out of memory");
+			return;
+		}
+		relay_enter_idle(s);
+		return;
+	}
+	if (!proto_tracker_begin(&s->tracker, s->after_inject, s->caps)) {
+		s->ctx.command = 0xff; /* a command without an answer */
+		relay_enter_idle(s);
+	}
+}
+
+/* One packet of an injected statement's response (payload: its first
+ * `peek` bytes): rows to on_row, the end to on_done; never the client's. */
+static bool consume_injected(struct session *s, const uint8_t *payload, size_t peek, uint64_t payload_len,
+			     size_t wire)
+{
+	struct injected *inj = &s->inject[0];
+	enum proto_tracker_state before = s->tracker.state;
+	struct proto_error perr = {0};
+	enum proto_tracker_event ev = proto_tracker_feed(&s->tracker, payload, peek, payload_len, &perr);
+	if (ev == TRK_EV_MALFORMED) {
+		log_error("session %llu: unexpected server packet answering acctgate's own statement: %s at byte %zu; "
+			  "closing",
+			  (unsigned long long)s->id, perr.what ? perr.what : "?", perr.offset);
+		session_close(s, "protocol desynchronised");
+		return false;
+	}
+	if (before == TRK_FIRST && ev == TRK_EV_CONTINUE) {
+		struct proto_reader r;
+		proto_reader_init(&r, payload, peek);
+		s->inject_ncols = proto_read_lenenc(&r, NULL, "column count");
+	} else if (before == TRK_ROWS && ev == TRK_EV_CONTINUE && inj->ops && inj->ops->on_row && peek == payload_len &&
+		   s->inject_ncols > 0 && s->inject_ncols <= SESSION_INJECT_COLUMNS) {
+		struct proto_slice values[SESSION_INJECT_COLUMNS];
+		bool nulls[SESSION_INJECT_COLUMNS];
+		if (proto_parse_text_row(payload, peek, s->inject_ncols, values, nulls, NULL) == PROTO_OK)
+			inj->ops->on_row(inj->arg, s, values, nulls, (size_t)s->inject_ncols);
+	}
+	size_t n = iobuf_len(&s->server->in) < wire ? iobuf_len(&s->server->in) : wire;
+	conn_consume(s->server, n);
+	s->drop_remaining = wire - n;
+	if (ev != TRK_EV_DONE)
+		return true;
+	if (inj->ops && inj->ops->on_done)
+		inj->ops->on_done(inj->arg, s, &s->tracker.last);
+	memmove(&s->inject[0], &s->inject[1], (size_t)(s->ninject - 1) * sizeof(s->inject[0]));
+	s->ninject--;
+	if (s->state != S_COMMAND)
+		return false; /* on_done closed the session */
+	if (s->ninject > 0)
+		expect_injected(s);
+	else
+		injected_done(s);
+	return true;
+}
+
 /* Stream the server's response packets to the client. */
 void relay_server_input(struct session *s)
 {
 	struct iobuf *in = &s->server->in;
 	while ((s->state == S_COMMAND || s->state == S_AUTH) && iobuf_len(in) > 0) {
+		if (s->drop_remaining) {
+			size_t n = iobuf_len(in) < s->drop_remaining ? iobuf_len(in) : (size_t)s->drop_remaining;
+			conn_consume(s->server, n);
+			s->drop_remaining -= n;
+			continue;
+		}
 		if (s->pass_remaining) {
 			if (!pass_on(s, s->pass_remaining))
 				return;
@@ -411,6 +570,11 @@ void relay_server_input(struct session *s)
 			return;
 		uint8_t *pkt = iobuf_peek(in);
 		size_t wire = PROTO_HEADER_LEN + h.payload_len;
+		if (s->inject_sent) {
+			if (!consume_injected(s, pkt + PROTO_HEADER_LEN, peek, h.payload_len, wire))
+				return;
+			continue;
+		}
 		/* The client numbers its next packet after what it received; in
 		 * the connection phase the TLS steps shift the two legs apart,
 		 * and a key request acctgate answers itself does (any login). */
@@ -482,6 +646,18 @@ void relay_server_input(struct session *s)
 /* ------------------------------------------------------------------------
  * Holds
  * ------------------------------------------------------------------------ */
+
+void relay_release_error(struct session *s, const struct hook_answer *answer)
+{
+	if (s->state != S_COMMAND_HELD) {
+		log_error("session %llu: released with an error in %s, where no command is held",
+			  (unsigned long long)s->id, session_state_name(s->state));
+		return;
+	}
+	session_set_state(s, S_IDLE);
+	if (answer_command(s, answer))
+		process_client_commands(s);
+}
 
 void relay_release(struct session *s)
 {

@@ -43,6 +43,18 @@ static const char *const state_names[] = {
 const char *session_state_name(enum session_state st) { return state_names[st]; }
 
 struct session *session_next(struct session *s) { return s->next; }
+struct session *session_first(struct worker *w) { return w->sessions; }
+struct worker *session_worker(const struct session *s) { return s->worker; }
+uint32_t session_caps(const struct session *s) { return s->caps; }
+
+void **session_hook_data(struct session *s, const struct session_hooks *h)
+{
+	struct gate *g = session_gate(s);
+	for (int i = 0; i < g->nhooks; i++)
+		if (g->hooks[i] == h)
+			return &s->hook_data[i];
+	return NULL;
+}
 uint64_t session_id(const struct session *s) { return s->id; }
 const char *session_user(const struct session *s) { return s->ctx.user; }
 const char *session_database(const struct session *s) { return s->ctx.database; }
@@ -101,6 +113,11 @@ static void session_free(struct session *s)
 {
 	struct worker *w = s->worker;
 	txn_on_close(s);
+	relay_free_injected(s);
+	struct gate *g = w->gate;
+	for (int i = 0; i < g->nhooks; i++)
+		if (g->hooks[i]->on_session_end)
+			g->hooks[i]->on_session_end(g->hooks[i]->arg, s);
 	link_cleanup(&s->link);
 	conn_free(s->client);
 	conn_free(s->server);
@@ -453,5 +470,11 @@ void session_abort(struct session *s, const char *why)
 void session_release(struct session *s)
 {
 	relay_release(s);
+	session_flush(s);
+}
+
+void session_release_error(struct session *s, const struct hook_answer *answer)
+{
+	relay_release_error(s, answer);
 	session_flush(s);
 }

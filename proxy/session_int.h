@@ -133,6 +133,7 @@ struct session {
 	struct proto_tracker tracker;
 	bool server_in_chunk;         /* the server's previous chunk was 0xFFFFFF long */
 	uint64_t pass_remaining;      /* bytes of the current server packet still to pass on unread */
+	uint64_t drop_remaining;      /* bytes of an injected statement's packet still to drop */
 	bool infile_refused;          /* a LOCAL INFILE request was refused; its ERR is pending */
 	uint8_t infile_client_seq;    /* the sequence id that ERR carries */
 	int hook_pos;                 /* the hook that holds (S_COMMAND_HELD / S_RESULT_HELD) */
@@ -141,6 +142,24 @@ struct session {
 	uint8_t held_next_seq;
 	uint8_t *held_final;          /* S_RESULT_HELD: the final packet, header included */
 	size_t held_final_len;
+
+	/* Statements of acctgate's own (session_inject): queued until the
+	 * command they precede goes, then their responses are consumed first. */
+	struct injected {
+		uint8_t *wire;            /* a COM_QUERY packet, header included */
+		size_t len;
+		const struct session_inject_ops *ops;
+		void *arg;
+	} inject[SESSION_INJECT_MAX];
+	int ninject;                  /* queued or awaiting a response */
+	bool inject_sent;             /* inject[0..ninject) are on their way */
+	uint64_t inject_ncols;        /* columns of the result being consumed */
+	uint8_t after_inject;         /* the client command whose response follows, 0xff: none */
+	bool answer_after_inject;     /* session_release_error: the client's ERR waits for them */
+	struct hook_answer answer;
+	uint8_t answer_seq;
+
+	void *hook_data[HOOKS_MAX];   /* session_hook_data */
 	struct session_context ctx;
 };
 
@@ -182,6 +201,8 @@ void login_end_server_handshake(struct session *s);
 void relay_client_input(struct session *s);      /* S_IDLE / S_COMMAND: client input */
 void relay_server_input(struct session *s);      /* S_AUTH / S_COMMAND: server input */
 void relay_release(struct session *s);           /* session_release */
+void relay_release_error(struct session *s, const struct hook_answer *answer); /* session_release_error */
+void relay_free_injected(struct session *s);     /* statements queued when the session ends */
 void relay_enter_idle(struct session *s);
 
 /* txn.c */

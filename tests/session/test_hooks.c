@@ -68,11 +68,12 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 }
 
 static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
-					   const uint8_t *packet, size_t len)
+					   const uint8_t *packet, size_t len, struct hook_answer *answer)
 {
 	(void)end;
 	(void)packet;
 	(void)len;
+	(void)answer;
 	struct probe_hook *p = arg;
 	if (p->hold_result_of && strcmp(p->last_query, p->hold_result_of) == 0 && p->held != s) {
 		p->held = s;

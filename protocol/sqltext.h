@@ -1,0 +1,115 @@
+/*
+ * sqltext.h - what acctgate needs to know of SQL text without a server:
+ * where the statements of a multi-statement query begin and end, what kind
+ * each one is, what in it makes a statement log unable to replay it
+ * faithfully, and its digest (literals removed) for statistics.
+ *
+ * One lexer serves all of them. It knows MariaDB's quoting ('...', "...",
+ * `...`, backslash escapes and doubled quotes), comments ("-- ", "#", C-style, and the
+ * executable forms that open with slash-star-bang or slash-star-M-bang,
+ * whose content is code), and the compound statements of stored programs (BEGIN ... END,
+ * CASE ... END, IF/LOOP/WHILE/REPEAT ... END IF/LOOP/...), so that the ';'
+ * inside a CREATE PROCEDURE body does not split it.
+ *
+ * Pure functions over bytes: no I/O, no allocation, bounded by the input
+ * length, never read outside it. Any input (binary, unterminated quotes,
+ * unbalanced BEGIN/END) gives an answer, never a crash: an unterminated
+ * quote or comment runs to the end of the text.
+ */
+#ifndef ACCTGATE_SQLTEXT_H
+#define ACCTGATE_SQLTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The next statement of a multi-statement text, from *pos on: sets
+ * [*start, *start + *len) to the statement without its terminating ';' and
+ * without leading/trailing whitespace, advances *pos past the ';' (or to
+ * the end), and returns true. Statements that are empty or only comments
+ * are skipped, as the server skips them. Returns false when none is left.
+ */
+bool sql_next_statement(const char *text, size_t text_len, size_t *pos, size_t *start, size_t *len);
+
+/* What kind of statement: the first keyword, after comments and a
+ * leading '(' (as in "(SELECT ...) UNION ..."). */
+enum sql_kind {
+	SQL_OTHER,        /* anything not below */
+	SQL_SELECT,       /* SELECT, WITH ... SELECT, VALUES, TABLE */
+	SQL_SHOW,         /* SHOW, DESCRIBE, DESC, EXPLAIN, HELP */
+	SQL_SET,          /* SET ... (variables, NAMES, CHARACTER SET, PASSWORD...) */
+	SQL_SET_TRANSACTION, /* SET [GLOBAL|SESSION] TRANSACTION ... */
+	SQL_USE,
+	SQL_BEGIN,        /* BEGIN [WORK], START TRANSACTION */
+	SQL_COMMIT,
+	SQL_ROLLBACK,     /* ROLLBACK, not ROLLBACK TO [SAVEPOINT] */
+	SQL_SAVEPOINT,    /* SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT */
+	SQL_INSERT,
+	SQL_REPLACE,
+	SQL_UPDATE,
+	SQL_DELETE,
+	SQL_CALL,
+	SQL_DDL,          /* CREATE, ALTER, DROP, RENAME, TRUNCATE */
+	SQL_LOAD,         /* LOAD DATA / LOAD XML */
+	SQL_LOCK,         /* LOCK TABLES, UNLOCK TABLES */
+	SQL_DO,
+	SQL_PREPARE,      /* PREPARE, EXECUTE, DEALLOCATE PREPARE (SQL-level) */
+	SQL_ADMIN,        /* GRANT, REVOKE, FLUSH, ANALYZE, OPTIMIZE, REPAIR, CHECK, KILL, ... */
+	SQL_XA,
+};
+
+/* Why a statement log cannot promise the same result on replay. */
+enum sql_unsafe {
+	SQL_UNSAFE_UUID = 1u << 0,        /* UUID(), UUID_SHORT(), SYS_GUID() */
+	SQL_UNSAFE_RAND = 1u << 1,        /* RAND() without a seed */
+	SQL_UNSAFE_SYSDATE = 1u << 2,     /* SYSDATE(): ignores the fixed timestamp */
+	SQL_UNSAFE_SESSION_FN = 1u << 3,  /* USER(), CURRENT_USER, CONNECTION_ID(), FOUND_ROWS(),
+	                                     ROW_COUNT(), VERSION(), DATABASE() in a write ... */
+	SQL_UNSAFE_LOCK_FN = 1u << 4,     /* GET_LOCK(), RELEASE_LOCK(), IS_FREE_LOCK(), SLEEP(), BENCHMARK() */
+	SQL_UNSAFE_LIMIT = 1u << 5,       /* UPDATE/DELETE/INSERT..SELECT with LIMIT and no ORDER BY */
+	SQL_UNSAFE_INSERT_SELECT_ODKU = 1u << 6, /* INSERT ... SELECT ... ON DUPLICATE KEY UPDATE */
+	SQL_UNSAFE_LOAD_FILE = 1u << 7,   /* LOAD_FILE(), LOAD DATA (the file is not journaled) */
+};
+#define SQL_UNSAFE_COUNT 8
+
+/* What the recorder needs to know of one statement. */
+struct sql_facts {
+	enum sql_kind kind;
+	uint32_t unsafe;            /* enum sql_unsafe bits; only meaningful for statements that write */
+	bool uses_time;             /* NOW, CURRENT_TIMESTAMP, LOCALTIME[STAMP], CURDATE, CURRENT_DATE,
+	                               CURTIME, CURRENT_TIME, UNIX_TIMESTAMP, UTC_DATE/TIME/TIMESTAMP */
+	bool reads_last_insert_id;  /* LAST_INSERT_ID() with no argument */
+	bool sets_last_insert_id;   /* LAST_INSERT_ID(expr) */
+	bool reads_user_vars;       /* an @name that is not the target of := or of SET @name = */
+	bool has_on_duplicate_key;  /* INSERT ... ON DUPLICATE KEY UPDATE */
+	bool for_update;            /* SELECT ... FOR UPDATE / LOCK IN SHARE MODE */
+	bool select_into;           /* SELECT ... INTO @var / OUTFILE / DUMPFILE */
+};
+
+/* Facts of one statement (as sql_next_statement gives it). Function names
+ * match case-insensitively and only as calls (name followed by '(' after
+ * optional spaces), except the keywords that need no parentheses
+ * (CURRENT_TIMESTAMP, CURRENT_USER, ...). Quoted text and comments never
+ * match; executable comments do. */
+void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
+
+/* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
+const char *sql_unsafe_reason(uint32_t bit);
+/* "SELECT", "INSERT", ...: the kind's name, for logs. */
+const char *sql_kind_name(enum sql_kind k);
+
+/*
+ * The statement's digest: the text with every literal (numbers, strings,
+ * hex/bit literals, NULL kept as NULL) replaced by '?', lists of literals
+ * "(?, ?, ?)" and multi-row VALUES "(?,?),(?,?)" collapsed to one "(?)" /
+ * "(...)" form so that batch sizes do not make new digests, comments
+ * removed (executable comments kept as code), whitespace collapsed to one
+ * space, keywords upper-cased, identifiers kept as written (quotes dropped).
+ * Writes at most out_cap bytes including a NUL (truncating cleanly) and
+ * returns the 64-bit FNV-1a hash of the whole normalised text (computed
+ * over all of it even when out was truncated).
+ */
+uint64_t sql_digest(const char *stmt, size_t len, char *out, size_t out_cap);
+
+#endif
