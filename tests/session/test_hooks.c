@@ -4,7 +4,9 @@
  * held and released, a COMMIT's OK held while another session of the same
  * worker keeps working, a result swallowed, a command answered locally,
  * and the transaction boundaries with their statements in order, a
- * deadlock's ERR included.
+ * deadlock's ERR included; statements of acctgate's own pipelined ahead of
+ * a command, a held command answered with an ERR after them, and an ERR
+ * in place of a final packet.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,11 @@ struct probe_hook {
 	const char *answer_command;   /* answer this one with ERR 1290 */
 	const char *hold_result_of;   /* hold the final packet of this query's response */
 	const char *swallow_result_of;
+	const char *answer_result_of; /* replace its final packet with ERR 1180 */
+	const char *inject_before;    /* inject two statements ahead of this query */
+	int injected_done;
+	uint16_t injected_last_code;  /* the last injected statement's ERR code, 0 for OK */
+	char injected_row[64];        /* the first value of the injected SELECT's row */
 	char last_query[128];
 	struct session *held;
 	int held_count;
@@ -45,10 +52,34 @@ static bool query_is(const struct hook_command *cmd, const char *text)
 	       memcmp(cmd->args, text, cmd->args_len) == 0;
 }
 
+static void injected_row(void *arg, struct session *s, const struct proto_slice *values, const bool *nulls,
+			 size_t ncols)
+{
+	(void)s;
+	(void)nulls;
+	struct probe_hook *p = arg;
+	assert_int_equal(ncols, 2);
+	snprintf(p->injected_row, sizeof(p->injected_row), "%.*s", (int)values[0].len, (const char *)values[0].ptr);
+}
+
+static void injected_done(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	(void)s;
+	struct probe_hook *p = arg;
+	p->injected_done++;
+	p->injected_last_code = end->kind == END_ERR ? end->err_code : 0;
+}
+
+static const struct session_inject_ops probe_inject_ops = {.on_row = injected_row, .on_done = injected_done};
+
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
 {
 	struct probe_hook *p = arg;
+	if (query_is(cmd, p->inject_before)) {
+		assert_true(session_inject(s, "SET timestamp=1", 15, &probe_inject_ops, p));
+		assert_true(session_inject(s, "SELECT @@sql_mode, 2", 20, &probe_inject_ops, p));
+	}
 	/* Any other command (a ping) is no query the test names. */
 	p->last_query[0] = '\0';
 	if (cmd->code == COM_QUERY && cmd->args)
@@ -82,6 +113,11 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 	}
 	if (p->swallow_result_of && strcmp(p->last_query, p->swallow_result_of) == 0)
 		return HOOK_SWALLOW;
+	if (p->answer_result_of && strcmp(p->last_query, p->answer_result_of) == 0) {
+		answer->code = 1180;
+		snprintf(answer->message, sizeof(answer->message), "test hook: not recorded");
+		return HOOK_ANSWER;
+	}
 	return HOOK_FORWARD;
 }
 
@@ -250,6 +286,86 @@ static void test_command_answered_locally(void **state)
 	harness_ping(h);
 }
 
+/* Injected statements reach the server first, pipelined with the client's
+ * command; their responses (an OK, a result set) go to the hook, and the
+ * client sees only its own command's answer. */
+static void test_injected_statements_precede_command(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.inject_before = "INSERT INTO t VALUES (1)";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_client_send_packet(h, 0, "\x03INSERT INTO t VALUES (1)", 25);
+	harness_server_expect_command(h, "\x03SET timestamp=1", 16);
+	harness_server_expect_command(h, "\x03SELECT @@sql_mode, 2", 21);
+	harness_server_expect_command(h, "\x03INSERT INTO t VALUES (1)", 25);
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	static const char *const names[] = {"@@sql_mode", "2"};
+	static const char *const values[] = {"ANSI_QUOTES", "2"};
+	struct harness_buf rs;
+	harness_buf_init(&rs, 1);
+	harness_buf_result_set(&rs, h->caps, 2, names, 1, values, SERVER_STATUS_AUTOCOMMIT);
+	harness_server_send(h, r.data, r.len);
+	harness_server_send(h, rs.data, rs.len);
+	harness_buf_free(&rs);
+	harness_buf_free(&r);
+	ok_relayed(h, SERVER_STATUS_AUTOCOMMIT, 1);
+	assert_int_equal(f->probe.injected_done, 2);
+	assert_int_equal(f->probe.injected_last_code, 0);
+	assert_string_equal(f->probe.injected_row, "ANSI_QUOTES");
+	harness_ping(h);
+}
+
+/* A held command released with an ERR: the statement injected while it
+ * was held (a ROLLBACK) still goes, the command itself never does, and the
+ * client gets the ERR once the server answered the injected one. */
+static void test_held_command_released_with_error(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.hold_command = "COMMIT";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_client_send_packet(h, 0, "\x03" "COMMIT", 7);
+	harness_expect_quiet(h, 200);
+	assert_non_null(f->probe.held);
+	assert_true(session_inject(f->probe.held, "ROLLBACK", 8, &probe_inject_ops, &f->probe));
+	struct hook_answer ans = {.code = 1180, .sql_state = "HY000", .message = "test hook: rolled back"};
+	session_release_error(f->probe.held, &ans);
+	harness_server_expect_command(h, "\x03ROLLBACK", 9);
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, r.data, r.len);
+	harness_buf_free(&r);
+	char msg[100];
+	harness_client_expect_err(h, 1, 1180, msg, sizeof(msg));
+	assert_string_equal(msg, "test hook: rolled back");
+	assert_int_equal(f->probe.injected_done, 1);
+	harness_ping(h);
+}
+
+/* HOOK_ANSWER before the final packet: the client gets the hook's ERR in
+ * its place, at its sequence id. */
+static void test_final_packet_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.answer_result_of = "COMMIT";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_query(h, "COMMIT");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 0, NULL);
+	harness_server_send(h, r.data, r.len);
+	harness_buf_free(&r);
+	char msg[100];
+	harness_client_expect_err(h, 1, 1180, msg, sizeof(msg));
+	assert_string_equal(msg, "test hook: not recorded");
+	harness_ping(h);
+}
+
 /* One transaction from BEGIN to COMMIT with its statements in order, then
  * an autocommit statement as a transaction of its own. */
 static void test_transaction_statements_in_order(void **state)
@@ -320,6 +436,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_answered_locally, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_statements_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deadlock_ends_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_injected_statements_precede_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_command_released_with_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_final_packet_answered, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
