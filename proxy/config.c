@@ -40,6 +40,7 @@ enum setting_type {
 	T_PIN,      /* SHA-256 of a SubjectPublicKeyInfo: 64 hex digits or base64 */
 	T_PASSWORD_FILE, /* health_password_file: read at load into health_password */
 	T_NAMESERVER, /* empty, or an IP address with an optional :port */
+	T_DURATION, /* seconds, with an optional s/m/h/d suffix; stored as int64_t */
 };
 
 struct setting {
@@ -57,6 +58,9 @@ struct setting {
 static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
 static const char *const upstream_tls_names[] = {"disabled", "preferred", "required", "verify_ca",
 						 "verify_identity", NULL};
+/* In the order of enum journal_fsync (journal.h) and enum journal_on_error. */
+static const char *const journal_fsync_names[] = {"always", "everysec", "off", NULL};
+static const char *const journal_on_error_names[] = {"refuse", "continue", NULL};
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
@@ -94,9 +98,39 @@ static const struct setting settings[] = {
 	{"upstream", "health_user", T_STRING, FIELD(health_user), NULL, 0, 0, NULL, true},
 	{"upstream", "health_password_file", T_PASSWORD_FILE, FIELD(health_password_file), NULL, 0, 0, NULL, true},
 	{"upstream", "health_interval", T_INT, FIELD(health_interval), "10", 1, 3600, NULL, true},
+
+	{"journal", "dir", T_PATH, FIELD(journal_dir), NULL, 0, 0, NULL, false},
+	{"journal", "fsync", T_ENUM, FIELD(journal_fsync), "always", 0, 0, journal_fsync_names, false},
+	{"journal", "segment_size", T_SIZE, FIELD(journal_segment_size), "64M", 1LL << 20, 1LL << 30, NULL, false},
+	{"journal", "retention", T_DURATION, FIELD(journal_retention), "7d", 0, 10LL * 366 * 86400, NULL, false},
+	{"journal", "on_error", T_ENUM, FIELD(journal_on_error), "refuse", 0, 0, journal_on_error_names, false},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Sections are the table's: a section no key names is unknown. */
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/* "[proxy], [upstream], ...", in the table's order. */
+static void known_sections(char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		if (i > 0 && strcmp(settings[i].section, settings[i - 1].section) == 0)
+			continue;
+		int n = snprintf(out + used, len - used, "%s[%s]", used ? ", " : "", settings[i].section);
+		if (n < 0 || (size_t)n >= len - used)
+			return;
+		used += (size_t)n;
+	}
+}
 
 /* Where a value came from, for cross-key checks that must name a line. */
 struct origin {
@@ -189,6 +223,32 @@ static bool parse_bool(const char *v, bool *out)
 		}
 	}
 	return false;
+}
+
+/* "90", "90s", "15m", "12h", "7d": seconds. */
+static bool parse_duration(const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || n < 0)
+		return false;
+	long long mult = 1;
+	if (*end) {
+		switch (*end) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return false;
+		}
+		if (end[1])
+			return false;
+	}
+	if (n > (1LL << 40) / mult)
+		return false;
+	*out = n * mult;
+	return true;
 }
 
 static bool parse_size(const char *v, long long *out)
@@ -346,6 +406,17 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 			return false;
 		}
 		*(uint64_t *)field = (uint64_t)n;
+		return true;
+	}
+	case T_DURATION: {
+		long long n;
+		if (!parse_duration(v, &n) || n < s->min || n > s->max) {
+			set_err(why, whylen, "expected a duration from %lld to %lld seconds (s, m, h, d suffixes allowed), "
+					     "got '%s'",
+				s->min, s->max, shown);
+			return false;
+		}
+		*(int64_t *)field = n;
 		return true;
 	}
 	case T_BOOL:
@@ -566,9 +637,11 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 			}
 			*close = '\0';
 			strcpy(section, trim(line + 1));
-			if (strcmp(section, "proxy") != 0 && strcmp(section, "upstream") != 0) {
-				set_err(err, errlen, "%s:%d: unknown section [%s] (known: [proxy], [upstream])", path,
-					lineno, show(section, shown, sizeof(shown)));
+			if (!section_known(section)) {
+				char known[128];
+				known_sections(known, sizeof(known));
+				set_err(err, errlen, "%s:%d: unknown section [%s] (known: %s)", path, lineno,
+					show(section, shown, sizeof(shown)), known);
 				ok = false;
 			}
 			continue;

@@ -78,6 +78,19 @@ struct config {
 	char health_password_file[CONFIG_STR_MAX];
 	char health_password[256]; /* read from health_password_file at load; never logged */
 	int health_interval;
+
+	/* [journal] */
+	char journal_dir[CONFIG_STR_MAX]; /* "" = no journal */
+	int journal_fsync;          /* enum journal_fsync (snapshot/journal.h) */
+	uint64_t journal_segment_size;
+	int64_t journal_retention;  /* seconds; 0 = keep every segment */
+	int journal_on_error;       /* enum journal_on_error */
+};
+
+/* What a COMMIT meets when its record cannot be written. */
+enum journal_on_error {
+	JOURNAL_ON_ERROR_REFUSE,   /* ERR to the client, the transaction rolled back */
+	JOURNAL_ON_ERROR_CONTINUE, /* commit anyway; the gap is logged and counted */
 };
 
 /*

@@ -51,7 +51,7 @@ static void test_unknown_key(void **state)
 
 static void test_unknown_section(void **state)
 {
-	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream])");
+	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal])");
 }
 
 static void test_key_before_section(void **state)
@@ -135,6 +135,28 @@ static void test_bad_size(void **state)
 {
 	expect_error(PLAIN "max_command_size = 2T\n",
 		     ":3: [proxy] max_command_size: expected a size from 1024 to 1073741824 bytes (K, M, G suffixes allowed), got '2T'");
+}
+
+/* [journal]: durations with their suffixes, the enums, and what a bad
+ * duration is told. */
+static void test_journal_keys(void **state)
+{
+	struct config cfg;
+	char err[1024] = "";
+	assert_true(load_text(PLAIN "[journal]\ndir = /var/lib/acctgate/journal\nfsync = everysec\nretention = 12h\n"
+				    "on_error = continue\nsegment_size = 8M\n",
+			      &cfg, err, sizeof(err)));
+	assert_string_equal(cfg.journal_dir, "/var/lib/acctgate/journal");
+	assert_int_equal(cfg.journal_fsync, 1);
+	assert_int_equal(cfg.journal_retention, 12 * 3600);
+	assert_int_equal(cfg.journal_on_error, JOURNAL_ON_ERROR_CONTINUE);
+	assert_int_equal(cfg.journal_segment_size, 8u << 20);
+	config_defaults(&cfg);
+	assert_int_equal(cfg.journal_retention, 7 * 86400);
+	assert_string_equal(cfg.journal_dir, "");
+	expect_error(PLAIN "[journal]\nretention = 2w\n",
+		     ":4: [journal] retention: expected a duration from 0 to 316224000 seconds (s, m, h, d suffixes "
+		     "allowed), got '2w'");
 }
 
 static void test_missing_file(void **state)
@@ -272,7 +294,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
 		cmocka_unit_test(test_quoted_text_escaped),
-		cmocka_unit_test(test_endpoint_name),
+		cmocka_unit_test(test_endpoint_name),	  cmocka_unit_test(test_journal_keys),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
