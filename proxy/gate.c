@@ -25,6 +25,7 @@
 #include "auth_key.h"
 #include "health.h"
 #include "log.h"
+#include "recorder.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -237,6 +238,14 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("cannot create the main event base");
 		goto out;
 	}
+	if (cfg->journal_dir[0]) {
+		/* Before the listener: no session may run unrecorded. */
+		g.recorder = recorder_new(&g, cfg, err, sizeof(err));
+		if (!g.recorder) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	g.listener = open_listener(&g, &cfg->listen, err, sizeof(err));
 	if (!g.listener) {
 		log_error("%s", err);
@@ -284,8 +293,12 @@ out:
 	for (int i = 0; i < g.nworkers; i++) {
 		if (status != 0)
 			worker_request_drain(g.workers[i]);
-		worker_join_and_free(g.workers[i], &io);
+		worker_join(g.workers[i]);
 	}
+	/* No worker runs now: journal completions must not reach them. */
+	recorder_stop(g.recorder);
+	for (int i = 0; i < g.nworkers; i++)
+		worker_join_and_free(g.workers[i], &io);
 	if (g.nworkers > 0)
 		log_info("io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
 			 (unsigned long long)io.records_out, (unsigned long long)io.sends, (unsigned long long)io.recvs,
@@ -300,6 +313,7 @@ out:
 		event_free(g.sig_hup);
 	if (g.base)
 		event_base_free(g.base);
+	recorder_free(g.recorder);
 	settings_release(g.settings);
 	auth_key_free(g.auth_key);
 	upstream_pool_destroy(&g.pool);

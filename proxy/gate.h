@@ -58,6 +58,7 @@ struct gate {
 	const struct session_hooks *hooks[HOOKS_MAX];
 	int nhooks;
 	bool hooks_keep_statements; /* some hook has on_txn_end */
+	struct recorder *recorder;  /* [journal] dir set: the write stream's journal */
 };
 
 /* Register hooks (before gate_run starts the workers). False when

@@ -144,5 +144,9 @@ uint64_t session_id(const struct session *s);
 const char *session_user(const struct session *s);
 const char *session_database(const struct session *s);
 bool session_in_transaction(const struct session *s);
+bool session_autocommit(const struct session *s);
+/* A hook holds the session (a command or a final packet): session_release
+ * is what it waits for. False once it closes. */
+bool session_held(const struct session *s);
 
 #endif

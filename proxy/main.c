@@ -1,11 +1,14 @@
 /*
- * main.c - command line: `acctgate -c FILE [--check]`.
+ * main.c - command line: `acctgate -c FILE [--check]` runs the proxy;
+ * `acctgate journal ...` and `acctgate replay ...` are the offline tools
+ * (cli_tools.c).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_tools.h"
 #include "config.h"
 #include "gate.h"
 #include "log.h"
@@ -24,9 +27,12 @@ static void free_config(struct config *cfg)
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: acctgate -c FILE [--check]\n"
+		    "       acctgate journal verify|cat [-c FILE] [DIR] ...\n"
+		    "       acctgate replay [-c FILE] --target HOST:PORT --user U --password-file F ...\n"
 		    "  -c, --config FILE   configuration file (see conf/acctgate.conf)\n"
 		    "      --check         validate the configuration, its certificates and keys, then exit\n"
-		    "  -V, --version       print the version\n");
+		    "  -V, --version       print the version\n"
+		    "  journal, replay     offline tools; --help after one shows its options\n");
 }
 
 int main(int argc, char **argv)
@@ -38,6 +44,10 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	if (argc > 1 && strcmp(argv[1], "journal") == 0)
+		return cli_journal(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return cli_replay(argc - 1, argv + 1);
 	const char *path = NULL;
 	int check = 0, c;
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {

@@ -161,10 +161,16 @@ void worker_request_drain(struct worker *w)
 	mailbox_post(&w->mailbox, m);
 }
 
-void worker_join_and_free(struct worker *w, struct conn_stats *io)
+void worker_join(struct worker *w)
 {
 	if (w->started)
 		pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void worker_join_and_free(struct worker *w, struct conn_stats *io)
+{
+	worker_join(w);
 	if (io) {
 		io->recvs += w->stats.recvs;
 		io->sends += w->stats.sends;

@@ -46,6 +46,9 @@ bool worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 /* Called from the main thread: close sessions as they become idle, stop the
  * loop when none is left or after drain_timeout seconds. */
 void worker_request_drain(struct worker *w);
+/* Wait for the thread to end (after a drain); nothing runs on the worker
+ * afterwards, but its memory stays until worker_join_and_free. */
+void worker_join(struct worker *w);
 /* Join the thread (if started) and free; its I/O counters are added to io
  * (may be NULL). */
 void worker_join_and_free(struct worker *w, struct conn_stats *io);

@@ -1,0 +1,1026 @@
+/*
+ * recorder.c - the write stream into the journal.
+ *
+ * What a session does, as the recorder follows it (text protocol):
+ *
+ *   before a command   split the COM_QUERY into statements (sqltext.h); if
+ *                      one may write, pipeline ahead of it, invisibly:
+ *                        SELECT @@session.sql_mode, ... LAST_INSERT_ID()
+ *                          (only when something may have changed them)
+ *                        SET timestamp = <now>
+ *                      so the time every statement of the command sees is
+ *                      the one the journal records (as the binlog does).
+ *                      If the command may commit a transaction that wrote,
+ *                      hold it until a PREPARE record (its statements so
+ *                      far and the command's) is written (fsync = always:
+ *                      durable): a crash between the server's commit and
+ *                      acctgate's COMMIT record leaves that PREPARE in
+ *                      doubt instead of losing the transaction.
+ *   each result end    the statement it ends ran: keep it (with insert id,
+ *                      affected rows, the session's LAST_INSERT_ID before
+ *                      it); after a ROLLBACK or a deadlock forget the
+ *                      transaction; where the server reports no
+ *                      transaction open any more and it wrote, append the
+ *                      COMMIT record, in the order the OKs arrive.
+ *   the final packet   held until that COMMIT record is durable
+ *                      (fsync = always), then released: the client's OK
+ *                      means recorded.
+ *
+ * Commit order is the order acctgate sees the servers' OKs for commits,
+ * taken on the worker the moment it parses them; README "Journal" says
+ * why that is a serial order replay can follow, and where it is not.
+ *
+ * Completions come from the journal's writer thread and reach the session
+ * through its worker's mailbox, found again by session id (it may be gone).
+ */
+#include "recorder.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gate.h"
+#include "hooks.h"
+#include "journal.h"
+#include "jtxn.h"
+#include "log.h"
+#include "session.h"
+#include "sqltext.h"
+#include "worker.h"
+
+/* ER_ERROR_DURING_COMMIT: what a client knows as "the commit failed". */
+#define ER_ERROR_DURING_COMMIT 1180
+#define ER_LOCK_DEADLOCK 1213
+#define ER_XA_RBROLLBACK 1402
+#define ER_XA_RBDEADLOCK 1614
+/* Digests whose reason was logged (log once per digest), bounded. */
+#define FLAGGED_LOG_MAX 1024
+
+/* The session variables a statement's result depends on (jtxn_context),
+ * in the order set_context_value reads them. */
+static const char context_query[] =
+	"SELECT @@session.sql_mode, @@session.time_zone, @@session.character_set_client, "
+	"@@session.collation_connection, @@session.collation_server, @@session.lc_time_names, "
+	"@@session.foreign_key_checks, @@session.unique_checks, @@session.auto_increment_increment, "
+	"@@session.auto_increment_offset, DATABASE(), LAST_INSERT_ID()";
+#define CONTEXT_COLUMNS 12
+
+struct recorder {
+	struct gate *gate;
+	struct journal *journal;
+	enum journal_fsync fsync;
+	enum journal_on_error on_error;
+	uint64_t run_id;
+	struct session_hooks hooks;
+	pthread_mutex_t lock; /* stopped, flagged */
+	bool stopped;
+	uint64_t flagged_digests[FLAGGED_LOG_MAX];
+	size_t nflagged_digests;
+	bool unrecorded_logged;
+	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
+};
+
+/* One statement of the command in flight. */
+struct cmd_stmt {
+	size_t start, len;
+	struct sql_facts facts;
+};
+
+/* One statement of the transaction so far, as it ran. */
+struct rec_stmt {
+	char *text;
+	size_t len;
+	uint32_t flags, unsafe;
+	uint64_t timestamp_usec, last_insert_id_before;
+	uint64_t affected_rows, insert_id;
+	uint16_t warnings;
+	bool assigns;             /* sets user or session variables a later transaction may read */
+};
+
+enum rec_wait {
+	WAIT_NONE,
+	WAIT_PREPARE, /* the command is held until its PREPARE is written */
+	WAIT_COMMITS, /* the final packet is held until the COMMIT records are durable */
+};
+
+struct rec_session {
+	struct recorder *rec;
+	struct session *s;
+	uint64_t id;
+	/* What the server said of the session's variables, and whether a
+	 * statement since may have changed them. */
+	struct jtxn_context ctx;
+	bool ctx_dirty;
+	uint64_t last_insert_id;
+	bool ts_fixed;            /* the server session's timestamp is fixed (SET timestamp) */
+
+	/* The COM_QUERY in flight. */
+	char *text;
+	size_t text_len;
+	struct cmd_stmt *st;
+	size_t nst, st_cap, next; /* next: the statement the next result end belongs to */
+	bool cmd_active;
+	uint64_t cmd_ts;          /* the timestamp fixed for it, 0 = none */
+	bool miscounted_logged;
+
+	/* The transaction so far. */
+	struct rec_stmt *stmts;
+	size_t n, cap;
+	bool wrote;
+	struct jtxn_context txn_ctx;
+	uint64_t txn_id;
+
+	/* The commit in flight. */
+	uint64_t prepare_seq;     /* its PREPARE, 0 = none */
+	bool prepare_resolved;    /* a COMMIT or ABORT record names it */
+	bool commit_sent;         /* the command that commits went to the server */
+	enum rec_wait wait;
+	int pending_commits;      /* COMMIT records not yet durable */
+};
+
+enum completion_kind { C_PREPARE, C_COMMIT };
+
+struct completion {
+	struct recorder *rec;
+	struct worker *worker;
+	uint64_t session_id;
+	enum completion_kind kind;
+	uint64_t seq;
+	int err;
+};
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ------------------------------------------------------------------------
+ * Statement classes
+ * ------------------------------------------------------------------------ */
+
+/* Does the text name `word` (ASCII, any case)? Good enough to tell
+ * "SET autocommit=1" from "SET @x = 1". */
+static bool mentions(const char *text, size_t len, const char *word)
+{
+	size_t w = strlen(word);
+	for (size_t i = 0; i + w <= len; i++)
+		if (strncasecmp(text + i, word, w) == 0)
+			return true;
+	return false;
+}
+
+static bool sets_autocommit(const struct sql_facts *f, const char *text, size_t len)
+{
+	return f->kind == SQL_SET && mentions(text, len, "autocommit");
+}
+
+/* May this statement change table data (or the schema)? */
+static bool may_write(const struct sql_facts *f)
+{
+	switch (f->kind) {
+	case SQL_INSERT:
+	case SQL_REPLACE:
+	case SQL_UPDATE:
+	case SQL_DELETE:
+	case SQL_CALL:
+	case SQL_DDL:
+	case SQL_LOAD:
+	case SQL_DO:
+	case SQL_PREPARE:
+	case SQL_ADMIN:
+	case SQL_OTHER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Does replay need it? Plain reads do not; reads that assign user
+ * variables (SELECT ... INTO @v, SELECT @v := ...) do, since a later
+ * write may use the variable. */
+static bool assigns_variables(const struct sql_facts *f, const char *text, size_t len)
+{
+	return (f->kind == SQL_SET && !sets_autocommit(f, text, len)) ||
+	       (f->kind == SQL_SELECT && (f->select_into || memmem(text, len, ":=", 2) != NULL));
+}
+
+static bool recordable(const struct sql_facts *f, const char *text, size_t len)
+{
+	switch (f->kind) {
+	case SQL_SELECT:
+		return assigns_variables(f, text, len);
+	case SQL_SET:
+		/* Replay runs each transaction as one; the session's autocommit
+		 * is the recording's business, not the replay's. */
+		return !sets_autocommit(f, text, len);
+	case SQL_SHOW:
+	case SQL_BEGIN:
+	case SQL_COMMIT:
+	case SQL_ROLLBACK:
+	case SQL_SET_TRANSACTION:
+	case SQL_LOCK:
+	case SQL_XA:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Did it write, by its result? An UPDATE that changed nothing did not. */
+static bool wrote(const struct sql_facts *f, const struct proto_result_end *end)
+{
+	switch (f->kind) {
+	case SQL_DDL:
+	case SQL_CALL:
+	case SQL_LOAD:
+		return true;
+	case SQL_SELECT:
+	case SQL_SHOW:
+	case SQL_SET:
+	case SQL_USE:
+		return false;
+	default:
+		return end->affected_rows > 0 || ((f->kind == SQL_INSERT || f->kind == SQL_REPLACE) && end->last_insert_id);
+	}
+}
+
+/* Statements after which the session variables must be read again. */
+static bool changes_context(const struct sql_facts *f)
+{
+	return f->kind == SQL_SET || f->kind == SQL_USE || f->kind == SQL_CALL || f->kind == SQL_PREPARE ||
+	       (f->kind == SQL_SELECT && f->sets_last_insert_id);
+}
+
+/* Ends the transaction the server had open (a commit, explicit or
+ * implicit), if the command gets that far. */
+static bool may_commit(const struct rec_session *rs, const struct session *s, const struct cmd_stmt *c)
+{
+	const struct sql_facts *f = &c->facts;
+	if (f->kind == SQL_COMMIT || f->kind == SQL_DDL || f->kind == SQL_BEGIN || f->kind == SQL_LOCK ||
+	    sets_autocommit(f, rs->text + c->start, c->len))
+		return true;
+	/* Autocommit: a write outside an explicit transaction commits itself. */
+	return may_write(f) && session_autocommit(s) && !session_in_transaction(s) && rs->n == 0;
+}
+
+static bool rolls_back_transaction(uint16_t code)
+{
+	return code == ER_LOCK_DEADLOCK || code == ER_XA_RBROLLBACK || code == ER_XA_RBDEADLOCK;
+}
+
+/* ------------------------------------------------------------------------
+ * Records
+ * ------------------------------------------------------------------------ */
+
+static void on_journal_done(void *arg, uint64_t seq, int err);
+
+/* Append a record; `done` NULL for records nothing waits on. */
+static bool append(struct recorder *rec, uint8_t type, const struct jtxn *t, struct completion *done)
+{
+	uint8_t *payload;
+	size_t len;
+	if (!jtxn_encode(t, &payload, &len)) {
+		free(done);
+		return false;
+	}
+	bool ok = journal_append(rec->journal, type, now_usec(), payload, len, done ? on_journal_done : NULL, done);
+	free(payload);
+	if (!ok)
+		free(done);
+	return ok;
+}
+
+static struct completion *completion_new(struct rec_session *rs, enum completion_kind kind)
+{
+	struct completion *c = calloc(1, sizeof(*c));
+	if (c)
+		*c = (struct completion){rs->rec, session_worker(rs->s), rs->id, kind, 0, 0};
+	return c;
+}
+
+static void jtxn_header(const struct rec_session *rs, struct jtxn *t)
+{
+	*t = (struct jtxn){.run_id = rs->rec->run_id, .session_id = rs->id, .txn_id = rs->txn_id,
+			   .prepare_seq = rs->prepare_seq, .ctx = rs->n ? rs->txn_ctx : rs->ctx};
+}
+
+static void write_abort(struct recorder *rec, uint64_t run_id, uint64_t session_id, uint64_t prepare_seq)
+{
+	struct jtxn t = {.run_id = run_id, .session_id = session_id, .prepare_seq = prepare_seq};
+	if (append(rec, JREC_ABORT, &t, NULL))
+		atomic_fetch_add(&rec->aborts, 1);
+	else
+		log_error("journal: out of memory writing the ABORT of PREPARE %llu", (unsigned long long)prepare_seq);
+}
+
+/* The command's PREPARE, resolved by no COMMIT: it did not commit. */
+static void resolve_unused_prepare(struct rec_session *rs)
+{
+	if (rs->prepare_seq && !rs->prepare_resolved)
+		write_abort(rs->rec, rs->rec->run_id, rs->id, rs->prepare_seq);
+	rs->prepare_resolved = true;
+}
+
+static void forget_transaction(struct rec_session *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free(rs->stmts[i].text);
+	rs->n = 0;
+	rs->wrote = false;
+	rs->txn_id++;
+}
+
+/* Carried into the next transaction that writes, at most this many. */
+#define CARRIED_MAX 32
+
+/* A transaction that wrote nothing ended: keep only its statements that
+ * set variables (the newest CARRIED_MAX). */
+static void keep_assignments(struct rec_session *rs)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		if (rs->stmts[i].assigns)
+			rs->stmts[k++] = rs->stmts[i];
+		else
+			free(rs->stmts[i].text);
+	}
+	size_t drop = k > CARRIED_MAX ? k - CARRIED_MAX : 0;
+	for (size_t i = 0; i < drop; i++)
+		free(rs->stmts[i].text);
+	memmove(rs->stmts, rs->stmts + drop, (k - drop) * sizeof(*rs->stmts));
+	rs->n = k - drop;
+	rs->wrote = false;
+}
+
+/* The PREPARE for the held command: the transaction so far, then the
+ * command's own statements, which have not run yet (no results). */
+static bool write_prepare(struct rec_session *rs)
+{
+	size_t total = rs->n + rs->nst;
+	struct jstmt *js = calloc(total ? total : 1, sizeof(*js));
+	if (!js)
+		return false;
+	size_t k = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rec_stmt *r = &rs->stmts[i];
+		js[k++] = (struct jstmt){.text = r->text, .len = r->len, .flags = r->flags, .unsafe = r->unsafe,
+					 .timestamp_usec = r->timestamp_usec};
+	}
+	for (size_t i = 0; i < rs->nst; i++) {
+		const struct cmd_stmt *c = &rs->st[i];
+		if (recordable(&c->facts, rs->text + c->start, c->len))
+			js[k++] = (struct jstmt){.text = rs->text + c->start, .len = c->len,
+						 .unsafe = c->facts.unsafe, .timestamp_usec = rs->cmd_ts};
+	}
+	struct jtxn t;
+	jtxn_header(rs, &t);
+	t.prepare_seq = 0;
+	if (!rs->n)
+		t.ctx = rs->ctx;
+	t.stmts = js;
+	t.nstmts = k;
+	struct completion *c = completion_new(rs, C_PREPARE);
+	bool ok = c && append(rs->rec, JREC_PREPARE, &t, c);
+	free(js);
+	return ok;
+}
+
+/* The server committed the transaction: its COMMIT record. */
+static void write_commit(struct rec_session *rs)
+{
+	struct recorder *rec = rs->rec;
+	struct jstmt *js = calloc(rs->n, sizeof(*js));
+	struct jtxn t;
+	jtxn_header(rs, &t);
+	bool wait = rec->fsync == JOURNAL_FSYNC_ALWAYS;
+	struct completion *c = completion_new(rs, C_COMMIT);
+	if (!js || !c) {
+		free(js);
+		free(c);
+		log_error("session %llu: out of memory writing transaction %llu's COMMIT record; it is in doubt",
+			  (unsigned long long)rs->id, (unsigned long long)rs->txn_id);
+		atomic_fetch_add(&rec->in_doubt, 1);
+		return;
+	}
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rec_stmt *r = &rs->stmts[i];
+		js[i] = (struct jstmt){.text = r->text,
+				       .len = r->len,
+				       .flags = r->flags,
+				       .unsafe = r->unsafe,
+				       .timestamp_usec = r->timestamp_usec,
+				       .last_insert_id_before = r->last_insert_id_before,
+				       .affected_rows = r->affected_rows,
+				       .insert_id = r->insert_id,
+				       .warnings = r->warnings};
+	}
+	t.stmts = js;
+	t.nstmts = rs->n;
+	if (append(rec, JREC_COMMIT, &t, c)) {
+		atomic_fetch_add(&rec->commits, 1);
+		if (wait)
+			rs->pending_commits++;
+	} else {
+		log_error("session %llu: out of memory writing transaction %llu's COMMIT record; it is in doubt",
+			  (unsigned long long)rs->id, (unsigned long long)rs->txn_id);
+		atomic_fetch_add(&rec->in_doubt, 1);
+	}
+	free(js);
+	rs->prepare_resolved = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Completions (writer thread -> worker)
+ * ------------------------------------------------------------------------ */
+
+static struct session *find_session(struct worker *w, uint64_t id)
+{
+	for (struct session *s = session_first(w); s; s = session_next(s))
+		if (session_id(s) == id)
+			return s;
+	return NULL;
+}
+
+static void prepare_done(struct rec_session *rs, const struct completion *c)
+{
+	struct recorder *rec = rs->rec;
+	struct session *s = rs->s;
+	rs->wait = WAIT_NONE;
+	if (c->err == 0) {
+		rs->prepare_seq = c->seq;
+		rs->prepare_resolved = false;
+		rs->commit_sent = true;
+		session_release(s);
+		return;
+	}
+	if (rec->on_error == JOURNAL_ON_ERROR_CONTINUE) {
+		atomic_fetch_add(&rec->gaps, 1);
+		log_error("session %llu: the journal cannot record transaction %llu (%s); committing it UNRECORDED "
+			  "([journal] on_error = continue)",
+			  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
+		rs->commit_sent = true;
+		session_release(s);
+		return;
+	}
+	atomic_fetch_add(&rec->refused, 1);
+	log_error("session %llu: the journal cannot record transaction %llu (%s): its commit is refused and it is "
+		  "rolled back",
+		  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
+	struct hook_answer ans = {.code = ER_ERROR_DURING_COMMIT, .sql_state = "HY000"};
+	snprintf(ans.message, sizeof(ans.message),
+		 "acctgate: the journal cannot record this transaction (%s); it was rolled back", strerror(c->err));
+	/* A transaction the server holds open is rolled back there; an
+	 * autocommit statement simply never runs. */
+	if ((session_in_transaction(s) || rs->n) && !session_inject(s, "ROLLBACK", 8, NULL, NULL))
+		log_error("session %llu: cannot queue the ROLLBACK; the server keeps the transaction open until the "
+			  "client ends it",
+			  (unsigned long long)rs->id);
+	forget_transaction(rs);
+	rs->cmd_active = false;
+	session_release_error(s, &ans);
+}
+
+static void commit_done(struct rec_session *rs, const struct completion *c)
+{
+	if (c->err) {
+		atomic_fetch_add(&rs->rec->in_doubt, 1);
+		log_error("session %llu: a COMMIT record could not be written (%s); the transaction committed on the "
+			  "server and is in doubt in the journal (its PREPARE is there)",
+			  (unsigned long long)rs->id, strerror(c->err));
+	}
+	if (rs->pending_commits > 0)
+		rs->pending_commits--;
+	if (rs->pending_commits == 0 && rs->wait == WAIT_COMMITS) {
+		rs->wait = WAIT_NONE;
+		if (session_held(rs->s))
+			session_release(rs->s);
+	}
+}
+
+static void completion_on_worker(struct worker *w, void *arg)
+{
+	struct completion *c = arg;
+	struct recorder *rec = c->rec;
+	struct session *s = find_session(w, c->session_id);
+	void **slot = s ? session_hook_data(s, &rec->hooks) : NULL;
+	struct rec_session *rs = slot ? *slot : NULL;
+	if (!rs) {
+		/* The session ended while its command was held: the commit
+		 * never reached the server. */
+		if (c->kind == C_PREPARE && c->err == 0)
+			write_abort(rec, rec->run_id, c->session_id, c->seq);
+		free(c);
+		return;
+	}
+	if (c->kind == C_PREPARE && !session_held(s)) {
+		/* Closing: its command will never go. */
+		if (c->err == 0)
+			write_abort(rec, rec->run_id, c->session_id, c->seq);
+		rs->wait = WAIT_NONE;
+	} else if (c->kind == C_PREPARE) {
+		prepare_done(rs, c);
+	} else {
+		commit_done(rs, c);
+	}
+	free(c);
+}
+
+/* On the journal's writer thread. */
+static void on_journal_done(void *arg, uint64_t seq, int err)
+{
+	struct completion *c = arg;
+	c->seq = seq;
+	c->err = err;
+	struct recorder *rec = c->rec;
+	pthread_mutex_lock(&rec->lock);
+	bool posted = !rec->stopped && worker_call(c->worker, completion_on_worker, c);
+	pthread_mutex_unlock(&rec->lock);
+	if (!posted)
+		free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Session variables (the injected SELECT)
+ * ------------------------------------------------------------------------ */
+
+static void copy_value(char *dst, size_t cap, const struct proto_slice *v, bool null)
+{
+	size_t n = null ? 0 : (v->len < cap - 1 ? v->len : cap - 1);
+	if (n)
+		memcpy(dst, v->ptr, n);
+	dst[n] = '\0';
+}
+
+static uint64_t value_u64(const struct proto_slice *v, bool null)
+{
+	char buf[24];
+	copy_value(buf, sizeof(buf), v, null);
+	return strtoull(buf, NULL, 10);
+}
+
+static void context_row(void *arg, struct session *s, const struct proto_slice *v, const bool *nulls, size_t ncols)
+{
+	struct rec_session *rs = arg;
+	if (ncols != CONTEXT_COLUMNS)
+		return;
+	struct jtxn_context *c = &rs->ctx;
+	copy_value(c->sql_mode, sizeof(c->sql_mode), &v[0], nulls[0]);
+	copy_value(c->time_zone, sizeof(c->time_zone), &v[1], nulls[1]);
+	copy_value(c->character_set_client, sizeof(c->character_set_client), &v[2], nulls[2]);
+	copy_value(c->collation_connection, sizeof(c->collation_connection), &v[3], nulls[3]);
+	copy_value(c->collation_server, sizeof(c->collation_server), &v[4], nulls[4]);
+	copy_value(c->lc_time_names, sizeof(c->lc_time_names), &v[5], nulls[5]);
+	c->foreign_key_checks = (uint8_t)value_u64(&v[6], nulls[6]);
+	c->unique_checks = (uint8_t)value_u64(&v[7], nulls[7]);
+	c->auto_increment_increment = (uint32_t)value_u64(&v[8], nulls[8]);
+	c->auto_increment_offset = (uint32_t)value_u64(&v[9], nulls[9]);
+	copy_value(c->database, sizeof(c->database), &v[10], nulls[10]);
+	rs->last_insert_id = value_u64(&v[11], nulls[11]);
+	snprintf(c->user, sizeof(c->user), "%s", session_user(s));
+	c->known = true;
+}
+
+static void context_done(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	if (end->kind != END_ERR)
+		return;
+	rs->ctx.known = false;
+	snprintf(rs->ctx.database, sizeof(rs->ctx.database), "%s", session_database(s));
+	log_warning("session %llu: the server refused to report the session's variables (ERR %u); its transactions "
+		    "are journaled without them",
+		    (unsigned long long)rs->id, end->err_code);
+}
+
+static const struct session_inject_ops context_ops = {.on_row = context_row, .on_done = context_done};
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * ------------------------------------------------------------------------ */
+
+static struct rec_session *session_state(struct recorder *rec, struct session *s)
+{
+	void **slot = session_hook_data(s, &rec->hooks);
+	if (!slot)
+		return NULL;
+	if (!*slot) {
+		struct rec_session *rs = calloc(1, sizeof(*rs));
+		if (!rs)
+			return NULL;
+		rs->rec = rec;
+		rs->s = s;
+		rs->id = session_id(s);
+		rs->ctx_dirty = true;
+		rs->txn_id = 1;
+		*slot = rs;
+	}
+	return *slot;
+}
+
+/* Split the command into statements, with their facts. */
+static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
+{
+	size_t len = (size_t)cmd->payload_len - 1;
+	char *text = malloc(len ? len : 1);
+	if (!text)
+		return false;
+	if (cmd->args) {
+		memcpy(text, cmd->args, len);
+	} else {
+		uint8_t *whole = malloc((size_t)cmd->payload_len);
+		if (!whole) {
+			free(text);
+			return false;
+		}
+		proto_frame_gather(cmd->wire, cmd->wire_len, whole);
+		memcpy(text, whole + 1, len);
+		free(whole);
+	}
+	free(rs->text);
+	rs->text = text;
+	rs->text_len = len;
+	rs->nst = rs->next = 0;
+	size_t pos = 0, start, slen;
+	while (sql_next_statement(text, len, &pos, &start, &slen)) {
+		if (rs->nst == rs->st_cap) {
+			size_t cap = rs->st_cap ? rs->st_cap * 2 : 4;
+			struct cmd_stmt *p = realloc(rs->st, cap * sizeof(*p));
+			if (!p)
+				return false;
+			rs->st = p;
+			rs->st_cap = cap;
+		}
+		struct cmd_stmt *c = &rs->st[rs->nst++];
+		c->start = start;
+		c->len = slen;
+		sql_analyse(text + start, slen, &c->facts);
+	}
+	rs->cmd_active = true;
+	return true;
+}
+
+static void set_timestamp(struct rec_session *rs, struct session *s, uint64_t usec)
+{
+	char sql[64];
+	int n = usec ? snprintf(sql, sizeof(sql), "SET timestamp=%llu.%06llu", (unsigned long long)(usec / 1000000u),
+				(unsigned long long)(usec % 1000000u))
+		     : snprintf(sql, sizeof(sql), "SET timestamp=DEFAULT");
+	if (session_inject(s, sql, (size_t)n, NULL, NULL))
+		rs->ts_fixed = usec != 0;
+}
+
+static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
+					struct hook_answer *answer)
+{
+	struct recorder *rec = arg;
+	struct rec_session *rs = session_state(rec, s);
+	if (!rs)
+		return HOOK_FORWARD;
+	rs->cmd_active = false;
+	rs->prepare_seq = 0;
+	rs->prepare_resolved = true;
+	rs->commit_sent = false;
+	switch (cmd->code) {
+	case COM_QUERY:
+		break;
+	case COM_INIT_DB:
+		rs->ctx_dirty = true;
+		return HOOK_FORWARD;
+	case COM_CHANGE_USER:
+	case COM_RESET_CONNECTION:
+		/* The server rolls back and resets the session's variables. */
+		forget_transaction(rs);
+		rs->ctx_dirty = true;
+		rs->ts_fixed = false;
+		rs->last_insert_id = 0;
+		return HOOK_FORWARD;
+	case COM_STMT_EXECUTE:
+		atomic_fetch_add(&rec->unrecorded, 1);
+		pthread_mutex_lock(&rec->lock);
+		bool first = !rec->unrecorded_logged;
+		rec->unrecorded_logged = true;
+		pthread_mutex_unlock(&rec->lock);
+		if (first)
+			log_warning("journal: session %llu executes prepared statements, which the journal does not "
+				    "record: their writes are missing from it (counted in unrecorded)",
+				    (unsigned long long)rs->id);
+		return HOOK_FORWARD;
+	default:
+		return HOOK_FORWARD;
+	}
+	if (!take_command(rs, cmd)) {
+		log_error("session %llu: out of memory reading a command for the journal; refused",
+			  (unsigned long long)rs->id);
+		answer->code = ER_ERROR_DURING_COMMIT;
+		snprintf(answer->message, sizeof(answer->message), "acctgate: out of memory recording this statement");
+		return HOOK_ANSWER;
+	}
+	bool writes = false, commits = false, uses_time = false;
+	for (size_t i = 0; i < rs->nst; i++) {
+		const struct sql_facts *f = &rs->st[i].facts;
+		writes |= may_write(f);
+		commits |= may_commit(rs, s, &rs->st[i]);
+		uses_time |= f->uses_time;
+	}
+	rs->cmd_ts = 0;
+	if (writes) {
+		if (rs->ctx_dirty && session_inject(s, context_query, sizeof(context_query) - 1, &context_ops, rs))
+			rs->ctx_dirty = false;
+		rs->cmd_ts = now_usec();
+		set_timestamp(rs, s, rs->cmd_ts);
+	} else if (rs->ts_fixed && uses_time) {
+		/* A read after a write: the clock runs again, as the client expects. */
+		set_timestamp(rs, s, 0);
+	}
+	if (!commits || !(rs->wrote || writes))
+		return HOOK_FORWARD;
+	if (!write_prepare(rs)) {
+		log_error("session %llu: out of memory writing a PREPARE record; commit refused", (unsigned long long)rs->id);
+		answer->code = ER_ERROR_DURING_COMMIT;
+		snprintf(answer->message, sizeof(answer->message), "acctgate: out of memory recording this transaction");
+		rs->cmd_active = false;
+		return HOOK_ANSWER;
+	}
+	rs->wait = WAIT_PREPARE;
+	return HOOK_HOLD;
+}
+
+/* Log a flagged statement's reason once per digest. */
+static void flag_statement(struct rec_session *rs, const char *text, size_t len, uint32_t unsafe)
+{
+	struct recorder *rec = rs->rec;
+	atomic_fetch_add(&rec->flagged, 1);
+	char digest[256];
+	uint64_t h = sql_digest(text, len, digest, sizeof(digest));
+	pthread_mutex_lock(&rec->lock);
+	bool seen = false;
+	for (size_t i = 0; i < rec->nflagged_digests && !seen; i++)
+		seen = rec->flagged_digests[i] == h;
+	if (!seen && rec->nflagged_digests < FLAGGED_LOG_MAX)
+		rec->flagged_digests[rec->nflagged_digests++] = h;
+	pthread_mutex_unlock(&rec->lock);
+	if (seen)
+		return;
+	char reasons[256] = "";
+	size_t used = 0;
+	for (uint32_t bit = 1; bit && used < sizeof(reasons); bit <<= 1)
+		if (unsafe & bit) {
+			int n = snprintf(reasons + used, sizeof(reasons) - used, "%s%s", used ? "; " : "",
+					 sql_unsafe_reason(bit));
+			if (n > 0)
+				used += (size_t)n;
+		}
+	char shown[sizeof(digest) * 4];
+	log_escape(digest, strlen(digest), shown, sizeof(shown));
+	log_warning("journal: a statement replay may not reproduce exactly (%s): %s", reasons, shown);
+}
+
+/* The statement `cs` ran, with result `end`. */
+static void statement_ran(struct rec_session *rs, const struct cmd_stmt *cs, const struct proto_result_end *end)
+{
+	const struct sql_facts *f = &cs->facts;
+	if (end->kind == END_ERR) {
+		/* A failed statement changed nothing; a deadlock took the whole
+		 * transaction with it. */
+		if (rolls_back_transaction(end->err_code))
+			forget_transaction(rs);
+		return;
+	}
+	uint64_t lid_before = rs->last_insert_id;
+	if (end->kind == END_OK && !end->result_set && end->last_insert_id)
+		rs->last_insert_id = end->last_insert_id;
+	if (changes_context(f))
+		rs->ctx_dirty = true;
+	if (f->kind == SQL_ROLLBACK) {
+		forget_transaction(rs);
+		return;
+	}
+	const char *text = rs->text + cs->start;
+	if (recordable(f, text, cs->len)) {
+		if (rs->n == rs->cap) {
+			size_t cap = rs->cap ? rs->cap * 2 : 8;
+			struct rec_stmt *p = realloc(rs->stmts, cap * sizeof(*p));
+			if (!p)
+				goto oom;
+			rs->stmts = p;
+			rs->cap = cap;
+		}
+		struct rec_stmt *r = &rs->stmts[rs->n];
+		r->text = malloc(cs->len ? cs->len : 1);
+		if (!r->text)
+			goto oom;
+		memcpy(r->text, text, cs->len);
+		if (rs->n == 0) {
+			rs->txn_ctx = rs->ctx;
+			if (!rs->ctx.known)
+				snprintf(rs->txn_ctx.database, sizeof(rs->txn_ctx.database), "%s", session_database(rs->s));
+			snprintf(rs->txn_ctx.user, sizeof(rs->txn_ctx.user), "%s", session_user(rs->s));
+		}
+		bool did_write = wrote(f, end);
+		uint32_t flags = 0;
+		if (f->reads_last_insert_id)
+			flags |= JSTMT_READS_LAST_INSERT_ID;
+		if (f->sets_last_insert_id)
+			flags |= JSTMT_SETS_LAST_INSERT_ID;
+		if (f->kind == SQL_CALL)
+			flags |= JSTMT_CALL;
+		/* An upsert that updated (2 rows) reports LAST_INSERT_ID(expr),
+		 * not an id it generated. */
+		if (end->last_insert_id && (f->kind == SQL_INSERT || f->kind == SQL_REPLACE || f->kind == SQL_LOAD) &&
+		    !(f->sets_last_insert_id && end->affected_rows == 2))
+			flags |= JSTMT_GENERATED_ID;
+		*r = (struct rec_stmt){.text = r->text,
+				       .len = cs->len,
+				       .flags = flags,
+				       .unsafe = f->unsafe,
+				       .timestamp_usec = rs->cmd_ts,
+				       .last_insert_id_before = lid_before,
+				       .affected_rows = end->affected_rows,
+				       .insert_id = end->last_insert_id,
+				       .warnings = end->warnings,
+				       .assigns = assigns_variables(f, text, cs->len)};
+		rs->n++;
+		rs->wrote |= did_write;
+		if (did_write && f->unsafe)
+			flag_statement(rs, text, cs->len, f->unsafe);
+	}
+	if (!(end->status_flags & SERVER_STATUS_IN_TRANS)) {
+		/* The server has no transaction open: whatever wrote is committed.
+		 * What did not write may still have set variables the next
+		 * transaction reads: those statements go with it. */
+		if (rs->wrote && rs->n) {
+			write_commit(rs);
+			forget_transaction(rs);
+		} else {
+			keep_assignments(rs);
+		}
+	}
+	return;
+oom:
+	log_error("session %llu: out of memory keeping a statement for the journal; transaction %llu will be "
+		  "journaled incomplete",
+		  (unsigned long long)rs->id, (unsigned long long)rs->txn_id);
+}
+
+static void on_result_end(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct recorder *rec = arg;
+	void **slot = session_hook_data(s, &rec->hooks);
+	struct rec_session *rs = slot ? *slot : NULL;
+	if (!rs || !rs->cmd_active) {
+		if (rs && end->kind == END_OK && end->last_insert_id)
+			rs->last_insert_id = end->last_insert_id;
+		return;
+	}
+	if (rs->next >= rs->nst) {
+		if (!rs->miscounted_logged)
+			log_error("session %llu: a query gave more results than acctgate counted statements in it; the "
+				  "journal may be incomplete for it",
+				  (unsigned long long)rs->id);
+		rs->miscounted_logged = true;
+		return;
+	}
+	const struct cmd_stmt *cs = &rs->st[rs->next];
+	/* A CALL's own result sets come before the OK that ends it. */
+	if (cs->facts.kind == SQL_CALL && end->result_set)
+		return;
+	rs->next++;
+	statement_ran(rs, cs, end);
+}
+
+static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
+					   const uint8_t *packet, size_t len, struct hook_answer *answer)
+{
+	struct recorder *rec = arg;
+	void **slot = session_hook_data(s, &rec->hooks);
+	struct rec_session *rs = slot ? *slot : NULL;
+	if (!rs)
+		return HOOK_FORWARD;
+	resolve_unused_prepare(rs);
+	rs->cmd_active = false;
+	if (rs->pending_commits > 0) {
+		rs->wait = WAIT_COMMITS;
+		return HOOK_HOLD;
+	}
+	return HOOK_FORWARD;
+}
+
+static void on_session_end(void *arg, struct session *s)
+{
+	struct recorder *rec = arg;
+	void **slot = session_hook_data(s, &rec->hooks);
+	struct rec_session *rs = slot ? *slot : NULL;
+	if (!rs)
+		return;
+	if (rs->prepare_seq && !rs->prepare_resolved) {
+		if (rs->commit_sent) {
+			atomic_fetch_add(&rec->in_doubt, 1);
+			log_warning("session %llu: ended with its commit sent and unanswered: PREPARE %llu stays in doubt "
+				    "(journal verify lists it)",
+				    (unsigned long long)rs->id, (unsigned long long)rs->prepare_seq);
+		} else {
+			write_abort(rec, rec->run_id, rs->id, rs->prepare_seq);
+		}
+	}
+	forget_transaction(rs);
+	free(rs->stmts);
+	free(rs->st);
+	free(rs->text);
+	free(rs);
+	*slot = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *err, size_t err_len)
+{
+	struct recorder *rec = calloc(1, sizeof(*rec));
+	if (!rec) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	rec->gate = g;
+	rec->fsync = (enum journal_fsync)cfg->journal_fsync;
+	rec->on_error = (enum journal_on_error)cfg->journal_on_error;
+	rec->run_id = now_usec();
+	pthread_mutex_init(&rec->lock, NULL);
+	struct journal_options o = {.dir = cfg->journal_dir,
+				    .segment_size = cfg->journal_segment_size,
+				    .fsync = rec->fsync,
+				    .retention_sec = (uint64_t)cfg->journal_retention};
+	struct journal_recovery recovery;
+	char why[512];
+	rec->journal = journal_open(&o, &recovery, why, sizeof(why));
+	if (!rec->journal) {
+		snprintf(err, err_len, "[journal] dir %s: %s", cfg->journal_dir, why);
+		pthread_mutex_destroy(&rec->lock);
+		free(rec);
+		return NULL;
+	}
+	if (recovery.truncated_bytes)
+		log_warning("journal: truncated a torn tail of %llu bytes at offset %llu of %s (a write cut short by a "
+			    "crash; no record that completed is lost)",
+			    (unsigned long long)recovery.truncated_bytes, (unsigned long long)recovery.truncated_offset,
+			    recovery.truncated_segment);
+	log_notice("journal: %s, %llu segments, sequence %llu to %llu, fsync %s", cfg->journal_dir,
+		   (unsigned long long)recovery.segments, (unsigned long long)recovery.first_seq,
+		   (unsigned long long)recovery.last_seq,
+		   rec->fsync == JOURNAL_FSYNC_ALWAYS ? "always" : rec->fsync == JOURNAL_FSYNC_EVERYSEC ? "everysec" : "off");
+	rec->hooks = (struct session_hooks){
+		.name = "journal",
+		.arg = rec,
+		.before_command = before_command,
+		.before_result_end = before_result_end,
+		.on_result_end = on_result_end,
+		.on_session_end = on_session_end,
+	};
+	if (!gate_add_hooks(g, &rec->hooks)) {
+		snprintf(err, err_len, "[journal]: no room for the journal's hooks");
+		journal_close(rec->journal);
+		pthread_mutex_destroy(&rec->lock);
+		free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+void recorder_stop(struct recorder *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopped = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void recorder_free(struct recorder *r)
+{
+	if (!r)
+		return;
+	recorder_stop(r);
+	journal_close(r->journal);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+void recorder_get_stats(struct recorder *r, struct recorder_stats *out)
+{
+	*out = (struct recorder_stats){
+		.commits = atomic_load(&r->commits),
+		.aborts = atomic_load(&r->aborts),
+		.flagged = atomic_load(&r->flagged),
+		.in_doubt = atomic_load(&r->in_doubt),
+		.refused = atomic_load(&r->refused),
+		.gaps = atomic_load(&r->gaps),
+		.unrecorded = atomic_load(&r->unrecorded),
+	};
+}

@@ -1,0 +1,43 @@
+/*
+ * recorder.h - the journal's hook on the session layer: every transaction
+ * that commits through acctgate goes into the journal (snapshot/journal.h)
+ * as a PREPARE before its commit reaches the server and a COMMIT once the
+ * server said OK (snapshot/jtxn.h), with what replaying it needs.
+ */
+#ifndef ACCTGATE_RECORDER_H
+#define ACCTGATE_RECORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct gate;
+struct recorder;
+
+/* Open the journal in cfg->journal_dir (recovering a torn tail, which is
+ * logged) and register the hooks on g, before the workers start. NULL with
+ * err filled when the journal cannot be opened: acctgate refuses to start
+ * rather than run unrecorded. */
+struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *err, size_t err_len);
+
+/* After the workers stopped (worker_join) and before they are freed: from
+ * here on a journal completion no longer reaches a worker. */
+void recorder_stop(struct recorder *r);
+
+/* Write what is queued, close the journal, free. */
+void recorder_free(struct recorder *r);
+
+struct recorder_stats {
+	uint64_t commits;     /* transactions journaled */
+	uint64_t aborts;      /* PREPAREs resolved as not committed */
+	uint64_t flagged;     /* statements flagged as not safely replayable */
+	uint64_t in_doubt;    /* commits whose outcome record could not be written */
+	uint64_t refused;     /* COMMITs refused because the journal could not record them */
+	uint64_t gaps;        /* commits let through unrecorded (on_error = continue) */
+	uint64_t unrecorded;  /* writes the journal cannot carry (prepared statements) */
+};
+void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
+
+#endif

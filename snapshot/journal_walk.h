@@ -1,0 +1,67 @@
+/*
+ * journal_walk.h - the journal as transactions: reads every record in
+ * order (journal.h), pairs each PREPARE with the COMMIT or ABORT that
+ * resolves it, and hands the committed transactions to the caller in
+ * commit order. What `journal verify`, `journal cat` and `replay` share.
+ */
+#ifndef ACCTGATE_JOURNAL_WALK_H
+#define ACCTGATE_JOURNAL_WALK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal.h"
+#include "jtxn.h"
+#include "sqltext.h"
+
+struct journal_walk_range {
+	uint64_t from_seq;        /* commits with a smaller sequence number are skipped; 0 = all */
+	uint64_t until_seq;       /* stop after this sequence number; 0 = no limit */
+	uint64_t until_time_usec; /* stop at the first commit after this time; 0 = no limit */
+};
+
+/* A PREPARE no COMMIT or ABORT resolved: its commit went to the server and
+ * acctgate never recorded the outcome. */
+struct journal_in_doubt {
+	uint64_t seq, time_usec;
+	uint64_t run_id, session_id, txn_id;
+	size_t nstmts;
+	char first_stmt[128];
+};
+
+struct journal_walk_summary {
+	uint64_t segments, records;
+	uint64_t first_seq, last_seq, first_time_usec, last_time_usec;
+	uint64_t commits, aborts, prepares;
+	uint64_t statements;
+	uint64_t flagged;                       /* statements with an unsafe bit */
+	uint64_t flagged_by_reason[SQL_UNSAFE_COUNT];
+	struct journal_in_doubt *in_doubt;      /* malloc'd; free with journal_walk_summary_free */
+	size_t nin_doubt;
+	bool torn;
+	uint64_t torn_bytes, torn_offset;
+	char torn_segment[256];
+	bool stopped_early;                     /* the callback or the range ended the walk */
+};
+
+/* Called for each committed transaction in range, in commit order; `rec`
+ * is its COMMIT record. Return false to stop the walk. */
+typedef bool (*journal_commit_fn)(void *arg, const struct journal_record *rec, const struct jtxn *t);
+
+/*
+ * Walk the journal in dir. Returns 0 when every record checked out, 1 on
+ * corruption or an undecodable payload, 2 when the directory cannot be
+ * read; why[] says what and where. The summary covers what was read.
+ */
+int journal_walk(const char *dir, const struct journal_walk_range *range, journal_commit_fn each, void *arg,
+		 struct journal_walk_summary *sum, char *why, size_t why_len);
+void journal_walk_summary_free(struct journal_walk_summary *sum);
+
+/* "2026-12-02 01:02:03.123456 UTC" */
+void journal_format_time(uint64_t usec, char *out, size_t len);
+/* "2026-12-02 01:02:03[.ffffff]" (UTC) or "@<epoch seconds>[.ffffff]":
+ * microseconds since the epoch; false if it is neither. */
+bool journal_parse_time(const char *text, uint64_t *usec);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * replay.c - apply the journal to a server (replay.h).
+ *
+ * Each recorded session gets a connection of its own, so what a session
+ * kept between its transactions (user variables set by statements the
+ * journal carries, temporary tables) is there again when its next
+ * transaction runs. Transactions still run one at a time, in commit order.
+ * Connections of sessions that have not committed for a while are closed
+ * beyond REPLAY_CONNECTIONS_MAX.
+ *
+ * Before each statement one SET fixes what the server cannot know:
+ * timestamp (NOW(), UNIX_TIMESTAMP() and column defaults see the recorded
+ * time), insert_id (the id the original insert generated, whatever the
+ * target's auto-increment counter says) and last_insert_id (what the
+ * session's LAST_INSERT_ID() returned), as mysqlbinlog does.
+ */
+#include "replay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mysql.h>
+
+#define REPLAY_CONNECTIONS_MAX 64
+
+struct replay_conn {
+	uint64_t run_id, session_id;
+	MYSQL *m;
+	struct jtxn_context ctx;  /* applied */
+	bool have_ctx;
+	bool ts_fixed;
+	uint64_t last_used;
+};
+
+struct replay {
+	const struct replay_options *o;
+	FILE *out, *err;
+	struct replay_conn conns[REPLAY_CONNECTIONS_MAX];
+	uint64_t clock;
+	uint64_t transactions, statements, divergences;
+	uint64_t last_seq;
+	bool connect_failed;
+	struct timespec started, last_progress;
+};
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static MYSQL *connect_target(struct replay *r)
+{
+	const struct replay_options *o = r->o;
+	MYSQL *m = mysql_init(NULL);
+	if (!m)
+		return NULL;
+	unsigned timeout = 10;
+	mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (o->tls != REPLAY_TLS_DISABLED) {
+		my_bool on = 1;
+		my_bool verify = o->tls == REPLAY_TLS_VERIFY_IDENTITY;
+		mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
+		mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+		if (o->tls_ca && o->tls_ca[0])
+			mysql_optionsv(m, MYSQL_OPT_SSL_CA, o->tls_ca);
+		if (o->tls_cert && o->tls_cert[0])
+			mysql_optionsv(m, MYSQL_OPT_SSL_CERT, o->tls_cert);
+		if (o->tls_key && o->tls_key[0])
+			mysql_optionsv(m, MYSQL_OPT_SSL_KEY, o->tls_key);
+	}
+	if (!mysql_real_connect(m, o->host, o->user, o->password, NULL, o->port, NULL,
+				CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS)) {
+		fprintf(r->err, "acctgate replay: cannot connect to %s:%u as %s: %s\n", o->host, o->port, o->user,
+			mysql_error(m));
+		mysql_close(m);
+		r->connect_failed = true;
+		return NULL;
+	}
+	return m;
+}
+
+/* The connection for a recorded session: its own, or a new one in the
+ * place of the least recently used. */
+static struct replay_conn *conn_for(struct replay *r, uint64_t run_id, uint64_t session_id)
+{
+	struct replay_conn *lru = &r->conns[0];
+	for (int i = 0; i < REPLAY_CONNECTIONS_MAX; i++) {
+		struct replay_conn *c = &r->conns[i];
+		if (c->m && c->run_id == run_id && c->session_id == session_id) {
+			c->last_used = ++r->clock;
+			return c;
+		}
+		if (!c->m || (lru->m && c->last_used < lru->last_used))
+			lru = c;
+	}
+	if (lru->m)
+		mysql_close(lru->m);
+	*lru = (struct replay_conn){.run_id = run_id, .session_id = session_id, .last_used = ++r->clock};
+	lru->m = connect_target(r);
+	return lru->m ? lru : NULL;
+}
+
+/* Run one statement and drain every result it gives. False on an ERR. */
+static bool run(MYSQL *m, const char *sql, size_t len)
+{
+	if (mysql_real_query(m, sql, (unsigned long)len) != 0)
+		return false;
+	int more;
+	do {
+		MYSQL_RES *res = mysql_store_result(m);
+		if (res)
+			mysql_free_result(res);
+		else if (mysql_field_count(m) != 0)
+			return false;
+		more = mysql_next_result(m);
+		if (more > 0)
+			return false;
+	} while (more == 0);
+	return true;
+}
+
+static void append_quoted(MYSQL *m, char *buf, size_t cap, size_t *used, const char *s)
+{
+	size_t n = strlen(s);
+	if (*used + 2 * n + 3 >= cap)
+		return;
+	buf[(*used)++] = '\'';
+	*used += mysql_real_escape_string(m, buf + *used, s, (unsigned long)n);
+	buf[(*used)++] = '\'';
+	buf[*used] = '\0';
+}
+
+static bool apply_context(struct replay *r, struct replay_conn *c, const struct jtxn *t, uint64_t seq)
+{
+	const struct jtxn_context *x = &t->ctx;
+	if (x->known && !(c->have_ctx && memcmp(&c->ctx, x, sizeof(*x)) == 0)) {
+		char sql[2048];
+		size_t n = (size_t)snprintf(sql, sizeof(sql), "SET @@session.sql_mode=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->sql_mode);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", @@session.time_zone=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->time_zone);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", @@session.character_set_client=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->character_set_client);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", @@session.collation_connection=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->collation_connection);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", @@session.collation_server=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->collation_server);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", @@session.lc_time_names=");
+		append_quoted(c->m, sql, sizeof(sql), &n, x->lc_time_names);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+				      ", @@session.foreign_key_checks=%u, @@session.unique_checks=%u, "
+				      "@@session.auto_increment_increment=%u, @@session.auto_increment_offset=%u",
+				      x->foreign_key_checks, x->unique_checks, x->auto_increment_increment,
+				      x->auto_increment_offset);
+		if (n >= sizeof(sql) || !run(c->m, sql, n)) {
+			fprintf(r->out, "seq %llu: cannot set the session variables: %s\n", (unsigned long long)seq,
+				mysql_error(c->m));
+			r->divergences++;
+			return false;
+		}
+		c->ctx = *x;
+		c->have_ctx = true;
+	}
+	if (x->database[0] && mysql_select_db(c->m, x->database) != 0) {
+		fprintf(r->out, "seq %llu: cannot use database %s: %s\n", (unsigned long long)seq, x->database,
+			mysql_error(c->m));
+		r->divergences++;
+		return false;
+	}
+	return true;
+}
+
+static void diverged(struct replay *r, uint64_t seq, size_t i, const struct jstmt *st, const char *what)
+{
+	r->divergences++;
+	int shown = st->len > 200 ? 200 : (int)st->len;
+	fprintf(r->out, "seq %llu statement %zu: %s: %.*s%s\n", (unsigned long long)seq, i + 1, what, shown, st->text,
+		st->len > 200 ? "..." : "");
+}
+
+static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq, size_t i, const struct jstmt *st)
+{
+	char set[160];
+	size_t n = 0;
+	if (st->timestamp_usec)
+		n += (size_t)snprintf(set + n, sizeof(set) - n, "SET timestamp=%llu.%06llu",
+				      (unsigned long long)(st->timestamp_usec / 1000000u),
+				      (unsigned long long)(st->timestamp_usec % 1000000u));
+	else if (c->ts_fixed)
+		n += (size_t)snprintf(set + n, sizeof(set) - n, "SET timestamp=DEFAULT");
+	c->ts_fixed = st->timestamp_usec != 0;
+	if (st->flags & JSTMT_GENERATED_ID)
+		n += (size_t)snprintf(set + n, sizeof(set) - n, "%sinsert_id=%llu", n ? ", " : "SET ",
+				      (unsigned long long)st->insert_id);
+	if (st->flags & JSTMT_READS_LAST_INSERT_ID)
+		n += (size_t)snprintf(set + n, sizeof(set) - n, "%slast_insert_id=%llu", n ? ", " : "SET ",
+				      (unsigned long long)st->last_insert_id_before);
+	char what[512];
+	if (n && !run(c->m, set, n)) {
+		snprintf(what, sizeof(what), "cannot fix its context (%s)", mysql_error(c->m));
+		diverged(r, seq, i, st, what);
+		return;
+	}
+	r->statements++;
+	if (!run(c->m, st->text, st->len)) {
+		snprintf(what, sizeof(what), "ERR %u (%s): %s", mysql_errno(c->m), mysql_sqlstate(c->m), mysql_error(c->m));
+		diverged(r, seq, i, st, what);
+		return;
+	}
+	if (st->flags & (JSTMT_CALL | JSTMT_WHOLE_COMMAND))
+		return; /* the results of the inner statements were not recorded one by one */
+	uint64_t affected = mysql_affected_rows(c->m);
+	if (affected != (uint64_t)-1 && affected != st->affected_rows) {
+		snprintf(what, sizeof(what), "%llu rows affected, recorded %llu", (unsigned long long)affected,
+			 (unsigned long long)st->affected_rows);
+		diverged(r, seq, i, st, what);
+	}
+	uint64_t id = mysql_insert_id(c->m);
+	if ((st->flags & (JSTMT_GENERATED_ID | JSTMT_SETS_LAST_INSERT_ID)) && id != st->insert_id) {
+		snprintf(what, sizeof(what), "insert id %llu, recorded %llu", (unsigned long long)id,
+			 (unsigned long long)st->insert_id);
+		diverged(r, seq, i, st, what);
+	}
+}
+
+static void progress(struct replay *r, bool last)
+{
+	if (!r->o->progress || (!last && since(&r->last_progress) < 0.2))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &r->last_progress);
+	fprintf(r->err, "\rreplay: seq %llu, %llu transactions, %llu statements, %llu divergences%s",
+		(unsigned long long)r->last_seq, (unsigned long long)r->transactions, (unsigned long long)r->statements,
+		(unsigned long long)r->divergences, last ? "\n" : "");
+	fflush(r->err);
+}
+
+static bool replay_commit(void *arg, const struct journal_record *rec, const struct jtxn *t)
+{
+	struct replay *r = arg;
+	r->last_seq = rec->seq;
+	struct replay_conn *c = conn_for(r, t->run_id, t->session_id);
+	if (!c)
+		return false;
+	if (!apply_context(r, c, t, rec->seq))
+		return true;
+	if (!run(c->m, "START TRANSACTION", 17)) {
+		fprintf(r->out, "seq %llu: cannot start a transaction: %s\n", (unsigned long long)rec->seq,
+			mysql_error(c->m));
+		r->divergences++;
+		return true;
+	}
+	for (size_t i = 0; i < t->nstmts; i++)
+		run_statement(r, c, rec->seq, i, &t->stmts[i]);
+	if (!run(c->m, "COMMIT", 6)) {
+		fprintf(r->out, "seq %llu: COMMIT failed: %s\n", (unsigned long long)rec->seq, mysql_error(c->m));
+		r->divergences++;
+	}
+	r->transactions++;
+	progress(r, false);
+	return true;
+}
+
+int replay_run(const struct replay_options *o, FILE *out, FILE *err)
+{
+	struct replay *r = calloc(1, sizeof(*r));
+	if (!r) {
+		fprintf(err, "acctgate replay: out of memory\n");
+		return 2;
+	}
+	r->o = o;
+	r->out = out;
+	r->err = err;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	struct journal_walk_summary sum;
+	char why[512] = "";
+	int walked = journal_walk(o->journal_dir, &o->range, replay_commit, r, &sum, why, sizeof(why));
+	progress(r, true);
+	int status = 0;
+	if (walked != 0) {
+		fprintf(err, "acctgate replay: journal %s: %s\n", o->journal_dir, why);
+		status = 2;
+	} else if (r->connect_failed) {
+		status = 3;
+	} else if (r->divergences) {
+		status = 1;
+	}
+	fprintf(out, "replayed %llu transactions (%llu statements) up to seq %llu in %.3f s: %llu divergences\n",
+		(unsigned long long)r->transactions, (unsigned long long)r->statements, (unsigned long long)r->last_seq,
+		since(&r->started), (unsigned long long)r->divergences);
+	for (size_t i = 0; i < sum.nin_doubt; i++)
+		fprintf(out, "in doubt, not applied: PREPARE seq %llu (session %llu, transaction %llu: %s)\n",
+			(unsigned long long)sum.in_doubt[i].seq, (unsigned long long)sum.in_doubt[i].session_id,
+			(unsigned long long)sum.in_doubt[i].txn_id, sum.in_doubt[i].first_stmt);
+	journal_walk_summary_free(&sum);
+	for (int i = 0; i < REPLAY_CONNECTIONS_MAX; i++)
+		if (r->conns[i].m)
+			mysql_close(r->conns[i].m);
+	free(r);
+	return status;
+}

@@ -1,0 +1,38 @@
+/*
+ * replay.h - `acctgate replay`: the journal's committed transactions
+ * applied to a server, in commit order, each with the context it was
+ * recorded with, every statement's affected rows and insert id checked
+ * against the record.
+ */
+#ifndef ACCTGATE_REPLAY_H
+#define ACCTGATE_REPLAY_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "journal_walk.h"
+
+enum replay_tls {
+	REPLAY_TLS_DISABLED,
+	REPLAY_TLS_REQUIRED,        /* encrypted, the certificate not checked */
+	REPLAY_TLS_VERIFY_IDENTITY, /* the default: CA and host name checked */
+};
+
+struct replay_options {
+	const char *journal_dir;
+	const char *host;
+	unsigned port;
+	const char *user;
+	const char *password;
+	enum replay_tls tls;
+	const char *tls_ca, *tls_cert, *tls_key; /* NULL or "" = none */
+	struct journal_walk_range range;
+	bool progress;             /* a progress line on stderr */
+};
+
+/* Exit status: 0 replayed without divergence, 1 divergences (each
+ * printed with its sequence number), 2 the journal is corrupt or cannot
+ * be read, 3 the target cannot be reached. */
+int replay_run(const struct replay_options *o, FILE *out, FILE *err);
+
+#endif
