@@ -8,6 +8,9 @@
  *    upstream list, limits) is built beside the running one and swapped in
  *    only if all of it loads; otherwise the running one stays and the log says
  *    why. Running sessions keep the generation they started with.
+ * Under systemd (Type=notify, notify.c) the main thread reports READY=1 once
+ * it listens, RELOADING=1 and READY=1 around each reload, STOPPING=1 when a
+ * drain starts.
  */
 #include "gate.h"
 
@@ -25,6 +28,7 @@
 #include "auth_key.h"
 #include "health.h"
 #include "log.h"
+#include "notify.h"
 #include "recorder.h"
 #include "tls.h"
 #include "worker.h"
@@ -133,19 +137,26 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	log_error("accept: %s", evutil_socket_error_to_string(err));
 }
 
-static void on_reload(evutil_socket_t sig, short what, void *arg)
+/*
+ * Build the next generation from the file and swap it in. False when the
+ * file or something it names does not load: the running generation stays,
+ * and `why` says what failed (for systemd's STATUS line).
+ */
+static bool reload(struct gate *g, char *why, size_t whylen)
 {
-	struct gate *g = arg;
 	struct config *fresh = malloc(sizeof(*fresh));
 	char err[1024];
-	if (!fresh)
-		return;
+	if (!fresh) {
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
 	log_notice("SIGHUP: reloading %s", g->config_path);
 	if (!config_load(g->config_path, fresh, err, sizeof(err))) {
 		log_error("reload refused, running configuration kept: %s", err);
+		snprintf(why, whylen, "%s", err);
 		config_wipe_secrets(fresh);
 		free(fresh);
-		return;
+		return false;
 	}
 	struct settings *running = gate_settings(g);
 	config_keep_restart_only(fresh, &running->cfg);
@@ -153,9 +164,10 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	struct settings *next = settings_build(fresh, err, sizeof(err));
 	if (!next) {
 		log_error("reload refused, running configuration and certificates kept: %s", err);
+		snprintf(why, whylen, "%s", err);
 		config_wipe_secrets(fresh);
 		free(fresh);
-		return;
+		return false;
 	}
 	log_set_level(fresh->log_level);
 	upstream_pool_configure(&g->pool, fresh);
@@ -168,12 +180,28 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	config_wipe_secrets(fresh);
 	free(fresh);
 	log_notice("reload done: new sessions use the new configuration and certificates");
+	return true;
+}
+
+/* SIGHUP. systemd hears RELOADING=1 before and READY=1 after, whatever
+ * the verdict: a refused reload leaves acctgate serving, so it is ready. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct gate *g = arg;
+	char why[1024];
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", notify_monotonic_usec(),
+		    g->config_path);
+	if (reload(g, why, sizeof(why)))
+		notify_send("READY=1\nSTATUS=%s; reloaded", g->status);
+	else
+		notify_send("READY=1\nSTATUS=%s; reload refused: %s", g->status, why);
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
 {
 	struct gate *g = arg;
 	log_notice("%s: no new connections; draining sessions", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_send("STOPPING=1\nSTATUS=%s: draining sessions", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	if (g->listener) {
 		evconnlistener_free(g->listener);
 		g->listener = NULL;
@@ -279,10 +307,14 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("%s", err);
 		goto out;
 	}
-	log_notice("acctgate listening on %s:%u (%d threads, client TLS %s), upstream %s:%u%s (TLS %s)", cfg->listen.host,
-		   (unsigned)cfg->listen.port, cfg->threads, config_client_tls_name(cfg->client_tls),
-		   cfg->servers[0].host, (unsigned)cfg->servers[0].port, cfg->nservers > 1 ? " (+ failover)" : "",
-		   config_upstream_tls_name(cfg->upstream_tls));
+	snprintf(g.status, sizeof(g.status), "listening on %s:%u (%d threads, client TLS %s), upstream %s:%u%s (TLS %s)",
+		 cfg->listen.host, (unsigned)cfg->listen.port, cfg->threads, config_client_tls_name(cfg->client_tls),
+		 cfg->servers[0].host, (unsigned)cfg->servers[0].port, cfg->nservers > 1 ? " (+ failover)" : "",
+		 config_upstream_tls_name(cfg->upstream_tls));
+	log_notice("acctgate %s", g.status);
+	/* Listening, certificates, keys and CA store loaded, workers and
+	 * signal handlers in place: what Type=notify's READY=1 promises. */
+	notify_send("READY=1\nSTATUS=%s", g.status);
 	event_base_dispatch(g.base);
 	status = 0;
 out:

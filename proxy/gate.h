@@ -53,6 +53,7 @@ struct gate {
 	struct health *health;
 	struct auth_key *auth_key; /* lent to caching_sha2 logins (auth_key.h) */
 	const char *config_path;
+	char status[1024]; /* "listening on ...": systemd's STATUS line */
 	/* The session layer's hooks (hooks.h): set before the workers start,
 	 * read without locks afterwards. */
 	const struct session_hooks *hooks[HOOKS_MAX];
