@@ -100,7 +100,6 @@ check "READY=1 is sent once acctgate listens" "$([[ -n $ready ]] && ((listening)
 	"${ready:-no READY=1}; port $port $( ((listening)) && echo accepted || echo refused) a connect"
 check "READY=1's STATUS names the listen address" \
 	"$([[ $ready == *"STATUS=listening on 127.0.0.1:$port"* ]] && echo 1 || echo 0)" "$ready"
-before=$(grep -c . "$msgs")
 
 # ---- SIGHUP: RELOADING=1 + MONOTONIC_USEC, then READY=1 ------------------------
 t0=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)')
@@ -144,7 +143,7 @@ NOTIFY_SOCKET=$sock "$ACCTGATE_BIN" -c "$dir/good.conf" >>"$dir/acctgate.log" 2>
 rc_busy=$?
 sleep 0.3
 check "an acctgate that cannot listen exits 1 without READY=1" \
-	"$(((rc_busy == 1)) && [[ $(grep -c 'READY=1' "$msgs") == 1 ]] && echo 1 || echo 0)" \
+	"$( ((rc_busy == 1)) && [[ $(grep -c 'READY=1' "$msgs") == 1 ]] && echo 1 || echo 0)" \
 	"exit $rc_busy, $(grep -c 'READY=1' "$msgs") READY=1 in all"
 stop
 
@@ -160,7 +159,7 @@ rc_nocert=$?
 sleep 0.3
 n=$(grep -vcx bound "$msgs")
 check "a bad config or a missing certificate: exit 1 and no message" \
-	"$(((rc_bad == 1 && rc_nocert == 1 && n == 0)) && echo 1 || echo 0)" \
+	"$( ((rc_bad == 1 && rc_nocert == 1 && n == 0)) && echo 1 || echo 0)" \
 	"exits $rc_bad and $rc_nocert, $n message(s): $(grep -vx bound "$msgs" | tr '\n' ' ')"
 
 # ---- no NOTIFY_SOCKET -------------------------------------------------------------
@@ -168,7 +167,7 @@ check "a bad config or a missing certificate: exit 1 and no message" \
 ag_pid=$!
 if lab_wait_port "$port" 10 "$ag_pid" "$dir/acctgate.log" 2>/dev/null; then up=1; else up=0; fi
 stop
-check "without NOTIFY_SOCKET acctgate runs and stops as before" "$(((up && status == 0)) && echo 1 || echo 0)" \
+check "without NOTIFY_SOCKET acctgate runs and stops as before" "$( ((up && status == 0)) && echo 1 || echo 0)" \
 	"listening: $up, exit $status"
 
 ((failures)) && { echo "---- acctgate.log ----"; tail -n 30 "$dir/acctgate.log"; }
