@@ -336,6 +336,7 @@ enum journal_read jnl_scan_next(struct jnl_scan *s, struct journal_record *rec)
 	return JOURNAL_READ_RECORD;
 }
 
+/* `each` returning false stops the scan there: READ_END, no torn tail. */
 enum journal_read journal_scan_segment(const uint8_t *buf, size_t len, const char *name, bool is_last,
 				       uint64_t expect_seq, bool (*each)(void *arg, const struct journal_record *rec),
 				       void *arg, uint64_t *next_seq, uint64_t *torn, uint64_t *torn_offset,

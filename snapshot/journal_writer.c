@@ -119,6 +119,16 @@ static int zero_range(int fd, uint64_t from, uint64_t to)
 	return 0;
 }
 
+/* Zero [from, to) of the current segment: the bytes a failed write may
+ * have left. Those zeros must reach the disk before the segment is left
+ * behind (a non-last segment with garbage after its end reads as
+ * corruption), hence unsynced. */
+static int seg_zero(struct journal *j, uint64_t from, uint64_t to)
+{
+	j->unsynced = true;
+	return zero_range(j->fd, from, to);
+}
+
 static bool segs_push(struct journal *j, uint64_t first_seq, uint64_t newest_usec)
 {
 	if (j->nsegs == j->segs_cap) {
@@ -208,7 +218,7 @@ static int segment_sync(struct journal *j)
 		if (j->dirty_end < j->cur.off)
 			j->dirty_end = j->cur.off;
 		j->cur = j->durable;
-		if (zero_range(j->fd, j->cur.off, j->dirty_end) == 0)
+		if (seg_zero(j, j->cur.off, j->dirty_end) == 0)
 			j->dirty_end = 0;
 		return r;
 	}
@@ -262,14 +272,20 @@ static int segment_rotate(struct journal *j, uint64_t need)
 	uint64_t size = j->o.segment_size;
 	if (size < JNL_SEG_HDR + need)
 		size = JNL_SEG_HDR + need; /* a record larger than a segment gets one of its own */
+	/* A current segment without records (a record too big for it comes
+	 * first) has the new one's name: the rename replaces it, atomically,
+	 * and it keeps its place in the list. */
+	bool replace = j->cur.off == JNL_SEG_HDR;
+	if (!replace && !segs_push(j, j->cur.seq, 0))
+		return ENOMEM;
 	int fd;
 	int r = segment_create(j, j->cur.seq, size, &fd);
-	if (r)
+	if (r) {
+		if (!replace)
+			j->nsegs--;
 		return r;
-	if (!segs_push(j, j->cur.seq, now_usec())) {
-		close(fd);
-		return ENOMEM;
 	}
+	j->segs[j->nsegs - 1].newest_usec = now_usec();
 	close(j->fd);
 	j->fd = fd;
 	j->seg_size = size;
@@ -291,7 +307,7 @@ static int write_record(struct journal *j, struct jentry *e)
 {
 	int r;
 	if (j->dirty_end > j->cur.off) {
-		r = zero_range(j->fd, j->cur.off, j->dirty_end);
+		r = seg_zero(j, j->cur.off, j->dirty_end);
 		if (r)
 			return r;
 		j->dirty_end = 0;
@@ -309,7 +325,7 @@ static int write_record(struct journal *j, struct jentry *e)
 		r = pwrite_all(j->fd, e->rec, e->size, j->cur.off);
 	if (r) {
 		j->dirty_end = j->cur.off + e->size;
-		if (zero_range(j->fd, j->cur.off, j->dirty_end) == 0)
+		if (seg_zero(j, j->cur.off, j->dirty_end) == 0)
 			j->dirty_end = 0;
 		return r;
 	}

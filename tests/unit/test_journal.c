@@ -21,9 +21,11 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -312,6 +314,30 @@ static void test_rotation(void **state)
 	journal_reader_close(r);
 }
 
+static size_t len_huge_first(uint64_t i)
+{
+	return i == 1 ? (size_t)(MIB + MIB / 2) : 100;
+}
+
+/* A record too big for the fresh, empty first segment: the bigger segment
+ * takes its place under the same name instead of leaving an empty one. */
+static void test_oversize_first_record(void **state)
+{
+	log_reset();
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_ALWAYS, 0, NULL);
+	append_n(j, 1, 3, len_huge_first, 0);
+	wait_done(3);
+	struct journal_stats st;
+	journal_get_stats(j, &st);
+	assert_int_equal(st.segments, 2);
+	journal_close(j);
+	struct stat sb;
+	assert_int_equal(stat(seg_path(state, 1), &sb), 0);
+	assert_int_equal(sb.st_size, SEG_HDR + rec_size(MIB + MIB / 2));
+	assert_int_equal(access(seg_path(state, 2), F_OK), 0);
+	read_back(state, 1, 3, len_huge_first, true);
+}
+
 static void test_reopen_continues(void **state)
 {
 	log_reset();
@@ -427,17 +453,63 @@ static void test_concurrent_appends(void **state)
 	journal_reader_close(r);
 }
 
+/* A committer as the proxy's workers are: each waits for its record to be
+ * durable before it sends the next (the client waits for COMMIT OK). */
+struct committer {
+	struct journal *j;
+	sem_t done;
+	int err;
+};
+
+static void on_commit(void *arg, uint64_t seq, int err)
+{
+	struct committer *c = arg;
+	if (err || !seq)
+		c->err = err ? err : -1;
+	sem_post(&c->done);
+}
+
+#define COMMITS 300
+
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+	uint8_t buf[200];
+	fill(buf, sizeof(buf), 7);
+	for (int k = 0; k < COMMITS; k++) {
+		if (!journal_append(c->j, 2, now_usec(), buf, sizeof(buf), on_commit, c))
+			return (void *)1;
+		while (sem_wait(&c->done) != 0)
+			continue;
+	}
+	return NULL;
+}
+
 /* fsync=always shares one fdatasync among everything queued while the
- * previous one ran. */
+ * previous one ran: with four committers each waiting for its own
+ * record, one fsync serves several of them. */
 static void test_group_commit(void **state)
 {
-	log_reset();
 	struct journal *j = open_j(state, 64 * MIB, JOURNAL_FSYNC_ALWAYS, 0, NULL);
-	run_appenders(j);
+	pthread_t th[THREADS];
+	struct committer c[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		c[t].j = j;
+		c[t].err = 0;
+		sem_init(&c[t].done, 0, 0);
+		assert_int_equal(pthread_create(&th[t], NULL, committer_main, &c[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		void *ret;
+		pthread_join(th[t], &ret);
+		assert_null(ret);
+		assert_int_equal(c[t].err, 0);
+		sem_destroy(&c[t].done);
+	}
 	struct journal_stats st;
 	journal_get_stats(j, &st);
-	assert_int_equal(st.records, THREADS * PER_THREAD);
-	assert_int_equal(st.durable_seq, THREADS * PER_THREAD);
+	assert_int_equal(st.records, THREADS * COMMITS);
+	assert_int_equal(st.durable_seq, THREADS * COMMITS);
 	assert_true(st.fsyncs < st.records);
 	print_message("group commit: %" PRIu64 " fsyncs for %" PRIu64 " records (%.3f per record)\n", st.fsyncs,
 		      st.records, (double)st.fsyncs / (double)st.records);
@@ -884,6 +956,7 @@ int main(void)
 		T(test_fsync_off),
 		T(test_everysec_syncs_later),
 		T(test_rotation),
+		T(test_oversize_first_record),
 		T(test_reopen_continues),
 		T(test_single_writer),
 		T(test_concurrent_appends),
