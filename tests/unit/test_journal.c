@@ -598,6 +598,34 @@ static void test_write_and_fsync_errors(void **state)
 	read_back(state, 1, 3, len_100, true);
 }
 
+/* everysec: a failed fsync cannot fail records already acknowledged; the
+ * writer writes them again from the page cache and the next fsync, a
+ * second later, makes them durable. */
+static void test_everysec_fsync_error(void **state)
+{
+	log_reset();
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_EVERYSEC, 0, NULL);
+	journal_test_fail_next(JOURNAL_TEST_FSYNC, EIO);
+	append_n(j, 1, 5, len_100, 0);
+	wait_done(5);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(done_log.seq[i], i + 1);
+	struct journal_stats st;
+	bool saw_error = false;
+	for (int i = 0; i < 50; i++) {
+		journal_get_stats(j, &st);
+		saw_error |= st.last_errno == EIO;
+		if (st.durable_seq == 5)
+			break;
+		usleep(100000);
+	}
+	assert_true(saw_error);
+	assert_int_equal(st.durable_seq, 5);
+	assert_true(st.fsyncs >= 2);
+	journal_close(j);
+	read_back(state, 1, 5, len_100, true);
+}
+
 /* A full disk when a new segment is needed: that record fails with ENOSPC
  * and nothing is lost; the next append creates the segment. */
 static void test_full_disk_at_rotation(void **state)
@@ -963,6 +991,7 @@ int main(void)
 		T(test_group_commit),
 		T(test_retention),
 		T(test_write_and_fsync_errors),
+		T(test_everysec_fsync_error),
 		T(test_full_disk_at_rotation),
 		T(test_record_too_large),
 	};
