@@ -330,7 +330,9 @@ static bool is_punct(const struct lexer *lx, const struct token *t, const char *
 	return t->kind == TOK_PUNCT && t->len == n && memcmp(lx->s + t->start, op, n) == 0;
 }
 
-/* Index of the word in a sorted table of upper-case names, or -1. */
+/* Index of the word in a sorted table of upper-case names, or -1. The name
+ * is the first member of each entry, `stride` bytes apart, so one search
+ * serves the kinds, the functions and the keywords. */
 static long table_find(const struct lexer *lx, const struct token *t, const char *const *names, size_t stride,
 		       size_t count)
 {

@@ -8,7 +8,7 @@
  * `...`, backslash escapes and doubled quotes), comments ("-- ", "#", C-style, and the
  * executable forms that open with slash-star-bang or slash-star-M-bang,
  * whose content is code), and the compound statements of stored programs (BEGIN ... END,
- * CASE ... END, IF/LOOP/WHILE/REPEAT ... END IF/LOOP/...), so that the ';'
+ * CASE ... END [CASE], IF/LOOP/WHILE/REPEAT/FOR ... END IF/LOOP/...), so that the ';'
  * inside a CREATE PROCEDURE body does not split it.
  *
  * Pure functions over bytes: no I/O, no allocation, bounded by the input
@@ -26,9 +26,14 @@
 /*
  * The next statement of a multi-statement text, from *pos on: sets
  * [*start, *start + *len) to the statement without its terminating ';' and
- * without leading/trailing whitespace, advances *pos past the ';' (or to
- * the end), and returns true. Statements that are empty or only comments
- * are skipped, as the server skips them. Returns false when none is left.
+ * without leading/trailing whitespace (comments at its edges stay), advances
+ * *pos past the ';' (or to the end), and returns true. Statements that are
+ * empty or only comments are skipped. Returns false when none is left, with
+ * *pos at the end. A ';' ends a statement unless quoted, commented, or
+ * inside the BEGIN ... END / CASE ... END of a compound statement: CREATE
+ * [OR REPLACE] [DEFINER = u] [AGGREGATE] PROCEDURE|FUNCTION|TRIGGER|EVENT,
+ * BEGIN NOT ATOMIC, or label: BEGIN. Outside those, BEGIN is a
+ * transaction's start and its ';' ends it.
  */
 bool sql_next_statement(const char *text, size_t text_len, size_t *pos, size_t *start, size_t *len);
 
@@ -81,17 +86,24 @@ struct sql_facts {
 	                               CURTIME, CURRENT_TIME, UNIX_TIMESTAMP, UTC_DATE/TIME/TIMESTAMP */
 	bool reads_last_insert_id;  /* LAST_INSERT_ID() with no argument */
 	bool sets_last_insert_id;   /* LAST_INSERT_ID(expr) */
-	bool reads_user_vars;       /* an @name that is not the target of := or of SET @name = */
+	bool reads_user_vars;       /* an @name that is not the target of :=, of SET @name =
+	                               (each item of the list) or of SELECT ... INTO @name */
 	bool has_on_duplicate_key;  /* INSERT ... ON DUPLICATE KEY UPDATE */
-	bool for_update;            /* SELECT ... FOR UPDATE / LOCK IN SHARE MODE */
+	bool for_update;            /* SELECT ... FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE */
 	bool select_into;           /* SELECT ... INTO @var / OUTFILE / DUMPFILE */
 };
 
 /* Facts of one statement (as sql_next_statement gives it). Function names
  * match case-insensitively and only as calls (name followed by '(' after
  * optional spaces), except the keywords that need no parentheses
- * (CURRENT_TIMESTAMP, CURRENT_USER, ...). Quoted text and comments never
- * match; executable comments do. */
+ * (CURRENT_TIMESTAMP, CURRENT_USER, ...); never after a '.' (t.now()), as
+ * a table or routine being named (INSERT INTO uuid ...), nor, for the
+ * functions that take no argument (USER, UUID, VERSION, ...), with one
+ * (KEY (user(42)) is an index prefix). Quoted text and comments never
+ * match; executable comments do. LIMIT counts at the level that picks the
+ * rows written: the top of an UPDATE or DELETE, the SELECT of an
+ * INSERT/REPLACE ... SELECT. SET STATEMENT ... FOR stmt and ANALYZE stmt
+ * have the kind of stmt. */
 void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
 
 /* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
@@ -101,14 +113,22 @@ const char *sql_kind_name(enum sql_kind k);
 
 /*
  * The statement's digest: the text with every literal (numbers, strings,
- * hex/bit literals, NULL kept as NULL) replaced by '?', lists of literals
- * "(?, ?, ?)" and multi-row VALUES "(?,?),(?,?)" collapsed to one "(?)" /
- * "(...)" form so that batch sizes do not make new digests, comments
- * removed (executable comments kept as code), whitespace collapsed to one
- * space, keywords upper-cased, identifiers kept as written (quotes dropped).
- * Writes at most out_cap bytes including a NUL (truncating cleanly) and
- * returns the 64-bit FNV-1a hash of the whole normalised text (computed
- * over all of it even when out was truncated).
+ * hex/bit literals, '?' placeholders, a '-' sign after an operator, '(',
+ * ',' or a keyword such as WHERE; NULL kept as NULL) replaced by '?',
+ * "IN (literals)" written "IN (...)" and the rows of "VALUES (...), (...)"
+ * written "VALUES (...)" whatever they hold, so that batch sizes do not
+ * make new digests (VALUES(col) after '=', ',', '(' or an operator is ON
+ * DUPLICATE KEY UPDATE's function, kept); comments removed (executable
+ * comments kept as code); blanks and comments between two tokens made one
+ * space (none where there was none); keywords upper-cased; identifiers kept
+ * as written (quotes dropped, and a name next to '.' is never a keyword).
+ * "..." is an identifier when the statement shows ANSI_QUOTES (a "..."
+ * after FROM, INTO, UPDATE, JOIN, TABLE, EXISTS or next to '.'), a string
+ * otherwise. Control bytes are written '?'. Writes at most out_cap bytes
+ * including a NUL (out may be NULL when out_cap is 0; a cut never ends
+ * inside a UTF-8 character) and returns the 64-bit FNV-1a hash of the
+ * whole normalised text (computed over all of it even when out was
+ * truncated).
  */
 uint64_t sql_digest(const char *stmt, size_t len, char *out, size_t out_cap);
 
