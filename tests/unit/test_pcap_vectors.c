@@ -32,15 +32,15 @@ struct counts {
 	size_t connections, commands, server_packets, client_packets;
 	size_t oks, errs, eofs, columns, rows, results, local_infile;
 	size_t by_code[256];
-	size_t seeds[5];
+	size_t seeds[6];
 };
 static struct counts counts;
 
 /* ---- fuzz seeds ---------------------------------------------------------- */
 
-enum seed_kind { SEED_FRAME, SEED_HANDSHAKE, SEED_RESPONSE, SEED_COMMAND, SEED_TRACKER };
-static const char *const seed_dirs[] = {"fuzz_frame", "fuzz_handshake", "fuzz_response", "fuzz_command",
-					"fuzz_tracker"};
+enum seed_kind { SEED_FRAME, SEED_HANDSHAKE, SEED_RESPONSE, SEED_COMMAND, SEED_TRACKER, SEED_SQL };
+static const char *const seed_dirs[] = {"fuzz_frame",	"fuzz_handshake", "fuzz_response",
+					"fuzz_command", "fuzz_tracker",	  "fuzz_sqltext"};
 
 static void dump_seed(enum seed_kind kind, const uint8_t *head, size_t head_len, const uint8_t *p, size_t len)
 {
@@ -394,6 +394,9 @@ static void drive_connection(const struct pcap_conn *conn, size_t index)
 		uint8_t head[4];
 		put_u32(head, caps);
 		dump_seed(SEED_COMMAND, head, sizeof(head), p.payload, p.len < SEED_PREFIX ? p.len : SEED_PREFIX);
+		/* slurmdbd's SQL, whole: the lexer's seeds. */
+		if (cmd.code == COM_QUERY)
+			dump_seed(SEED_SQL, NULL, 0, cmd.u.query.sql.ptr, cmd.u.query.sql.len);
 		counts.commands++;
 		counts.client_packets++;
 		counts.by_code[cmd.code]++;

@@ -1,0 +1,86 @@
+/*
+ * fuzz_sqltext.c - the SQL lexer over arbitrary bytes. Oracles: the
+ * statements of a text lie inside it, in order, without overlap, each
+ * non-empty with no blank at either edge, and each read alone splits into
+ * exactly itself; facts name a known kind and only known unsafe bits; a
+ * digest is NUL-terminated inside its buffer, free of control bytes, and a
+ * short buffer gets a prefix of the full text (less a partial UTF-8
+ * character at most) with the same hash.
+ */
+#include "fuzz_util.h"
+
+#include "sqltext.h"
+
+static bool blank(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static void check_facts(const char *p, size_t len)
+{
+	struct sql_facts f;
+	sql_analyse(p, len, &f);
+	FUZZ_CHECK((unsigned)f.kind <= SQL_XA);
+	FUZZ_CHECK(strcmp(sql_kind_name(f.kind), "UNKNOWN") != 0);
+	FUZZ_CHECK((f.unsafe & ~((1u << SQL_UNSAFE_COUNT) - 1)) == 0);
+	for (uint32_t i = 0; i < SQL_UNSAFE_COUNT; i++)
+		if (f.unsafe & (1u << i))
+			FUZZ_CHECK(strcmp(sql_unsafe_reason(1u << i), "unknown") != 0);
+}
+
+/* The digest into a full-size buffer and into one of `small` bytes. */
+static void check_digest(const char *p, size_t len, size_t small)
+{
+	/* Normalising at most doubles a text: "in(1)" -> "IN(...)" is the worst. */
+	size_t cap = 2 * len + 16;
+	char *full = malloc(cap), *cut = malloc(small ? small : 1);
+	FUZZ_CHECK(full && cut);
+	uint64_t h = sql_digest(p, len, full, cap);
+	size_t n = strnlen(full, cap);
+	FUZZ_CHECK(n + 1 < cap);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK((unsigned char)full[i] >= 0x20 && full[i] != 0x7f);
+	FUZZ_CHECK(sql_digest(p, len, small ? cut : NULL, small) == h);
+	if (small > 0) {
+		size_t m = strnlen(cut, small);
+		FUZZ_CHECK(m < small);
+		FUZZ_CHECK(m <= n && memcmp(cut, full, m) == 0);
+		FUZZ_CHECK(m == n || m + 4 >= small);
+	}
+	free(cut);
+	free(full);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	size_t small = data[0];
+	size_t len = size - 1;
+	/* An exact copy, so ASan sees any read past the end. */
+	char *text = malloc(len ? len : 1);
+	FUZZ_CHECK(text);
+	memcpy(text, data + 1, len);
+
+	size_t pos = 0, start, slen, prev_end = 0;
+	while (sql_next_statement(text, len, &pos, &start, &slen)) {
+		FUZZ_CHECK(start >= prev_end && slen > 0 && start + slen <= pos && pos <= len);
+		FUZZ_CHECK(!blank(text[start]) && !blank(text[start + slen - 1]));
+		prev_end = start + slen;
+
+		char *one = malloc(slen);
+		FUZZ_CHECK(one);
+		memcpy(one, text + start, slen);
+		size_t pos2 = 0, start2, len2;
+		FUZZ_CHECK(sql_next_statement(one, slen, &pos2, &start2, &len2));
+		FUZZ_CHECK(start2 == 0 && len2 == slen);
+		FUZZ_CHECK(!sql_next_statement(one, slen, &pos2, &start2, &len2));
+		check_facts(one, slen);
+		free(one);
+	}
+	FUZZ_CHECK(pos == len);
+	check_facts(text, len);
+	check_digest(text, len, small);
+	free(text);
+	return 0;
+}
