@@ -96,6 +96,9 @@ struct session_hooks {
 	void (*on_txn_begin)(void *arg, struct session *s, const struct txn *t);
 	/* The transaction ended; its statements in the order they ran. */
 	void (*on_txn_end)(void *arg, struct session *s, const struct txn *t, enum txn_end how);
+	/* A COM_STMT_PREPARE succeeded: the server's id for the statement
+	 * and its parameter count (the prepared text was the command). */
+	void (*on_prepare_ok)(void *arg, struct session *s, uint32_t stmt_id, uint16_t nparams);
 	/* The session is being freed: release what session_hook_data holds. */
 	void (*on_session_end)(void *arg, struct session *s);
 };

@@ -51,6 +51,7 @@
 #include "log.h"
 #include "session.h"
 #include "sqltext.h"
+#include "stmt_params.h"
 #include "worker.h"
 
 /* ER_ERROR_DURING_COMMIT: what a client knows as "the commit failed". */
@@ -102,6 +103,19 @@ struct rec_stmt {
 	bool assigns;             /* sets user or session variables a later transaction may read */
 };
 
+/* A statement the session prepared (COM_STMT_PREPARE), until it closes
+ * it: executions are journaled as its text with the parameters written in
+ * as literals. */
+struct prepared {
+	uint32_t id;
+	char *text;
+	size_t len;
+	uint16_t nparams;
+	uint8_t *types;           /* 2 per parameter, from the execute that bound them */
+	bool types_known;
+	struct proto_long_data *long_data; /* per parameter, COM_STMT_SEND_LONG_DATA's bytes (owned) */
+};
+
 enum rec_wait {
 	WAIT_NONE,
 	WAIT_PREPARE, /* the command is held until its PREPARE is written */
@@ -119,7 +133,13 @@ struct rec_session {
 	uint64_t last_insert_id;
 	bool ts_fixed;            /* the server session's timestamp is fixed (SET timestamp) */
 
-	/* The COM_QUERY in flight. */
+	/* Prepared statements, and the text of the prepare in flight. */
+	struct prepared *prep;
+	size_t nprep, prep_cap;
+	char *preparing;
+	size_t preparing_len;
+
+	/* The COM_QUERY (or execution) in flight. */
 	char *text;
 	size_t text_len;
 	struct cmd_stmt *st;
@@ -624,25 +644,191 @@ static struct rec_session *session_state(struct recorder *rec, struct session *s
 	return *slot;
 }
 
-/* Split the command into statements, with their facts. */
-static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
+/* The command's payload after its code byte, as one malloc'd block. */
+static char *command_args(const struct hook_command *cmd, size_t *len_out)
 {
 	size_t len = (size_t)cmd->payload_len - 1;
 	char *text = malloc(len ? len : 1);
 	if (!text)
-		return false;
+		return NULL;
 	if (cmd->args) {
 		memcpy(text, cmd->args, len);
 	} else {
 		uint8_t *whole = malloc((size_t)cmd->payload_len);
 		if (!whole) {
 			free(text);
-			return false;
+			return NULL;
 		}
 		proto_frame_gather(cmd->wire, cmd->wire_len, whole);
 		memcpy(text, whole + 1, len);
 		free(whole);
 	}
+	*len_out = len;
+	return text;
+}
+
+static struct prepared *find_prepared(struct rec_session *rs, uint32_t id)
+{
+	for (size_t i = 0; i < rs->nprep; i++)
+		if (rs->prep[i].id == id)
+			return &rs->prep[i];
+	return NULL;
+}
+
+static void clear_long_data(struct prepared *p)
+{
+	for (uint16_t i = 0; p->long_data && i < p->nparams; i++) {
+		free((void *)p->long_data[i].data);
+		p->long_data[i] = (struct proto_long_data){0};
+	}
+}
+
+static void drop_prepared(struct rec_session *rs, uint32_t id)
+{
+	struct prepared *p = find_prepared(rs, id);
+	if (!p)
+		return;
+	clear_long_data(p);
+	free(p->long_data);
+	free(p->types);
+	free(p->text);
+	*p = rs->prep[--rs->nprep];
+}
+
+static void on_prepare_ok(void *arg, struct session *s, uint32_t stmt_id, uint16_t nparams)
+{
+	struct recorder *rec = arg;
+	void **slot = session_hook_data(s, &rec->hooks);
+	struct rec_session *rs = slot ? *slot : NULL;
+	if (!rs || !rs->preparing)
+		return;
+	drop_prepared(rs, stmt_id); /* a reused id: the server closed the old one */
+	if (rs->nprep == rs->prep_cap) {
+		size_t cap = rs->prep_cap ? rs->prep_cap * 2 : 4;
+		struct prepared *p = realloc(rs->prep, cap * sizeof(*p));
+		if (!p)
+			return;
+		rs->prep = p;
+		rs->prep_cap = cap;
+	}
+	struct prepared *p = &rs->prep[rs->nprep];
+	*p = (struct prepared){.id = stmt_id, .text = rs->preparing, .len = rs->preparing_len, .nparams = nparams};
+	p->types = calloc(nparams ? 2u * nparams : 1, 1);
+	p->long_data = calloc(nparams ? nparams : 1, sizeof(*p->long_data));
+	if (!p->types || !p->long_data) {
+		free(p->types);
+		free(p->long_data);
+		return; /* its executions count as unrecorded */
+	}
+	rs->preparing = NULL;
+	rs->nprep++;
+}
+
+/* COM_STMT_SEND_LONG_DATA: a parameter's value in pieces, kept until the
+ * execute that uses it. */
+static void take_long_data(struct rec_session *rs, const struct hook_command *cmd)
+{
+	size_t len;
+	char *args = command_args(cmd, &len);
+	if (!args)
+		return;
+	uint32_t id;
+	uint16_t param;
+	struct proto_slice data;
+	struct prepared *p;
+	if (proto_parse_stmt_long_data((const uint8_t *)args, len, &id, &param, &data, NULL) == PROTO_OK &&
+	    (p = find_prepared(rs, id)) && param < p->nparams) {
+		struct proto_long_data *ld = &p->long_data[param];
+		uint8_t *grown = realloc((void *)ld->data, ld->len + data.len + 1);
+		if (grown) {
+			memcpy(grown + ld->len, data.ptr, data.len);
+			ld->data = grown;
+			ld->len += data.len;
+			ld->sent = true;
+		}
+	}
+	free(args);
+}
+
+static void count_unrecorded(struct rec_session *rs, const char *why)
+{
+	struct recorder *rec = rs->rec;
+	atomic_fetch_add(&rec->unrecorded, 1);
+	pthread_mutex_lock(&rec->lock);
+	bool first = !rec->unrecorded_logged;
+	rec->unrecorded_logged = true;
+	pthread_mutex_unlock(&rec->lock);
+	if (first)
+		log_error("journal: session %llu: a prepared statement's execution cannot be recorded (%s): if it "
+			  "writes, the journal misses it (counted in unrecorded; logged once)",
+			  (unsigned long long)rs->id, why);
+}
+
+/* One statement: the whole of rs->text. */
+static bool single_statement(struct rec_session *rs)
+{
+	if (rs->st_cap == 0) {
+		rs->st = malloc(4 * sizeof(*rs->st));
+		if (!rs->st)
+			return false;
+		rs->st_cap = 4;
+	}
+	rs->st[0] = (struct cmd_stmt){.start = 0, .len = rs->text_len};
+	sql_analyse(rs->text, rs->text_len, &rs->st[0].facts);
+	rs->nst = 1;
+	rs->next = 0;
+	rs->cmd_active = true;
+	return true;
+}
+
+/* COM_STMT_EXECUTE as the text it executes; false when it cannot be had
+ * (counted as unrecorded). */
+static bool take_execute(struct rec_session *rs, const struct hook_command *cmd)
+{
+	size_t len;
+	char *args = command_args(cmd, &len);
+	if (!args) {
+		count_unrecorded(rs, "out of memory");
+		return false;
+	}
+	struct proto_stmt_execute ex;
+	struct prepared *p = NULL;
+	struct proto_error perr = {0};
+	bool ok = proto_parse_stmt_execute((const uint8_t *)args, len, &ex, &perr) == PROTO_OK &&
+		  (p = find_prepared(rs, ex.stmt_id)) != NULL;
+	if (!ok) {
+		count_unrecorded(rs, p ? "malformed execute" : "the statement's prepare was not seen");
+		free(args);
+		return false;
+	}
+	size_t cap = p->len + 8 * ex.params_len + 32u * p->nparams + 64;
+	for (uint16_t i = 0; i < p->nparams; i++)
+		cap += 2 * p->long_data[i].len + 16;
+	char *text = malloc(cap);
+	bool escapes = strstr(rs->ctx.sql_mode, "NO_BACKSLASH_ESCAPES") == NULL;
+	size_t tlen = 0;
+	ok = text && proto_stmt_execute_to_sql(p->text, p->len, &ex, p->nparams, p->types, &p->types_known,
+					       p->long_data, escapes, text, cap, &tlen, &perr) == PROTO_OK;
+	clear_long_data(p);
+	free(args);
+	if (!ok) {
+		free(text);
+		count_unrecorded(rs, perr.what ? perr.what : "out of memory");
+		return false;
+	}
+	free(rs->text);
+	rs->text = text;
+	rs->text_len = tlen;
+	return single_statement(rs);
+}
+
+/* Split the command into statements, with their facts. */
+static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
+{
+	size_t len;
+	char *text = command_args(cmd, &len);
+	if (!text)
+		return false;
 	free(rs->text);
 	rs->text = text;
 	rs->text_len = len;
@@ -676,6 +862,8 @@ static void set_timestamp(struct rec_session *rs, struct session *s, uint64_t us
 		rs->ts_fixed = usec != 0;
 }
 
+static enum hook_verdict plan_command(struct rec_session *rs, struct session *s, struct hook_answer *answer);
+
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
 {
@@ -701,17 +889,28 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		rs->ts_fixed = false;
 		rs->last_insert_id = 0;
 		return HOOK_FORWARD;
-	case COM_STMT_EXECUTE:
-		atomic_fetch_add(&rec->unrecorded, 1);
-		pthread_mutex_lock(&rec->lock);
-		bool first = !rec->unrecorded_logged;
-		rec->unrecorded_logged = true;
-		pthread_mutex_unlock(&rec->lock);
-		if (first)
-			log_warning("journal: session %llu executes prepared statements, which the journal does not "
-				    "record: their writes are missing from it (counted in unrecorded)",
-				    (unsigned long long)rs->id);
+	case COM_STMT_PREPARE:
+		free(rs->preparing);
+		rs->preparing = command_args(cmd, &rs->preparing_len);
 		return HOOK_FORWARD;
+	case COM_STMT_SEND_LONG_DATA:
+		take_long_data(rs, cmd);
+		return HOOK_FORWARD;
+	case COM_STMT_CLOSE:
+	case COM_STMT_RESET:
+		if (cmd->args && cmd->args_len >= 4) {
+			uint32_t id = (uint32_t)cmd->args[0] | (uint32_t)cmd->args[1] << 8 | (uint32_t)cmd->args[2] << 16 |
+				      (uint32_t)cmd->args[3] << 24;
+			if (cmd->code == COM_STMT_CLOSE)
+				drop_prepared(rs, id);
+			else if (find_prepared(rs, id))
+				clear_long_data(find_prepared(rs, id));
+		}
+		return HOOK_FORWARD;
+	case COM_STMT_EXECUTE:
+		if (!take_execute(rs, cmd))
+			return HOOK_FORWARD;
+		return plan_command(rs, s, answer);
 	default:
 		return HOOK_FORWARD;
 	}
@@ -722,6 +921,13 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		snprintf(answer->message, sizeof(answer->message), "acctgate: out of memory recording this statement");
 		return HOOK_ANSWER;
 	}
+	return plan_command(rs, s, answer);
+}
+
+/* The command's statements are known: fix its context, and hold it for a
+ * PREPARE if it may commit what was written. */
+static enum hook_verdict plan_command(struct rec_session *rs, struct session *s, struct hook_answer *answer)
+{
 	bool writes = false, commits = false, uses_time = false;
 	for (size_t i = 0; i < rs->nst; i++) {
 		const struct sql_facts *f = &rs->st[i].facts;
@@ -930,6 +1136,10 @@ static void on_session_end(void *arg, struct session *s)
 		}
 	}
 	forget_transaction(rs);
+	while (rs->nprep)
+		drop_prepared(rs, rs->prep[0].id);
+	free(rs->prep);
+	free(rs->preparing);
 	free(rs->stmts);
 	free(rs->st);
 	free(rs->text);
@@ -981,6 +1191,7 @@ struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *er
 		.before_command = before_command,
 		.before_result_end = before_result_end,
 		.on_result_end = on_result_end,
+		.on_prepare_ok = on_prepare_ok,
 		.on_session_end = on_session_end,
 	};
 	if (!gate_add_hooks(g, &rec->hooks)) {

@@ -36,7 +36,7 @@ struct recorder_stats {
 	uint64_t in_doubt;    /* commits whose outcome record could not be written */
 	uint64_t refused;     /* COMMITs refused because the journal could not record them */
 	uint64_t gaps;        /* commits let through unrecorded (on_error = continue) */
-	uint64_t unrecorded;  /* writes the journal cannot carry (prepared statements) */
+	uint64_t unrecorded;  /* prepared-statement executions the journal could not render */
 };
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
 

@@ -546,6 +546,19 @@ static bool consume_injected(struct session *s, const uint8_t *payload, size_t p
 	return true;
 }
 
+/* A prepare's OK (statement id, columns, parameters): the hooks that
+ * follow prepared statements learn the id the client will execute. */
+static void note_prepare_ok(struct session *s, const uint8_t *payload)
+{
+	uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 | (uint32_t)payload[3] << 16 |
+		      (uint32_t)payload[4] << 24;
+	uint16_t nparams = (uint16_t)(payload[7] | payload[8] << 8);
+	struct gate *g = session_gate(s);
+	for (int i = 0; i < g->nhooks; i++)
+		if (g->hooks[i]->on_prepare_ok)
+			g->hooks[i]->on_prepare_ok(g->hooks[i]->arg, s, id, nparams);
+}
+
 /* Stream the server's response packets to the client. */
 void relay_server_input(struct session *s)
 {
@@ -596,6 +609,8 @@ void relay_server_input(struct session *s)
 				return;
 			}
 		}
+		if (s->tracker.command == COM_STMT_PREPARE && s->tracker.state == TRK_FIRST && peek >= 9 && payload[0] == 0x00)
+			note_prepare_ok(s, payload);
 		struct proto_error perr = {0};
 		enum proto_tracker_event ev = proto_tracker_feed(&s->tracker, payload, peek, h.payload_len, &perr);
 		if (ev == TRK_EV_MALFORMED) {
