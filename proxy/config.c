@@ -38,9 +38,10 @@ enum setting_type {
 	T_SERVERS,  /* host:port[,host:port...] */
 	T_LOGLEVEL,
 	T_PIN,      /* SHA-256 of a SubjectPublicKeyInfo: 64 hex digits or base64 */
-	T_PASSWORD_FILE, /* health_password_file: read at load into health_password */
+	T_PASSWORD_FILE, /* a file whose first line is read at load into the section's password */
 	T_NAMESERVER, /* empty, or an IP address with an optional :port */
 	T_DURATION, /* seconds, with an optional s/m/h/d suffix; stored as int64_t */
+	T_IDENT,    /* empty, or an unquoted SQL identifier (letters, digits, _ and $) */
 };
 
 struct setting {
@@ -104,6 +105,10 @@ static const struct setting settings[] = {
 	{"journal", "segment_size", T_SIZE, FIELD(journal_segment_size), "64M", 1LL << 20, 1LL << 30, NULL, false},
 	{"journal", "retention", T_DURATION, FIELD(journal_retention), "7d", 0, 10LL * 366 * 86400, NULL, false},
 	{"journal", "on_error", T_ENUM, FIELD(journal_on_error), "refuse", 0, 0, journal_on_error_names, false},
+	{"journal", "markers", T_IDENT, FIELD(journal_markers), NULL, 0, 0, NULL, false},
+
+	{"snapshot", "user", T_STRING, FIELD(snapshot_user), NULL, 0, 0, NULL, true},
+	{"snapshot", "password_file", T_PASSWORD_FILE, FIELD(snapshot_password_file), NULL, 0, 0, NULL, true},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -492,13 +497,25 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 			return false;
 		}
 		return true;
-	case T_PASSWORD_FILE:
+	case T_PASSWORD_FILE: {
 		if (strlen(v) >= s->size) {
 			set_err(why, whylen, "value longer than %zu characters", s->size - 1);
 			return false;
 		}
 		strcpy((char *)field, v);
-		return !*v || read_secret(v, cfg->health_password, sizeof(cfg->health_password), why, whylen);
+		char *secret = strcmp(s->section, "snapshot") == 0 ? cfg->snapshot_password : cfg->health_password;
+		return !*v || read_secret(v, secret, sizeof(cfg->health_password), why, whylen);
+	}
+	case T_IDENT:
+		if (strlen(v) >= s->size || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$") !=
+						    strlen(v) ||
+		    (v[0] >= '0' && v[0] <= '9')) {
+			set_err(why, whylen, "expected a database name of letters, digits, _ and $ (at most %zu), got '%s'",
+				s->size - 1, shown);
+			return false;
+		}
+		strcpy((char *)field, v);
+		return true;
 	case T_NAMESERVER: {
 		struct sockaddr_storage ss;
 		int sslen = sizeof(ss);
@@ -541,6 +558,7 @@ void config_defaults(struct config *out)
 void config_wipe_secrets(struct config *cfg)
 {
 	OPENSSL_cleanse(cfg->health_password, sizeof(cfg->health_password));
+	OPENSSL_cleanse(cfg->snapshot_password, sizeof(cfg->snapshot_password));
 }
 
 static const struct setting *find_setting(const char *section, const char *key, size_t *index)
@@ -586,6 +604,20 @@ static bool cross_check(const struct config *cfg, const struct origin *o, char *
 		const char *given = cfg->health_user[0] ? "health_user" : "health_password_file";
 		set_err(err, errlen, "%s:%d: [upstream] %s: required when %s is set", cfg->path,
 			line_of(o, "upstream", given), missing, given);
+		return false;
+	}
+	if (!!cfg->snapshot_user[0] != !!cfg->snapshot_password_file[0]) {
+		const char *missing = !cfg->snapshot_user[0] ? "user" : "password_file";
+		const char *given = cfg->snapshot_user[0] ? "user" : "password_file";
+		set_err(err, errlen, "%s:%d: [snapshot] %s: required when %s is set", cfg->path,
+			line_of(o, "snapshot", given), missing, given);
+		return false;
+	}
+	if (cfg->journal_markers[0] && (!cfg->journal_dir[0] || !cfg->snapshot_user[0])) {
+		set_err(err, errlen,
+			"%s:%d: [journal] markers: needs [journal] dir and [snapshot] user (the account that reads the "
+			"markers back at start)",
+			cfg->path, line_of(o, "journal", "markers"));
 		return false;
 	}
 	if (cfg->tls_client_ca[0] && cfg->client_tls != CLIENT_TLS_REQUIRED) {

@@ -85,6 +85,12 @@ struct config {
 	uint64_t journal_segment_size;
 	int64_t journal_retention;  /* seconds; 0 = keep every segment */
 	int journal_on_error;       /* enum journal_on_error */
+	char journal_markers[65];   /* schema of the commit markers table; "" = none */
+
+	/* [snapshot]: acctgate's own account on the database */
+	char snapshot_user[128];
+	char snapshot_password_file[CONFIG_STR_MAX];
+	char snapshot_password[256]; /* read from snapshot_password_file at load; never logged */
 };
 
 /* What a COMMIT meets when its record cannot be written. */
@@ -104,7 +110,7 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 void config_defaults(struct config *out);
 
 /*
- * Wipe the secrets a config holds (health_password) with OPENSSL_cleanse,
+ * Wipe the secrets a config holds (the health and snapshot passwords) with OPENSSL_cleanse,
  * which the compiler cannot drop as a dead store. Every struct config is a
  * copy of the password (main's, a reload's, each settings generation's):
  * call this on each one before its memory is freed.

@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "gate.h"
+#include "indoubt.h"
 #include "hooks.h"
 #include "journal.h"
 #include "jtxn.h"
@@ -83,6 +84,8 @@ struct recorder {
 	uint64_t flagged_digests[FLAGGED_LOG_MAX];
 	size_t nflagged_digests;
 	bool unrecorded_logged;
+	char markers[65];         /* [journal] markers: the schema, "" = off */
+	atomic_bool markers_off;  /* the server refused a marker: off until restart */
 	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
 };
 
@@ -159,6 +162,7 @@ struct rec_session {
 	uint64_t prepare_seq;     /* its PREPARE, 0 = none */
 	bool prepare_resolved;    /* a COMMIT or ABORT record names it */
 	bool commit_sent;         /* the command that commits went to the server */
+	bool marked;              /* its PREPARE says a commit marker goes with it */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -357,6 +361,45 @@ static void forget_transaction(struct rec_session *rs)
 	rs->txn_id++;
 }
 
+/* Can a commit marker prove this command's commit? Only an explicit
+ * COMMIT ending it, inside a transaction the marker joins: in autocommit
+ * the marker would commit on its own, proving nothing. */
+static bool markable(const struct rec_session *rs)
+{
+	const struct recorder *rec = rs->rec;
+	return rec->markers[0] && !atomic_load(&rec->markers_off) && rs->nst > 0 &&
+	       rs->st[rs->nst - 1].facts.kind == SQL_COMMIT &&
+	       (session_in_transaction(rs->s) || !session_autocommit(rs->s));
+}
+
+static void marker_done(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	struct recorder *rec = rs->rec;
+	if (end->kind != END_ERR || atomic_exchange(&rec->markers_off, true))
+		return;
+	log_error("journal: commit markers are off until restart: the server refused session %llu's marker (ERR %u); "
+		  "grant INSERT, UPDATE ON %s.commits to every client user. Until then a crash between a commit and "
+		  "its record leaves it in doubt",
+		  (unsigned long long)rs->id, end->err_code, rec->markers);
+}
+
+static const struct session_inject_ops marker_ops = {.on_done = marker_done};
+
+/* The marker row, inside the transaction, right before its COMMIT. */
+static void inject_marker(struct rec_session *rs, uint64_t prepare_seq)
+{
+	char sql[256];
+	int n = snprintf(sql, sizeof(sql),
+			 "INSERT INTO %s.commits VALUES (%llu, %llu, %llu) ON DUPLICATE KEY UPDATE prepare_seq = %llu",
+			 rs->rec->markers, (unsigned long long)rs->rec->run_id, (unsigned long long)rs->id,
+			 (unsigned long long)prepare_seq, (unsigned long long)prepare_seq);
+	if (!session_inject(rs->s, sql, (size_t)n, &marker_ops, rs))
+		log_warning("session %llu: cannot queue the commit marker of PREPARE %llu; a crash now leaves it in "
+			    "doubt",
+			    (unsigned long long)rs->id, (unsigned long long)prepare_seq);
+}
+
 /* Carried into the next transaction that writes, at most this many. */
 #define CARRIED_MAX 32
 
@@ -389,9 +432,18 @@ static bool write_prepare(struct rec_session *rs)
 		return false;
 	size_t k = 0;
 	for (size_t i = 0; i < rs->n; i++) {
+		/* Those that ran already, with their results: a COMMIT resolved
+		 * from this PREPARE at a later start needs their insert ids. */
 		const struct rec_stmt *r = &rs->stmts[i];
-		js[k++] = (struct jstmt){.text = r->text, .len = r->len, .flags = r->flags, .unsafe = r->unsafe,
-					 .timestamp_usec = r->timestamp_usec};
+		js[k++] = (struct jstmt){.text = r->text,
+					 .len = r->len,
+					 .flags = r->flags,
+					 .unsafe = r->unsafe,
+					 .timestamp_usec = r->timestamp_usec,
+					 .last_insert_id_before = r->last_insert_id_before,
+					 .affected_rows = r->affected_rows,
+					 .insert_id = r->insert_id,
+					 .warnings = r->warnings};
 	}
 	for (size_t i = 0; i < rs->nst; i++) {
 		const struct cmd_stmt *c = &rs->st[i];
@@ -406,6 +458,8 @@ static bool write_prepare(struct rec_session *rs)
 		t.ctx = rs->ctx;
 	t.stmts = js;
 	t.nstmts = k;
+	rs->marked = markable(rs);
+	t.flags = rs->marked ? JTXN_MARKED : 0;
 	struct completion *c = completion_new(rs, C_PREPARE);
 	bool ok = c && append(rs->rec, JREC_PREPARE, &t, c);
 	free(js);
@@ -477,6 +531,8 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 		rs->prepare_seq = c->seq;
 		rs->prepare_resolved = false;
 		rs->commit_sent = true;
+		if (rs->marked)
+			inject_marker(rs, c->seq);
 		session_release(s);
 		return;
 	}
@@ -1151,6 +1207,39 @@ static void on_session_end(void *arg, struct session *s)
  * Life cycle
  * ------------------------------------------------------------------------ */
 
+/* At start, before any session: what a crash left in doubt, asked of the
+ * server as [snapshot] user, each server of the list in turn. A server
+ * that cannot be asked leaves them for the next start. */
+static void resolve_in_doubt(struct recorder *rec, const struct config *cfg)
+{
+	struct replay_options o = {
+		.user = cfg->snapshot_user,
+		.password = cfg->snapshot_password,
+		.tls = cfg->upstream_tls == UPSTREAM_TLS_DISABLED		? REPLAY_TLS_DISABLED
+		       : cfg->upstream_tls >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY
+								     : REPLAY_TLS_REQUIRED,
+		.tls_ca = cfg->upstream_tls_ca,
+		.tls_cert = cfg->upstream_tls_cert,
+		.tls_key = cfg->upstream_tls_key,
+	};
+	char why[768] = "";
+	for (int i = 0; i < cfg->nservers; i++) {
+		o.host = cfg->servers[i].host;
+		o.port = cfg->servers[i].port;
+		struct indoubt_report rep;
+		if (journal_resolve_in_doubt(rec->journal, cfg->journal_dir, &o, rec->markers, rec->run_id, &rep, why,
+					     sizeof(why))) {
+			if (rep.committed || rep.aborted || rep.unmarked)
+				log_warning("journal: a crash left transactions in doubt: %zu committed and %zu not, by the "
+					    "server's markers (recorded now); %zu without a marker stay in doubt (journal "
+					    "verify lists them)",
+					    rep.committed, rep.aborted, rep.unmarked);
+			return;
+		}
+	}
+	log_error("journal: in-doubt transactions stay unresolved until the next start: %s", why);
+}
+
 struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *err, size_t err_len)
 {
 	struct recorder *rec = calloc(1, sizeof(*rec));
@@ -1181,6 +1270,9 @@ struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *er
 			    "crash; no record that completed is lost)",
 			    (unsigned long long)recovery.truncated_bytes, (unsigned long long)recovery.truncated_offset,
 			    recovery.truncated_segment);
+	snprintf(rec->markers, sizeof(rec->markers), "%s", cfg->journal_markers);
+	if (rec->markers[0])
+		resolve_in_doubt(rec, cfg);
 	log_notice("journal: %s, %llu segments, sequence %llu to %llu, fsync %s", cfg->journal_dir,
 		   (unsigned long long)recovery.segments, (unsigned long long)recovery.first_seq,
 		   (unsigned long long)recovery.last_seq,

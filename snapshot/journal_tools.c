@@ -29,6 +29,9 @@ static void print_summary(FILE *out, const char *dir, const struct journal_walk_
 	fprintf(out, "  transactions: %llu committed (%llu statements), %llu not committed, %zu in doubt\n",
 		(unsigned long long)sum->commits, (unsigned long long)sum->statements, (unsigned long long)sum->aborts,
 		sum->nin_doubt);
+	if (sum->resolved)
+		fprintf(out, "  resolved at a start: %llu commits the server's markers showed committed\n",
+			(unsigned long long)sum->resolved);
 	fprintf(out, "  flagged statements: %llu\n", (unsigned long long)sum->flagged);
 	for (int b = 0; b < SQL_UNSAFE_COUNT; b++)
 		if (sum->flagged_by_reason[b])
@@ -40,9 +43,11 @@ static void print_summary(FILE *out, const char *dir, const struct journal_walk_
 		journal_format_time(d->time_usec, when, sizeof(when));
 		fprintf(out,
 			"  in doubt: PREPARE seq %llu at %s, session %llu of run %llu, transaction %llu, %zu statements "
-			"(first: %s): its commit was sent and its outcome never recorded; check the database\n",
+			"(first: %s): its commit was sent and its outcome never recorded; %s\n",
 			(unsigned long long)d->seq, when, (unsigned long long)d->session_id,
-			(unsigned long long)d->run_id, (unsigned long long)d->txn_id, d->nstmts, d->first_stmt);
+			(unsigned long long)d->run_id, (unsigned long long)d->txn_id, d->nstmts, d->first_stmt,
+			d->marked ? "acctgate resolves it at its next start with the server's marker"
+				  : "check the database");
 	}
 	if (sum->torn)
 		fprintf(out, "  torn tail: %llu bytes at offset %llu of %s (a write a crash cut short; acctgate "

@@ -91,7 +91,8 @@ static bool remember_prepare(struct walk *w, const struct journal_record *rec, c
 				       .run_id = t->run_id,
 				       .session_id = t->session_id,
 				       .txn_id = t->txn_id,
-				       .nstmts = t->nstmts};
+				       .nstmts = t->nstmts,
+				       .marked = (t->flags & JTXN_MARKED) != 0};
 	if (t->nstmts) {
 		size_t n = t->stmts[0].len < sizeof(d->first_stmt) - 1 ? t->stmts[0].len : sizeof(d->first_stmt) - 1;
 		memcpy(d->first_stmt, t->stmts[0].text, n);
@@ -172,6 +173,8 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 			break;
 		case JREC_COMMIT:
 			sum->commits++;
+			if (t.flags & JTXN_RESOLVED)
+				sum->resolved++;
 			if (t.prepare_seq)
 				resolve_prepare(sum, t.prepare_seq);
 			sum->statements += t.nstmts;

@@ -27,6 +27,7 @@ struct journal_in_doubt {
 	uint64_t seq, time_usec;
 	uint64_t run_id, session_id, txn_id;
 	size_t nstmts;
+	bool marked;              /* JTXN_MARKED: the server can tell (indoubt.h) */
 	char first_stmt[128];
 };
 
@@ -43,6 +44,7 @@ struct journal_walk_summary {
 	uint64_t torn_bytes, torn_offset;
 	char torn_segment[256];
 	bool stopped_early;                     /* the callback or the range ended the walk */
+	uint64_t resolved;                      /* COMMITs written from in-doubt PREPAREs (JTXN_RESOLVED) */
 };
 
 /* Called for each committed transaction in range, in commit order; `rec`

@@ -18,6 +18,7 @@
  *   u64 session_id    the client session within that run
  *   u64 txn_id        the session's transaction number
  *   u64 prepare_seq   COMMIT/ABORT: the PREPARE it resolves (0: none)
+ *   u32 flags         JTXN_*
  *   u8  context_known
  *   lenenc strings    database, user, sql_mode, time_zone,
  *                     character_set_client, collation_connection,
@@ -85,9 +86,20 @@ struct jstmt {
 	uint16_t warnings;
 };
 
+enum jtxn_flag {
+	/* PREPARE: a commit marker goes into the transaction itself (recorder.c),
+	 * so a later start can ask the server whether it committed. */
+	JTXN_MARKED = 1u << 0,
+	/* COMMIT: written at a later start from an in-doubt PREPARE the
+	 * server's marker showed committed; its statements carry no results
+	 * to check. */
+	JTXN_RESOLVED = 1u << 1,
+};
+
 struct jtxn {
 	uint64_t run_id, session_id, txn_id;
 	uint64_t prepare_seq;
+	uint32_t flags;
 	struct jtxn_context ctx;
 	struct jstmt *stmts;
 	size_t nstmts;

@@ -53,12 +53,13 @@ static double since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static MYSQL *connect_target(struct replay *r)
+MYSQL *replay_connect(const struct replay_options *o, char *err, size_t err_len)
 {
-	const struct replay_options *o = r->o;
 	MYSQL *m = mysql_init(NULL);
-	if (!m)
+	if (!m) {
+		snprintf(err, err_len, "out of memory");
 		return NULL;
+	}
 	unsigned timeout = 10;
 	mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -76,11 +77,20 @@ static MYSQL *connect_target(struct replay *r)
 	}
 	if (!mysql_real_connect(m, o->host, o->user, o->password, NULL, o->port, NULL,
 				CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS)) {
-		fprintf(r->err, "acctgate replay: cannot connect to %s:%u as %s: %s\n", o->host, o->port, o->user,
-			mysql_error(m));
+		snprintf(err, err_len, "cannot connect to %s:%u as %s: %s", o->host, o->port, o->user, mysql_error(m));
 		mysql_close(m);
-		r->connect_failed = true;
 		return NULL;
+	}
+	return m;
+}
+
+static MYSQL *connect_target(struct replay *r)
+{
+	char why[512];
+	MYSQL *m = replay_connect(r->o, why, sizeof(why));
+	if (!m) {
+		fprintf(r->err, "acctgate replay: %s\n", why);
+		r->connect_failed = true;
 	}
 	return m;
 }
@@ -184,7 +194,8 @@ static void diverged(struct replay *r, uint64_t seq, size_t i, const struct jstm
 		st->len > 200 ? "..." : "");
 }
 
-static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq, size_t i, const struct jstmt *st)
+static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq, size_t i, const struct jstmt *st,
+			  bool check)
 {
 	char set[160];
 	size_t n = 0;
@@ -213,8 +224,8 @@ static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq,
 		diverged(r, seq, i, st, what);
 		return;
 	}
-	if (st->flags & (JSTMT_CALL | JSTMT_WHOLE_COMMAND))
-		return; /* the results of the inner statements were not recorded one by one */
+	if (!check || (st->flags & (JSTMT_CALL | JSTMT_WHOLE_COMMAND)))
+		return; /* no results recorded for it (resolved in doubt, or inner statements) */
 	uint64_t affected = mysql_affected_rows(c->m);
 	if (affected != (uint64_t)-1 && affected != st->affected_rows) {
 		snprintf(what, sizeof(what), "%llu rows affected, recorded %llu", (unsigned long long)affected,
@@ -256,7 +267,7 @@ static bool replay_commit(void *arg, const struct journal_record *rec, const str
 		return true;
 	}
 	for (size_t i = 0; i < t->nstmts; i++)
-		run_statement(r, c, rec->seq, i, &t->stmts[i]);
+		run_statement(r, c, rec->seq, i, &t->stmts[i], !(t->flags & JTXN_RESOLVED));
 	if (!run(c->m, "COMMIT", 6)) {
 		fprintf(r->out, "seq %llu: COMMIT failed: %s\n", (unsigned long long)rec->seq, mysql_error(c->m));
 		r->divergences++;

@@ -30,6 +30,12 @@ struct replay_options {
 	bool progress;             /* a progress line on stderr */
 };
 
+/* A connection to o's server as o's user over o's TLS settings (also
+ * acctgate's own, for in-doubt resolution); NULL with err filled. The
+ * caller includes <mysql.h> to use it. */
+struct st_mysql;
+struct st_mysql *replay_connect(const struct replay_options *o, char *err, size_t err_len);
+
 /* Exit status: 0 replayed without divergence, 1 divergences (each
  * printed with its sequence number), 2 the journal is corrupt or cannot
  * be read, 3 the target cannot be reached. */

@@ -51,7 +51,7 @@ static void test_unknown_key(void **state)
 
 static void test_unknown_section(void **state)
 {
-	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal])");
+	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal], [snapshot])");
 }
 
 static void test_key_before_section(void **state)
@@ -154,6 +154,13 @@ static void test_journal_keys(void **state)
 	config_defaults(&cfg);
 	assert_int_equal(cfg.journal_retention, 7 * 86400);
 	assert_string_equal(cfg.journal_dir, "");
+	expect_error(PLAIN "[journal]\ndir = /j\nmarkers = acctgate\n",
+		     ":5: [journal] markers: needs [journal] dir and [snapshot] user (the account that reads the markers "
+		     "back at start)");
+	expect_error(PLAIN "[journal]\nmarkers = acct-gate\n",
+		     ":4: [journal] markers: expected a database name of letters, digits, _ and $ (at most 64), got "
+		     "'acct-gate'");
+	expect_error(PLAIN "[snapshot]\nuser = acctgate\n", ":4: [snapshot] password_file: required when user is set");
 	expect_error(PLAIN "[journal]\nretention = 2w\n",
 		     ":4: [journal] retention: expected a duration from 0 to 316224000 seconds (s, m, h, d suffixes "
 		     "allowed), got '2w'");

@@ -1,0 +1,227 @@
+/*
+ * indoubt.c - in-doubt transactions resolved from the server's commit
+ * markers (indoubt.h).
+ *
+ * Runs once at start, before any session: the journal's writer thread is
+ * up, so the records go through journal_append, and this waits for each
+ * one to be durable, since the answer is final only once it is recorded.
+ */
+#include "indoubt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+
+#include "journal_walk.h"
+#include "jtxn.h"
+
+/* ---- waiting for one record ------------------------------------------- */
+
+struct wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static void record_done(void *arg, uint64_t seq, int err)
+{
+	struct wait *w = arg;
+	(void)seq;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->err = err;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int append_and_wait(struct journal *j, uint8_t type, uint64_t time_usec, const struct jtxn *t)
+{
+	uint8_t *payload;
+	size_t len;
+	if (!jtxn_encode(t, &payload, &len))
+		return ENOMEM;
+	struct wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	bool queued = journal_append(j, type, time_usec, payload, len, record_done, &w);
+	free(payload);
+	if (!queued)
+		return ENOMEM;
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	return w.err;
+}
+
+/* ---- the runs the journal holds ----------------------------------------- */
+
+struct runs {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static void add_run(struct runs *r, uint64_t id)
+{
+	for (size_t i = r->n; i-- > 0;)
+		if (r->ids[i] == id)
+			return;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		uint64_t *p = realloc(r->ids, cap * sizeof(*p));
+		if (!p)
+			return; /* its markers stay: harmless rows */
+		r->ids = p;
+		r->cap = cap;
+	}
+	r->ids[r->n++] = id;
+}
+
+static bool note_run(void *arg, const struct journal_record *rec, const struct jtxn *t)
+{
+	(void)rec;
+	add_run(arg, t->run_id);
+	return true;
+}
+
+/* ---- asking the server -------------------------------------------------- */
+
+static bool query(MYSQL *m, const char *sql, char *err, size_t err_len)
+{
+	if (mysql_query(m, sql) == 0)
+		return true;
+	snprintf(err, err_len, "%s: ERR %u: %s", sql, mysql_errno(m), mysql_error(m));
+	return false;
+}
+
+/* The sequence number the marker of (run, session) carries, 0 if none. */
+static bool marker_of(MYSQL *m, const char *schema, uint64_t run, uint64_t session, uint64_t *seq, char *err,
+		      size_t err_len)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT prepare_seq FROM %s." MARKERS_TABLE " WHERE run_id = %llu AND session_id = %llu",
+		 schema, (unsigned long long)run, (unsigned long long)session);
+	if (!query(m, sql, err, err_len))
+		return false;
+	MYSQL_RES *res = mysql_store_result(m);
+	if (!res) {
+		snprintf(err, err_len, "%s: %s", sql, mysql_error(m));
+		return false;
+	}
+	MYSQL_ROW row = mysql_fetch_row(res);
+	*seq = row && row[0] ? strtoull(row[0], NULL, 10) : 0;
+	mysql_free_result(res);
+	return true;
+}
+
+/* The PREPARE at `seq`, decoded into t (free with jtxn_free_decoded and
+ * free(*buf)). */
+static bool read_prepare(const char *dir, uint64_t seq, struct jtxn *t, uint8_t **buf, char *err, size_t err_len)
+{
+	struct journal_reader *r = journal_reader_open(dir, err, err_len);
+	if (!r)
+		return false;
+	journal_reader_seek(r, seq);
+	struct journal_record rec;
+	bool ok = false;
+	while (journal_reader_next(r, &rec, err, err_len) == JOURNAL_READ_RECORD) {
+		if (rec.seq < seq)
+			continue;
+		if (rec.seq == seq && rec.type == JREC_PREPARE && (*buf = malloc(rec.len ? rec.len : 1))) {
+			memcpy(*buf, rec.payload, rec.len);
+			ok = jtxn_decode(*buf, rec.len, t, err, err_len);
+			if (!ok)
+				free(*buf);
+		}
+		break;
+	}
+	if (!ok && !err[0])
+		snprintf(err, err_len, "PREPARE seq %llu not found", (unsigned long long)seq);
+	journal_reader_close(r);
+	return ok;
+}
+
+static bool resolve_one(struct journal *j, const char *dir, MYSQL *m, const char *schema,
+			const struct journal_in_doubt *d, struct indoubt_report *rep, char *err, size_t err_len)
+{
+	uint64_t marked_seq;
+	if (!marker_of(m, schema, d->run_id, d->session_id, &marked_seq, err, err_len))
+		return false;
+	struct jtxn t;
+	uint8_t *buf = NULL;
+	if (!read_prepare(dir, d->seq, &t, &buf, err, err_len))
+		return false;
+	/* The row is the session's newest marker: it names this PREPARE only
+	 * if this transaction committed. */
+	bool committed = marked_seq == d->seq;
+	t.prepare_seq = d->seq;
+	t.flags = committed ? JTXN_RESOLVED : 0;
+	if (!committed)
+		t.nstmts = 0;
+	/* Its commit time is unknown; the PREPARE's is the closest known
+	 * (cutting by time then errs towards including it). */
+	int e = append_and_wait(j, committed ? JREC_COMMIT : JREC_ABORT, d->time_usec, &t);
+	jtxn_free_decoded(&t);
+	free(buf);
+	if (e) {
+		snprintf(err, err_len, "cannot record the outcome of PREPARE seq %llu: %s", (unsigned long long)d->seq,
+			 strerror(e));
+		return false;
+	}
+	if (committed)
+		rep->committed++;
+	else
+		rep->aborted++;
+	return true;
+}
+
+bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct replay_options *conn,
+			      const char *schema, uint64_t current_run, struct indoubt_report *rep, char *err,
+			      size_t err_len)
+{
+	memset(rep, 0, sizeof(*rep));
+	err[0] = '\0';
+	struct runs runs = {0};
+	struct journal_walk_summary sum;
+	if (journal_walk(dir, NULL, note_run, &runs, &sum, err, err_len) != 0) {
+		free(runs.ids);
+		journal_walk_summary_free(&sum);
+		return false;
+	}
+	MYSQL *m = replay_connect(conn, err, err_len);
+	bool ok = m != NULL;
+	char sql[512];
+	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", schema);
+	/* Without the right to create it, the schema may still be there. */
+	if (ok && mysql_query(m, sql) != 0 && mysql_errno(m) != 1044)
+		ok = query(m, sql, err, err_len);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s." MARKERS_TABLE
+		 " (run_id BIGINT UNSIGNED NOT NULL, session_id BIGINT UNSIGNED NOT NULL, prepare_seq BIGINT UNSIGNED "
+		 "NOT NULL, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
+		 schema);
+	ok = ok && query(m, sql, err, err_len);
+	for (size_t i = 0; ok && i < sum.nin_doubt; i++) {
+		add_run(&runs, sum.in_doubt[i].run_id);
+		if (sum.in_doubt[i].marked)
+			ok = resolve_one(j, dir, m, schema, &sum.in_doubt[i], rep, err, err_len);
+		else
+			rep->unmarked++;
+	}
+	/* Every marker of an earlier run has served its purpose now. */
+	for (size_t i = 0; ok && i < runs.n; i++) {
+		if (runs.ids[i] >= current_run)
+			continue;
+		snprintf(sql, sizeof(sql), "DELETE FROM %s." MARKERS_TABLE " WHERE run_id = %llu", schema,
+			 (unsigned long long)runs.ids[i]);
+		ok = query(m, sql, err, err_len);
+	}
+	if (m)
+		mysql_close(m);
+	free(runs.ids);
+	journal_walk_summary_free(&sum);
+	return ok;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# journal_in_doubt.sh LABDIR CLIENT_BIN - a crash of acctgate between
+# forwarding a COMMIT and recording its outcome, made to happen on purpose,
+# on a MariaDB and an acctgate of the test's own (commit markers on):
+#   the server is stopped (SIGSTOP) so the COMMIT waits in its socket;
+#   acctgate is killed (-9) with the PREPARE written and no outcome;
+#   A: the server goes on (SIGCONT) and decides the commit itself;
+#   B: the server is killed too, so the transaction never commits.
+# After each, the restarted acctgate resolves the PREPARE from the server's
+# marker: journal verify shows nothing in doubt, and replaying the journal
+# onto an empty server gives the same table as the original.
+# acctgate only (77 = skipped in direct mode).
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+[[ $MODE == direct ]] && { echo "SKIP: the journal is acctgate's"; exit 77; }
+ag=$lab/ag-indoubt db=$lab/db-indoubt db2=$lab/db-indoubt-replay jdir=$lab/ag-indoubt/journal
+cleanup() {
+	sess_close_all
+	[[ -f $db/mariadbd.pid ]] && kill -CONT "$(<"$db/mariadbd.pid")" 2>/dev/null
+	lab_acctgate_stop "$ag"
+	lab_mariadb_stop "$db"
+	lab_mariadb_stop "$db2"
+}
+trap cleanup EXIT
+rm -rf "$ag" "$db" "$db2"
+mkdir -p "$ag"
+dbp=$(lab_free_port $((DB_PORT + 40)))
+lab_mariadb_start "$db" "$dbp" "$CERTS" server || exit 1
+db2p=$(lab_free_port $((dbp + 1)))
+lab_mariadb_start "$db2" "$db2p" "$CERTS" server || exit 1
+ap=$(lab_free_port $((TARGET_PORT + 70)))
+printf '%s\n' "$LAB_DB_PASS" >"$ag/pw"
+chmod 600 "$ag/pw"
+lab_acctgate_conf "$ag/acctgate.conf" "$ap" "127.0.0.1:$dbp" "$CERTS" threads=1
+cat >>"$ag/acctgate.conf" <<EOF
+[journal]
+dir = $jdir
+markers = acctgate
+[snapshot]
+user = $LAB_DB_USER
+password_file = $ag/pw
+EOF
+start() { lab_acctgate_start "$ag" "$ag/acctgate.conf" >/dev/null 2>&1 || { tail "$ag/acctgate.log"; exit 1; }; }
+q() { mariadb -h 127.0.0.1 -P "$1" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --ssl-ca="$CERTS/ca.pem" -B -N -e "$2" 2>&1; }
+start
+q "$ap" "CREATE DATABASE jd; CREATE TABLE jd.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
+	INSERT INTO jd.t (v) VALUES ('before')" >/dev/null
+
+# crash_mid_commit VALUE: a transaction inserting VALUE whose COMMIT reaches
+# the stopped server, then acctgate killed with it unanswered.
+crash_mid_commit() {
+	sess_open s "$ap" --ssl-ca="$CERTS/ca.pem"
+	sess_send s "SET autocommit=0"
+	sess_send s "INSERT INTO jd.t (v) VALUES ('$1')"
+	sess_send s "SELECT 'inserted'"
+	sess_wait s 1 >/dev/null
+	kill -STOP "$(<"$db/mariadbd.pid")"
+	sess_send s "COMMIT"
+	sleep 1 # the PREPARE is written (an fsync), the COMMIT and its marker sent
+	kill -9 "$(<"$ag/acctgate.pid")"
+	sleep 0.2
+	rm -f "$ag/acctgate.pid"
+	sess_close_all
+}
+
+in_doubt() { "$ACCTGATE_BIN" journal verify "$jdir" | sed -n 's/.* \([0-9]*\) in doubt$/\1/p'; }
+
+# ---- A: the server decides ---------------------------------------------------
+crash_mid_commit committed_maybe
+n=$(in_doubt)
+check "a crash mid-commit leaves its PREPARE in doubt" "$([[ $n == 1 ]] && echo 1 || echo 0)" "in doubt: $n"
+kill -CONT "$(<"$db/mariadbd.pid")"
+sleep 1
+log_mark "$ag/acctgate.log"
+start
+n=$(in_doubt)
+resolved=$(log_after "$ag/acctgate.log" | grep -o 'in doubt: [0-9]* committed and [0-9]* not' | head -n1)
+check "A: the restart resolves it from the server's marker" "$([[ $n == 0 && -n $resolved ]] && echo 1 || echo 0)" \
+	"in doubt after restart: $n; log: ${resolved:-nothing}"
+server_has=$(q "$dbp" "SELECT COUNT(*) FROM jd.t WHERE v = 'committed_maybe'")
+echo "A: rows the server kept: $server_has ($resolved)"
+
+# ---- B: the transaction never commits ---------------------------------------
+crash_mid_commit never_committed
+kill -9 "$(<"$db/mariadbd.pid")"
+sleep 0.5
+rm -f "$db/mariadbd.pid"
+lab_mariadb_restart "$db" >/dev/null 2>&1 || { tail "$db/error.log"; exit 1; }
+log_mark "$ag/acctgate.log"
+start
+n=$(in_doubt)
+resolved=$(log_after "$ag/acctgate.log" | grep -o 'in doubt: [0-9]* committed and [0-9]* not' | head -n1)
+server_has=$(q "$dbp" "SELECT COUNT(*) FROM jd.t WHERE v = 'never_committed'")
+check "B: a commit the server never made is resolved as not committed" \
+	"$([[ $n == 0 && $resolved == 'in doubt: 0 committed and 1 not' && $server_has == 0 ]] && echo 1 || echo 0)" \
+	"in doubt $n, log '${resolved:-nothing}', rows on the server $server_has"
+
+# ---- the journal equals the server -------------------------------------------
+out=$("$ACCTGATE_BIN" journal verify "$jdir")
+check "journal verify passes" "$([[ $out == *OK ]] && echo 1 || echo 0)" "$(echo "$out" | tr '\n' ' ')"
+markers=$(q "$dbp" "SELECT COUNT(*) FROM acctgate.commits WHERE run_id < (SELECT MAX(run_id) FROM acctgate.commits)")
+check "markers of earlier runs are deleted once resolved" "$([[ $markers == 0 ]] && echo 1 || echo 0)" \
+	"old markers: $markers"
+rout=$("$ACCTGATE_BIN" replay --journal "$jdir" --target "127.0.0.1:$db2p" --user "$LAB_DB_USER" \
+	--password-file "$ag/pw" --tls-ca "$CERTS/ca.pem" --no-progress 2>&1)
+check "replay has no divergence" "$([[ $rout == *" 0 divergences"* ]] && echo 1 || echo 0)" "$rout"
+a=$(q "$dbp" "CHECKSUM TABLE jd.t EXTENDED")
+b=$(q "$db2p" "CHECKSUM TABLE jd.t EXTENDED")
+check "replay equals the server" "$([[ -n $a && $a == "$b" ]] && echo 1 || echo 0)" "server: $a; replay: $b"
+((failures)) && log_since "$ag/acctgate.log"
+exit $((failures > 0))
