@@ -1310,6 +1310,17 @@ void recorder_free(struct recorder *r)
 	if (!r)
 		return;
 	recorder_stop(r);
+	struct journal_stats js;
+	journal_get_stats(r->journal, &js);
+	struct recorder_stats rs;
+	recorder_get_stats(r, &rs);
+	/* The counters an operator (and bench/journal.sh) reads at exit. */
+	log_info("journal: commits=%llu aborts=%llu records=%llu bytes=%llu fsyncs=%llu flagged=%llu in_doubt=%llu "
+		 "refused=%llu gaps=%llu unrecorded=%llu last_seq=%llu",
+		 (unsigned long long)rs.commits, (unsigned long long)rs.aborts, (unsigned long long)js.records,
+		 (unsigned long long)js.bytes, (unsigned long long)js.fsyncs, (unsigned long long)rs.flagged,
+		 (unsigned long long)rs.in_doubt, (unsigned long long)rs.refused, (unsigned long long)rs.gaps,
+		 (unsigned long long)rs.unrecorded, (unsigned long long)js.last_seq);
 	journal_close(r->journal);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
