@@ -85,6 +85,16 @@ struct recorder {
 	size_t nflagged_digests;
 	bool unrecorded_logged;
 	char markers[65];         /* [journal] markers: the schema, "" = off */
+	/* A snapshot's cut (recorder_cut_begin): commits wait in cut_waiters
+	 * while `cutting`; inflight counts commits sent and not yet answered. */
+	bool cutting;
+	struct cut_waiter {
+		struct worker *worker;
+		uint64_t session_id;
+	} *cut_waiters;
+	size_t ncut_waiters, cut_waiters_cap;
+	atomic_int inflight;
+	struct timespec cut_started;
 	atomic_bool markers_off;  /* the server refused a marker: off until restart */
 	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
 };
@@ -121,6 +131,7 @@ struct prepared {
 
 enum rec_wait {
 	WAIT_NONE,
+	WAIT_CUT,     /* the command waits for a snapshot's cut to end */
 	WAIT_PREPARE, /* the command is held until its PREPARE is written */
 	WAIT_COMMITS, /* the final packet is held until the COMMIT records are durable */
 };
@@ -163,6 +174,7 @@ struct rec_session {
 	bool prepare_resolved;    /* a COMMIT or ABORT record names it */
 	bool commit_sent;         /* the command that commits went to the server */
 	bool marked;              /* its PREPARE says a commit marker goes with it */
+	bool inflight;            /* counted in recorder.inflight until its answer */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -510,6 +522,15 @@ static void write_commit(struct rec_session *rs)
 	rs->prepare_resolved = true;
 }
 
+/* The commit this session has in flight is answered (or will never be). */
+static void inflight_done(struct rec_session *rs)
+{
+	if (rs->inflight) {
+		rs->inflight = false;
+		atomic_fetch_sub(&rs->rec->inflight, 1);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Completions (writer thread -> worker)
  * ------------------------------------------------------------------------ */
@@ -546,6 +567,7 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 		return;
 	}
 	atomic_fetch_add(&rec->refused, 1);
+	inflight_done(rs);
 	log_error("session %llu: the journal cannot record transaction %llu (%s): its commit is refused and it is "
 		  "rolled back",
 		  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
@@ -600,6 +622,7 @@ static void completion_on_worker(struct worker *w, void *arg)
 		if (c->err == 0)
 			write_abort(rec, rec->run_id, c->session_id, c->seq);
 		rs->wait = WAIT_NONE;
+		inflight_done(rs);
 	} else if (c->kind == C_PREPARE) {
 		prepare_done(rs, c);
 	} else {
@@ -919,6 +942,8 @@ static void set_timestamp(struct rec_session *rs, struct session *s, uint64_t us
 }
 
 static enum hook_verdict plan_command(struct rec_session *rs, struct session *s, struct hook_answer *answer);
+static enum hook_verdict prepare_and_hold(struct rec_session *rs, struct hook_answer *answer);
+static bool add_cut_waiter(struct recorder *rec, struct rec_session *rs);
 
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
@@ -1003,7 +1028,26 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 	}
 	if (!commits || !(rs->wrote || writes))
 		return HOOK_FORWARD;
+	struct recorder *rec = rs->rec;
+	pthread_mutex_lock(&rec->lock);
+	bool wait_for_cut = rec->cutting && add_cut_waiter(rec, rs);
+	if (!wait_for_cut) {
+		rs->inflight = true;
+		atomic_fetch_add(&rec->inflight, 1);
+	}
+	pthread_mutex_unlock(&rec->lock);
+	if (wait_for_cut) {
+		rs->wait = WAIT_CUT;
+		return HOOK_HOLD;
+	}
+	return prepare_and_hold(rs, answer);
+}
+
+/* Hold the command until its PREPARE is written. */
+static enum hook_verdict prepare_and_hold(struct rec_session *rs, struct hook_answer *answer)
+{
 	if (!write_prepare(rs)) {
+		inflight_done(rs);
 		log_error("session %llu: out of memory writing a PREPARE record; commit refused", (unsigned long long)rs->id);
 		answer->code = ER_ERROR_DURING_COMMIT;
 		snprintf(answer->message, sizeof(answer->message), "acctgate: out of memory recording this transaction");
@@ -1167,6 +1211,9 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 		return HOOK_FORWARD;
 	resolve_unused_prepare(rs);
 	rs->cmd_active = false;
+	/* Its COMMIT record (if it committed) is queued by now: a cut's
+	 * record comes after it. */
+	inflight_done(rs);
 	if (rs->pending_commits > 0) {
 		rs->wait = WAIT_COMMITS;
 		return HOOK_HOLD;
@@ -1191,6 +1238,7 @@ static void on_session_end(void *arg, struct session *s)
 			write_abort(rec, rec->run_id, rs->id, rs->prepare_seq);
 		}
 	}
+	inflight_done(rs);
 	forget_transaction(rs);
 	while (rs->nprep)
 		drop_prepared(rs, rs->prep[0].id);
@@ -1201,6 +1249,144 @@ static void on_session_end(void *arg, struct session *s)
 	free(rs->text);
 	free(rs);
 	*slot = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * A snapshot's cut
+ * ------------------------------------------------------------------------ */
+
+/* Under rec->lock. False when out of memory: the commit then goes on, and
+ * the cut waits for it like any in flight. */
+static bool add_cut_waiter(struct recorder *rec, struct rec_session *rs)
+{
+	if (rec->ncut_waiters == rec->cut_waiters_cap) {
+		size_t cap = rec->cut_waiters_cap ? rec->cut_waiters_cap * 2 : 16;
+		struct cut_waiter *p = realloc(rec->cut_waiters, cap * sizeof(*p));
+		if (!p)
+			return false;
+		rec->cut_waiters = p;
+		rec->cut_waiters_cap = cap;
+	}
+	rec->cut_waiters[rec->ncut_waiters++] = (struct cut_waiter){session_worker(rs->s), rs->id};
+	return true;
+}
+
+/* On the session's worker, once the cut ended: its commit goes on, to
+ * its PREPARE. */
+static void resume_after_cut(struct worker *w, void *arg)
+{
+	struct completion *c = arg;
+	struct recorder *rec = c->rec;
+	struct session *s = find_session(w, c->session_id);
+	void **slot = s ? session_hook_data(s, &rec->hooks) : NULL;
+	struct rec_session *rs = slot ? *slot : NULL;
+	free(c);
+	if (!rs || rs->wait != WAIT_CUT || !session_held(s))
+		return;
+	rs->inflight = true;
+	atomic_fetch_add(&rec->inflight, 1);
+	struct hook_answer ans = {.code = ER_ERROR_DURING_COMMIT, .sql_state = "HY000"};
+	if (prepare_and_hold(rs, &ans) == HOOK_ANSWER) {
+		rs->wait = WAIT_NONE;
+		session_release_error(s, &ans);
+	}
+}
+
+bool recorder_cut_begin(struct recorder *r, int timeout_ms, char *err, size_t err_len)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->cutting) {
+		pthread_mutex_unlock(&r->lock);
+		snprintf(err, err_len, "another snapshot's cut is in progress");
+		return false;
+	}
+	r->cutting = true;
+	clock_gettime(CLOCK_MONOTONIC, &r->cut_started);
+	pthread_mutex_unlock(&r->lock);
+	/* Commits already sent finish within a round trip and an fsync; a
+	 * millisecond's poll costs nothing beside that. */
+	for (int waited = 0; atomic_load(&r->inflight) > 0; waited++) {
+		if (waited >= timeout_ms) {
+			snprintf(err, err_len, "%d commits still in flight after %d ms", atomic_load(&r->inflight),
+				 timeout_ms);
+			recorder_cut_end(r, NULL);
+			return false;
+		}
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	return true;
+}
+
+struct cut_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint64_t seq;
+	int err;
+};
+
+static void cut_recorded(void *arg, uint64_t seq, int err)
+{
+	struct cut_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->seq = seq;
+	w->err = err;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t recorder_cut_mark(struct recorder *r, char *err, size_t err_len)
+{
+	struct jtxn t = {.run_id = r->run_id};
+	uint8_t *payload;
+	size_t len;
+	if (!jtxn_encode(&t, &payload, &len)) {
+		snprintf(err, err_len, "out of memory");
+		return 0;
+	}
+	struct cut_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	bool queued = journal_append(r->journal, JREC_CUT, now_usec(), payload, len, cut_recorded, &w);
+	free(payload);
+	if (!queued) {
+		snprintf(err, err_len, "out of memory");
+		return 0;
+	}
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	if (w.err) {
+		snprintf(err, err_len, "the journal cannot record the cut: %s", strerror(w.err));
+		return 0;
+	}
+	return w.seq;
+}
+
+void recorder_cut_end(struct recorder *r, uint64_t *held_usec)
+{
+	pthread_mutex_lock(&r->lock);
+	struct cut_waiter *waiters = r->cut_waiters;
+	size_t n = r->ncut_waiters;
+	r->cut_waiters = NULL;
+	r->ncut_waiters = r->cut_waiters_cap = 0;
+	r->cutting = false;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (held_usec)
+		*held_usec = (uint64_t)((now.tv_sec - r->cut_started.tv_sec) * 1000000 +
+					(now.tv_nsec - r->cut_started.tv_nsec) / 1000);
+	for (size_t i = 0; i < n; i++) {
+		struct completion *c = calloc(1, sizeof(*c));
+		if (c) {
+			*c = (struct completion){.rec = r, .worker = waiters[i].worker, .session_id = waiters[i].session_id};
+			if (r->stopped || !worker_call(c->worker, resume_after_cut, c))
+				free(c);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(waiters);
 }
 
 /* ------------------------------------------------------------------------
@@ -1322,6 +1508,7 @@ void recorder_free(struct recorder *r)
 		 (unsigned long long)rs.in_doubt, (unsigned long long)rs.refused, (unsigned long long)rs.gaps,
 		 (unsigned long long)rs.unrecorded, (unsigned long long)js.last_seq);
 	journal_close(r->journal);
+	free(r->cut_waiters);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

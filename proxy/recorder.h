@@ -29,6 +29,20 @@ void recorder_stop(struct recorder *r);
 /* Write what is queued, close the journal, free. */
 void recorder_free(struct recorder *r);
 
+/*
+ * A snapshot's cut, as FTWRL would give it without the privilege: from
+ * recorder_cut_begin on, commits (and autocommit writes) are held before
+ * their PREPARE; it returns once every commit already sent has been
+ * answered, or false after timeout_ms with err filled (nothing held then).
+ * The caller opens its consistent-snapshot transactions, then
+ * recorder_cut_mark appends the CUT record and returns its sequence number
+ * (0 with err on a journal error), and recorder_cut_end lets the held
+ * commits go. *held_usec: how long commits were held. Any thread.
+ */
+bool recorder_cut_begin(struct recorder *r, int timeout_ms, char *err, size_t err_len);
+uint64_t recorder_cut_mark(struct recorder *r, char *err, size_t err_len);
+void recorder_cut_end(struct recorder *r, uint64_t *held_usec);
+
 struct recorder_stats {
 	uint64_t commits;     /* transactions journaled */
 	uint64_t aborts;      /* PREPAREs resolved as not committed */

@@ -195,6 +195,9 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 				sum->stopped_early = true;
 			}
 			break;
+		case JREC_CUT:
+			sum->cuts++;
+			break;
 		case JREC_ABORT:
 			sum->aborts++;
 			if (t.prepare_seq)

@@ -35,6 +35,7 @@ struct journal_walk_summary {
 	uint64_t segments, records;
 	uint64_t first_seq, last_seq, first_time_usec, last_time_usec;
 	uint64_t commits, aborts, prepares;
+	uint64_t cuts;                          /* snapshot cuts (JREC_CUT) */
 	uint64_t statements;
 	uint64_t flagged;                       /* statements with an unsafe bit */
 	uint64_t flagged_by_reason[SQL_UNSAFE_COUNT];

@@ -21,6 +21,7 @@ const char *jrec_type_name(uint8_t type)
 	case JREC_PREPARE: return "PREPARE";
 	case JREC_COMMIT: return "COMMIT";
 	case JREC_ABORT: return "ABORT";
+	case JREC_CUT: return "CUT";
 	default: return "unknown";
 	}
 }

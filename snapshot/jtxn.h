@@ -43,6 +43,9 @@ enum jrec_type {
 	JREC_PREPARE = 1,
 	JREC_COMMIT = 2,
 	JREC_ABORT = 3,
+	/* A snapshot's cut: every COMMIT before it is in the snapshot, none
+	 * after it (snapshot/snapshot.h). No statements. */
+	JREC_CUT = 4,
 };
 
 const char *jrec_type_name(uint8_t type);
