@@ -429,7 +429,8 @@ static void keep_assignments(struct rec_session *rs)
 	size_t drop = k > CARRIED_MAX ? k - CARRIED_MAX : 0;
 	for (size_t i = 0; i < drop; i++)
 		free(rs->stmts[i].text);
-	memmove(rs->stmts, rs->stmts + drop, (k - drop) * sizeof(*rs->stmts));
+	if (drop)
+		memmove(rs->stmts, rs->stmts + drop, (k - drop) * sizeof(*rs->stmts));
 	rs->n = k - drop;
 	rs->wrote = false;
 }
