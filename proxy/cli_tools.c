@@ -6,6 +6,9 @@
  *   acctgate replay [-c FILE] [--journal DIR] --target HOST:PORT --user U --password-file F
  *                   [--from-seq N] [--until-seq N | --until-time T]
  *                   [--tls disabled|required|verify_identity] [--tls-ca F] [--tls-cert F --tls-key F]
+ *   acctgate snapshot [-c FILE] --out DIR [--databases a,b] [--threads N] --target ... (as replay)
+ *   acctgate restore [-c FILE] --snapshot DIR [--journal DIR] [--until-seq N | --until-time T]
+ *                   [--into-database NAME] [--threads N] --target ... (as replay)
  *
  * -c FILE takes the journal directory and the [upstream] TLS settings from
  * acctgate's configuration; flags override it. The work itself is in
@@ -26,6 +29,7 @@
 #include "config.h"
 #include "journal_tools.h"
 #include "replay.h"
+#include "snapshot.h"
 
 enum {
 	OPT_FROM_SEQ = 256,
@@ -40,6 +44,11 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_NO_PROGRESS,
+	OPT_OUT,
+	OPT_DATABASES,
+	OPT_THREADS,
+	OPT_SNAPSHOT,
+	OPT_INTO_DATABASE,
 };
 
 static bool parse_u64(const char *flag, const char *v, uint64_t *out)
@@ -155,16 +164,6 @@ int cli_journal(int argc, char **argv)
 	return status;
 }
 
-static void replay_usage(FILE *to)
-{
-	fprintf(to, "usage: acctgate replay [-c FILE] [--journal DIR] --target HOST:PORT --user USER --password-file F\n"
-		    "                       [--from-seq N] [--until-seq N | --until-time T]\n"
-		    "                       [--tls disabled|required|verify_identity] [--tls-ca F]\n"
-		    "                       [--tls-cert F --tls-key F] [--no-progress]\n"
-		    "  -c FILE takes [journal] dir and the [upstream] TLS settings; flags override them.\n"
-		    "  TLS defaults to verify_identity (CA and host name checked).\n");
-}
-
 /* "host:port" or "[v6]:port"; the port defaults to 3306. */
 static bool parse_target(const char *v, char *host, size_t host_len, unsigned *port)
 {
@@ -204,20 +203,52 @@ static bool read_password(const char *path, char *out, size_t len)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "acctgate replay: --password-file %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "acctgate: --password-file %s: %s\n", path, strerror(errno));
 		return false;
 	}
 	bool ok = fgets(out, (int)len, f) != NULL;
 	fclose(f);
 	if (!ok) {
-		fprintf(stderr, "acctgate replay: --password-file %s: empty\n", path);
+		fprintf(stderr, "acctgate: --password-file %s: empty\n", path);
 		return false;
 	}
 	out[strcspn(out, "\r\n")] = '\0';
 	return true;
 }
 
-int cli_replay(int argc, char **argv)
+/* The three tools that talk to a server share their options. */
+enum db_tool { TOOL_REPLAY, TOOL_SNAPSHOT, TOOL_RESTORE };
+
+static const char *const tool_names[] = {"replay", "snapshot", "restore"};
+
+static void db_tool_usage(enum db_tool t, FILE *to)
+{
+	static const char common[] = "  [-c FILE] --target HOST:PORT --user USER --password-file F\n"
+				     "  [--tls disabled|required|verify_identity] [--tls-ca F] [--tls-cert F --tls-key F]"
+				     " [--no-progress]\n"
+				     "  -c FILE takes [journal] dir, [snapshot] user and password_file, the first"
+				     " [upstream] server\n  as the target, and the [upstream] TLS settings; flags override them."
+				     " TLS defaults to\n  verify_identity (CA and host name checked).\n";
+	switch (t) {
+	case TOOL_REPLAY:
+		fprintf(to, "usage: acctgate replay [--journal DIR] [--from-seq N] [--until-seq N | --until-time T]\n%s",
+			common);
+		break;
+	case TOOL_SNAPSHOT:
+		fprintf(to, "usage: acctgate snapshot --out DIR [--databases a,b] [--threads N]\n%s"
+			    "  Offline: the snapshot has no journal sequence (take one through the admin port to roll\n"
+			    "  it forward).\n",
+			common);
+		break;
+	case TOOL_RESTORE:
+		fprintf(to, "usage: acctgate restore --snapshot DIR [--journal DIR] [--until-seq N | --until-time T]\n"
+			    "                        [--into-database NAME] [--threads N]\n%s",
+			common);
+		break;
+	}
+}
+
+static int db_tool(enum db_tool tool, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -233,12 +264,20 @@ int cli_replay(int argc, char **argv)
 		{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
 		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 		{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+		{"out", required_argument, NULL, OPT_OUT},
+		{"databases", required_argument, NULL, OPT_DATABASES},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+		{"into-database", required_argument, NULL, OPT_INTO_DATABASE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *name = tool_names[tool];
 	struct replay_options o = {.tls = REPLAY_TLS_VERIFY_IDENTITY, .progress = isatty(STDERR_FILENO) != 0};
-	const char *config_path = NULL, *target = NULL, *password_file = NULL, *tls = NULL;
+	const char *config_path = NULL, *target = NULL, *password_file = NULL, *tls = NULL, *user = NULL;
 	const char *journal = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+	const char *out_dir = NULL, *databases = NULL, *snapshot_dir = NULL, *into = NULL;
+	uint64_t threads = 2;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -246,49 +285,70 @@ int cli_replay(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case OPT_JOURNAL: journal = optarg; break;
 		case OPT_TARGET: target = optarg; break;
-		case OPT_USER: o.user = optarg; break;
+		case OPT_USER: user = optarg; break;
 		case OPT_PASSWORD_FILE: password_file = optarg; break;
 		case OPT_TLS: tls = optarg; break;
 		case OPT_TLS_CA: tls_ca = optarg; break;
 		case OPT_TLS_CERT: tls_cert = optarg; break;
 		case OPT_TLS_KEY: tls_key = optarg; break;
 		case OPT_NO_PROGRESS: o.progress = false; break;
-		case 'h': replay_usage(stdout); return 0;
+		case OPT_OUT: out_dir = optarg; break;
+		case OPT_DATABASES: databases = optarg; break;
+		case OPT_SNAPSHOT: snapshot_dir = optarg; break;
+		case OPT_INTO_DATABASE: into = optarg; break;
+		case OPT_THREADS:
+			if (!parse_u64("--threads", optarg, &threads) || threads < 1 || threads > SNAPSHOT_THREADS_MAX) {
+				fprintf(stderr, "acctgate %s: --threads: 1 to %d\n", name, SNAPSHOT_THREADS_MAX);
+				return 2;
+			}
+			break;
+		case 'h': db_tool_usage(tool, stdout); return 0;
 		default:
-			if (!range_option(c, optarg, &o.range)) {
-				replay_usage(stderr);
+			if (tool == TOOL_SNAPSHOT || !range_option(c, optarg, &o.range)) {
+				db_tool_usage(tool, stderr);
 				return 2;
 			}
 		}
 	}
-	if (optind != argc || !target || !o.user || !password_file) {
-		replay_usage(stderr);
+	bool wrong = optind != argc || (tool == TOOL_SNAPSHOT && !out_dir) || (tool == TOOL_RESTORE && !snapshot_dir) ||
+		     (tool != TOOL_RESTORE && into) || (tool == TOOL_SNAPSHOT && journal);
+	if (wrong) {
+		db_tool_usage(tool, stderr);
 		return 2;
 	}
 	if (o.range.until_seq && o.range.until_time_usec) {
-		fprintf(stderr, "acctgate replay: --until-seq and --until-time exclude each other\n");
+		fprintf(stderr, "acctgate %s: --until-seq and --until-time exclude each other\n", name);
 		return 2;
 	}
 	struct config *cfg = config_path ? load_config(config_path) : NULL;
 	if (config_path && !cfg)
 		return 2;
 	int status = 2;
-	char host[256], password[256];
-	if (!parse_target(target, host, sizeof(host), &o.port)) {
-		fprintf(stderr, "acctgate replay: --target: expected HOST:PORT, got '%s'\n", target);
-		goto out;
-	}
-	o.host = host;
+	char host[256], password[256] = "";
 	if (cfg) {
 		/* verify_ca cannot be had without the name check from
-		 * libmariadb: replay checks both, stricter, never weaker. */
+		 * libmariadb: the tools check both, stricter, never weaker. */
 		o.tls = cfg->upstream_tls == UPSTREAM_TLS_DISABLED		? REPLAY_TLS_DISABLED
 			: cfg->upstream_tls >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY
 								      : REPLAY_TLS_REQUIRED;
 		o.tls_ca = cfg->upstream_tls_ca;
 		o.tls_cert = cfg->upstream_tls_cert;
 		o.tls_key = cfg->upstream_tls_key;
-		o.journal_dir = cfg->journal_dir[0] ? cfg->journal_dir : NULL;
+		o.journal_dir = cfg->journal_dir[0] && tool != TOOL_SNAPSHOT ? cfg->journal_dir : NULL;
+		if (cfg->snapshot_user[0]) {
+			o.user = cfg->snapshot_user;
+			snprintf(password, sizeof(password), "%s", cfg->snapshot_password);
+		}
+		snprintf(host, sizeof(host), "%s", cfg->servers[0].host);
+		o.host = host;
+		o.port = cfg->servers[0].port;
+	}
+	if (target) {
+		if (!parse_target(target, host, sizeof(host), &o.port)) {
+			fprintf(stderr, "acctgate %s: --target: expected HOST:PORT, got '%s'\n", name, target);
+			goto out;
+		}
+		o.host = host;
 	}
 	if (tls) {
 		if (strcmp(tls, "disabled") == 0)
@@ -298,8 +358,8 @@ int cli_replay(int argc, char **argv)
 		else if (strcmp(tls, "verify_identity") == 0)
 			o.tls = REPLAY_TLS_VERIFY_IDENTITY;
 		else {
-			fprintf(stderr, "acctgate replay: --tls: expected disabled, required or verify_identity, got '%s'\n",
-				tls);
+			fprintf(stderr, "acctgate %s: --tls: expected disabled, required or verify_identity, got '%s'\n",
+				name, tls);
 			goto out;
 		}
 	}
@@ -311,16 +371,48 @@ int cli_replay(int argc, char **argv)
 		o.tls_key = tls_key;
 	if (journal)
 		o.journal_dir = journal;
-	if (!o.journal_dir) {
+	if (user)
+		o.user = user;
+	if (password_file && !read_password(password_file, password, sizeof(password)))
+		goto out;
+	o.password = password;
+	if (!o.host || !o.user || (!password_file && !(cfg && cfg->snapshot_user[0]))) {
+		fprintf(stderr, "acctgate %s: give --target, --user and --password-file (or -c FILE with [upstream] and "
+				"[snapshot])\n",
+			name);
+		goto out;
+	}
+	if (tool == TOOL_REPLAY && !o.journal_dir) {
 		fprintf(stderr, "acctgate replay: no journal: give --journal DIR or -c FILE with [journal] dir\n");
 		goto out;
 	}
-	if (!read_password(password_file, password, sizeof(password)))
-		goto out;
-	o.password = password;
-	status = replay_run(&o, stdout, stderr);
-	OPENSSL_cleanse(password, sizeof(password));
+	if (tool == TOOL_REPLAY) {
+		status = replay_run(&o, stdout, stderr);
+	} else if (tool == TOOL_SNAPSHOT) {
+		struct snapshot_options so = {.conn = o, .dir = out_dir, .databases = databases,
+					      .threads = (int)threads, .progress = o.progress};
+		struct snapshot_result res;
+		char why[768];
+		if (snapshot_take(&so, &res, why, sizeof(why))) {
+			printf("snapshot %s: %llu tables, %llu rows, %llu bytes in %.3f s (offline: no journal sequence)\n",
+			       res.id, (unsigned long long)res.tables, (unsigned long long)res.rows,
+			       (unsigned long long)res.bytes, res.seconds);
+			status = 0;
+		} else {
+			fprintf(stderr, "acctgate snapshot: %s\n", why);
+			status = 1;
+		}
+	} else {
+		struct restore_options ro = {.conn = o, .snapshot_dir = snapshot_dir, .into_database = into,
+					     .threads = (int)threads, .progress = o.progress};
+		status = restore_run(&ro, stdout, stderr);
+	}
 out:
+	OPENSSL_cleanse(password, sizeof(password));
 	free_config(cfg);
 	return status;
 }
+
+int cli_replay(int argc, char **argv) { return db_tool(TOOL_REPLAY, argc, argv); }
+int cli_snapshot(int argc, char **argv) { return db_tool(TOOL_SNAPSHOT, argc, argv); }
+int cli_restore(int argc, char **argv) { return db_tool(TOOL_RESTORE, argc, argv); }

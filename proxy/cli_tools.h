@@ -8,5 +8,7 @@
 
 int cli_journal(int argc, char **argv);
 int cli_replay(int argc, char **argv);
+int cli_snapshot(int argc, char **argv);
+int cli_restore(int argc, char **argv);
 
 #endif

@@ -29,10 +29,11 @@ static void usage(FILE *to)
 	fprintf(to, "usage: acctgate -c FILE [--check]\n"
 		    "       acctgate journal verify|cat [-c FILE] [DIR] ...\n"
 		    "       acctgate replay [-c FILE] --target HOST:PORT --user U --password-file F ...\n"
+		    "       acctgate snapshot|restore [-c FILE] --target HOST:PORT ...\n"
 		    "  -c, --config FILE   configuration file (see conf/acctgate.conf)\n"
 		    "      --check         validate the configuration, its certificates and keys, then exit\n"
 		    "  -V, --version       print the version\n"
-		    "  journal, replay     offline tools; --help after one shows its options\n");
+		    "  journal, replay, snapshot, restore  offline tools; --help after one shows its options\n");
 }
 
 int main(int argc, char **argv)
@@ -48,6 +49,10 @@ int main(int argc, char **argv)
 		return cli_journal(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "replay") == 0)
 		return cli_replay(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "snapshot") == 0)
+		return cli_snapshot(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "restore") == 0)
+		return cli_restore(argc - 1, argv + 1);
 	const char *path = NULL;
 	int check = 0, c;
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {

@@ -63,6 +63,10 @@ MYSQL *replay_connect(const struct replay_options *o, char *err, size_t err_len)
 	unsigned timeout = 10;
 	mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (o->local_infile) {
+		unsigned on = 1;
+		mysql_optionsv(m, MYSQL_OPT_LOCAL_INFILE, &on);
+	}
 	if (o->tls != REPLAY_TLS_DISABLED) {
 		my_bool on = 1;
 		my_bool verify = o->tls == REPLAY_TLS_VERIFY_IDENTITY;
@@ -177,8 +181,11 @@ static bool apply_context(struct replay *r, struct replay_conn *c, const struct 
 		c->ctx = *x;
 		c->have_ctx = true;
 	}
-	if (x->database[0] && mysql_select_db(c->m, x->database) != 0) {
-		fprintf(r->out, "seq %llu: cannot use database %s: %s\n", (unsigned long long)seq, x->database,
+	const char *db = x->database;
+	if (r->o->db_from && strcmp(db, r->o->db_from) == 0)
+		db = r->o->db_to;
+	if (db[0] && mysql_select_db(c->m, db) != 0) {
+		fprintf(r->out, "seq %llu: cannot use database %s: %s\n", (unsigned long long)seq, db,
 			mysql_error(c->m));
 		r->divergences++;
 		return false;

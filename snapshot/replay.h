@@ -28,6 +28,10 @@ struct replay_options {
 	const char *tls_ca, *tls_cert, *tls_key; /* NULL or "" = none */
 	struct journal_walk_range range;
 	bool progress;             /* a progress line on stderr */
+	bool local_infile;         /* connections may LOAD DATA LOCAL (restore) */
+	/* Replay the transactions of database db_from into db_to (a restore
+	 * under another name); NULL = as recorded. */
+	const char *db_from, *db_to;
 };
 
 /* A connection to o's server as o's user over o's TLS settings (also

@@ -1,0 +1,449 @@
+/*
+ * restore.c - a snapshot loaded into a server, then rolled forward from the
+ * journal (snapshot.h).
+ *
+ * Order, as the bulk loaders do it: each database and its tables (from
+ * schema/<db>.sql), the rows of every table in parallel with LOAD DATA
+ * LOCAL from acctgate's own connections (unique and foreign key checks
+ * off, the bytes as stored: character set binary), the row counts checked
+ * against the manifest, then views, stored programs, triggers and events
+ * (after the rows, so no trigger fires on them; without their DEFINER, so
+ * the restoring account needs no SUPER), then the journal from the
+ * snapshot's cut on.
+ */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <mysql.h>
+#include <zstd.h>
+
+struct rtable {
+	char db[65], name[65];
+	uint64_t rows;
+};
+
+struct load {
+	const struct restore_options *o;
+	struct rtable *tables;
+	size_t ntables, next;
+	pthread_mutex_t lock;
+	char err[768];
+};
+
+/* The database a snapshot's database is restored as. */
+static const char *target_db(const struct restore_options *o, const char *db)
+{
+	return o->into_database && o->into_database[0] ? o->into_database : db;
+}
+
+static bool q(MYSQL *m, const char *sql, char *err, size_t err_len)
+{
+	if (mysql_query(m, sql) == 0) {
+		/* Drain whatever a multi-statement text answered. */
+		int more;
+		do {
+			MYSQL_RES *res = mysql_store_result(m);
+			if (res)
+				mysql_free_result(res);
+			more = mysql_next_result(m);
+		} while (more == 0);
+		if (more < 0)
+			return true;
+	}
+	snprintf(err, err_len, "ERR %u: %s (in: %.200s)", mysql_errno(m), mysql_error(m), sql);
+	return false;
+}
+
+static char *read_file(const char *path, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	char *text = fstat(fileno(f), &st) == 0 ? malloc((size_t)st.st_size + 1) : NULL;
+	if (text && fread(text, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+		text[st.st_size] = '\0';
+	} else {
+		free(text);
+		text = NULL;
+		snprintf(err, err_len, "%s: cannot read", path);
+	}
+	fclose(f);
+	return text;
+}
+
+/* ---- LOAD DATA LOCAL from a zstd file ---------------------------------- */
+
+struct infile {
+	FILE *f;
+	ZSTD_DCtx *z;
+	uint8_t in[1 << 16];
+	ZSTD_inBuffer ib;
+	char why[256];
+};
+
+static int infile_init(void **ptr, const char *filename, void *userdata)
+{
+	(void)userdata;
+	struct infile *x = calloc(1, sizeof(*x));
+	*ptr = x;
+	if (!x)
+		return 1;
+	x->f = fopen(filename, "re");
+	x->z = ZSTD_createDCtx();
+	if (!x->f || !x->z) {
+		snprintf(x->why, sizeof(x->why), "%s: %s", filename, x->f ? "out of memory" : strerror(errno));
+		return 1;
+	}
+	x->ib = (ZSTD_inBuffer){x->in, 0, 0};
+	return 0;
+}
+
+static int infile_read(void *ptr, char *buf, unsigned int len)
+{
+	struct infile *x = ptr;
+	for (;;) {
+		if (x->ib.pos == x->ib.size) {
+			size_t n = fread(x->in, 1, sizeof(x->in), x->f);
+			if (n == 0)
+				return 0;
+			x->ib = (ZSTD_inBuffer){x->in, n, 0};
+		}
+		ZSTD_outBuffer ob = {buf, len, 0};
+		size_t r = ZSTD_decompressStream(x->z, &ob, &x->ib);
+		if (ZSTD_isError(r)) {
+			snprintf(x->why, sizeof(x->why), "%s", ZSTD_getErrorName(r));
+			return -1;
+		}
+		if (ob.pos)
+			return (int)ob.pos;
+	}
+}
+
+static void infile_end(void *ptr)
+{
+	struct infile *x = ptr;
+	if (!x)
+		return;
+	if (x->f)
+		fclose(x->f);
+	ZSTD_freeDCtx(x->z);
+	free(x);
+}
+
+static int infile_error(void *ptr, char *msg, unsigned int len)
+{
+	struct infile *x = ptr;
+	snprintf(msg, len, "%s", x && x->why[0] ? x->why : "cannot read the snapshot's data file");
+	return 2000;
+}
+
+static void load_fail(struct load *l, const char *msg)
+{
+	pthread_mutex_lock(&l->lock);
+	if (!l->err[0])
+		snprintf(l->err, sizeof(l->err), "%s", msg);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void *load_worker(void *arg)
+{
+	struct load *l = arg;
+	char err[600];
+	MYSQL *m = replay_connect(&l->o->conn, err, sizeof(err));
+	if (!m || !q(m, "SET NAMES binary, foreign_key_checks = 0, unique_checks = 0", err, sizeof(err))) {
+		load_fail(l, err);
+		if (m)
+			mysql_close(m);
+		return NULL;
+	}
+	mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, NULL);
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		struct rtable *t = l->next < l->ntables && !l->err[0] ? &l->tables[l->next++] : NULL;
+		pthread_mutex_unlock(&l->lock);
+		if (!t)
+			break;
+		char sql[1600];
+		snprintf(sql, sizeof(sql),
+			 "LOAD DATA LOCAL INFILE '%s/data/%s/%s.tsv.zst' INTO TABLE `%s`.`%s` CHARACTER SET binary",
+			 l->o->snapshot_dir, t->db, t->name, target_db(l->o, t->db), t->name);
+		if (!q(m, sql, err, sizeof(err))) {
+			load_fail(l, err);
+			break;
+		}
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM `%s`.`%s`", target_db(l->o, t->db), t->name);
+		MYSQL_RES *res = mysql_query(m, sql) == 0 ? mysql_store_result(m) : NULL;
+		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+		uint64_t n = row && row[0] ? strtoull(row[0], NULL, 10) : UINT64_MAX;
+		if (res)
+			mysql_free_result(res);
+		if (n != t->rows) {
+			snprintf(err, sizeof(err), "table %s.%s: %llu rows loaded, the snapshot has %llu", t->db, t->name,
+				 (unsigned long long)n, (unsigned long long)t->rows);
+			load_fail(l, err);
+			break;
+		}
+	}
+	mysql_close(m);
+	return NULL;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+/* schema/<db>.sql: its CREATE DATABASE under the target name, then the
+ * tables (one multi-statement query: the server splits it). */
+static bool create_tables(MYSQL *m, const struct restore_options *o, const char *db, char *err, size_t err_len)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/schema/%s.sql", o->snapshot_dir, db);
+	char *text = read_file(path, err, err_len);
+	if (!text)
+		return false;
+	/* Line 1: CREATE DATABASE `db` ...; line 2: USE; line 3: SET. */
+	char *l2 = strchr(text, '\n');
+	char *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+	char *rest = l3 ? strchr(l3 + 1, '\n') : NULL;
+	bool ok = rest != NULL;
+	if (!ok)
+		snprintf(err, err_len, "%.500s: not a snapshot schema file", path);
+	char quoted[80];
+	snprintf(quoted, sizeof(quoted), "`%s`", db);
+	char *name = ok ? strstr(text, quoted) : NULL;
+	if (ok && (!name || name > l2)) {
+		snprintf(err, err_len, "%.500s: its first line does not create `%s`", path, db);
+		ok = false;
+	}
+	if (ok) {
+		char create[1024];
+		snprintf(create, sizeof(create), "%.*s`%s`%.*s", (int)(name - text), text, target_db(o, db),
+			 (int)(l2 - (name + strlen(quoted)) - 1), name + strlen(quoted));
+		ok = q(m, create, err, err_len) && mysql_select_db(m, target_db(o, db)) == 0;
+		if (!ok && !err[0])
+			snprintf(err, err_len, "USE %s: %s", target_db(o, db), mysql_error(m));
+	}
+	ok = ok && q(m, "SET foreign_key_checks = 0", err, err_len) && (!*(rest + 1) || q(m, rest + 1, err, err_len));
+	free(text);
+	return ok;
+}
+
+/* "CREATE DEFINER=`u`@`h` PROCEDURE" -> "CREATE PROCEDURE". */
+static void strip_definer(char *s)
+{
+	char *d = strstr(s, "DEFINER=");
+	if (!d || d - s > 64)
+		return;
+	char *end = d + 8;
+	for (int quotes = 0; *end && !(quotes >= 4 && *end == ' '); end++)
+		quotes += *end == '`';
+	if (*end == ' ')
+		memmove(d, end + 1, strlen(end + 1) + 1);
+}
+
+/* schema/<db>.post.sql: statements between ";;" lines. */
+static bool create_programs(MYSQL *m, const struct restore_options *o, const char *db, char *err, size_t err_len)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/schema/%s.post.sql", o->snapshot_dir, db);
+	char *text = read_file(path, err, err_len);
+	if (!text)
+		return false;
+	bool ok = mysql_select_db(m, target_db(o, db)) == 0;
+	char *p = strstr(text, "DELIMITER ;;\n");
+	p = p ? p + 13 : NULL;
+	while (ok && p && *p && strncmp(p, "DELIMITER ;", 11) != 0) {
+		char *end = strstr(p, "\n;;\n");
+		if (!end)
+			break;
+		*end = '\0';
+		strip_definer(p);
+		ok = q(m, p, err, err_len);
+		p = end + 4;
+	}
+	free(text);
+	return ok;
+}
+
+/* ---- the whole ---------------------------------------------------------- */
+
+static bool read_manifest(const struct restore_options *o, struct load *l, char (**dbs)[65], size_t *ndbs,
+			  uint64_t *seq, char *err, size_t err_len)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/MANIFEST", o->snapshot_dir);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		return false;
+	}
+	char line[512];
+	size_t tcap = 0, dcap = 0;
+	bool ok = true;
+	while (ok && fgets(line, sizeof(line), f)) {
+		char a[65], b[65];
+		unsigned long long rows, n;
+		if (sscanf(line, "journal_seq %llu", &n) == 1) {
+			*seq = n;
+		} else if (sscanf(line, "database %64s", a) == 1) {
+			if (*ndbs == dcap) {
+				dcap = dcap ? dcap * 2 : 4;
+				void *p = realloc(*dbs, dcap * sizeof(**dbs));
+				ok = p != NULL;
+				if (p)
+					*dbs = p;
+			}
+			if (ok)
+				snprintf((*dbs)[(*ndbs)++], 65, "%s", a);
+		} else if (sscanf(line, "table %64s %64s rows %llu", a, b, &rows) == 3) {
+			if (l->ntables == tcap) {
+				tcap = tcap ? tcap * 2 : 32;
+				void *p = realloc(l->tables, tcap * sizeof(*l->tables));
+				ok = p != NULL;
+				if (p)
+					l->tables = p;
+			}
+			if (ok) {
+				struct rtable *t = &l->tables[l->ntables++];
+				snprintf(t->db, sizeof(t->db), "%s", a);
+				snprintf(t->name, sizeof(t->name), "%s", b);
+				t->rows = rows;
+			}
+		}
+	}
+	fclose(f);
+	if (!ok)
+		snprintf(err, err_len, "out of memory");
+	return ok;
+}
+
+/* Does the target already have this database? */
+static int db_exists(MYSQL *m, const char *db, char *err, size_t err_len)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM information_schema.schemata WHERE schema_name = '%s'", db);
+	if (mysql_query(m, sql) != 0) {
+		snprintf(err, err_len, "%s: %s", sql, mysql_error(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	int found = res && mysql_num_rows(res) > 0;
+	if (res)
+		mysql_free_result(res);
+	return found;
+}
+
+int restore_run(const struct restore_options *o, FILE *out, FILE *errf)
+{
+	char err[768] = "";
+	struct snapshot_result snap;
+	if (!snapshot_verify(o->snapshot_dir, &snap, err, sizeof(err))) {
+		fprintf(errf, "acctgate restore: the snapshot does not verify: %s\n", err);
+		return 4;
+	}
+	struct load l = {.o = o, .lock = PTHREAD_MUTEX_INITIALIZER};
+	char (*dbs)[65] = NULL;
+	size_t ndbs = 0;
+	uint64_t seq = 0;
+	int status = 4;
+	MYSQL *m = NULL;
+	if (!read_manifest(o, &l, &dbs, &ndbs, &seq, err, sizeof(err)))
+		goto out;
+	if (o->into_database && o->into_database[0] && ndbs != 1) {
+		snprintf(err, sizeof(err), "INTO DATABASE needs a snapshot of one database; this one has %zu", ndbs);
+		goto out;
+	}
+	if (o->conn.journal_dir && !seq) {
+		snprintf(err, sizeof(err),
+			 "the snapshot has no journal sequence (taken offline, without acctgate's cut): it cannot be "
+			 "rolled forward; restore it without --journal");
+		goto out;
+	}
+	if (o->conn.journal_dir) {
+		/* The journal must hold everything after the cut: its first
+		 * record at or before the cut's successor. */
+		struct journal_walk_summary sum;
+		int w = journal_walk(o->conn.journal_dir, NULL, NULL, NULL, &sum, err, sizeof(err));
+		bool gap = w == 0 && sum.records && sum.first_seq > seq + 1;
+		bool before = w == 0 && o->conn.range.until_time_usec && o->conn.range.until_time_usec < snap.time_usec;
+		journal_walk_summary_free(&sum);
+		if (w != 0) {
+			status = 2;
+			goto out;
+		}
+		if (gap) {
+			snprintf(err, sizeof(err), "the journal starts at seq %llu, after the snapshot's cut at %llu: "
+						   "what happened between is lost",
+				 (unsigned long long)sum.first_seq, (unsigned long long)seq);
+			goto out;
+		}
+		if (before) {
+			snprintf(err, sizeof(err), "the time asked for is before the snapshot was taken");
+			goto out;
+		}
+	}
+	struct replay_options conn = o->conn;
+	conn.local_infile = true;
+	struct restore_options lo = *o;
+	lo.conn = conn;
+	l.o = &lo;
+	m = replay_connect(&conn, err, sizeof(err));
+	if (!m) {
+		status = 3;
+		goto out;
+	}
+	for (size_t i = 0; i < ndbs; i++) {
+		int e = db_exists(m, target_db(o, dbs[i]), err, sizeof(err));
+		if (e != 0) {
+			if (e > 0)
+				snprintf(err, sizeof(err), "database %s exists on the target: restore into an empty server or "
+							   "under another name",
+					 target_db(o, dbs[i]));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < ndbs; i++)
+		if (!create_tables(m, o, dbs[i], err, sizeof(err)))
+			goto out;
+	int threads = o->threads < 1 ? 1 : o->threads > SNAPSHOT_THREADS_MAX ? SNAPSHOT_THREADS_MAX : o->threads;
+	pthread_t th[SNAPSHOT_THREADS_MAX];
+	int started = 0;
+	for (int i = 0; i < threads; i++)
+		if (pthread_create(&th[i], NULL, load_worker, &l) == 0)
+			started++;
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (l.err[0]) {
+		snprintf(err, sizeof(err), "%s", l.err);
+		goto out;
+	}
+	for (size_t i = 0; i < ndbs; i++)
+		if (!create_programs(m, o, dbs[i], err, sizeof(err)))
+			goto out;
+	fprintf(out, "restored snapshot %s (seq %llu): %llu tables, %llu rows\n", snap.id, (unsigned long long)seq,
+		(unsigned long long)snap.tables, (unsigned long long)snap.rows);
+	status = 0;
+	if (o->conn.journal_dir) {
+		struct replay_options r = conn;
+		r.range.from_seq = seq + 1;
+		if (o->into_database && o->into_database[0]) {
+			r.db_from = dbs[0];
+			r.db_to = o->into_database;
+		}
+		status = replay_run(&r, out, errf);
+	}
+out:
+	if (status == 4 || status == 2 || status == 3)
+		fprintf(errf, "acctgate restore: %s\n", err[0] ? err : "failed");
+	if (m)
+		mysql_close(m);
+	free(l.tables);
+	free(dbs);
+	return status;
+}

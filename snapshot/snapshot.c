@@ -1,0 +1,662 @@
+/*
+ * snapshot.c - taking and verifying snapshots (snapshot.h).
+ *
+ * The dump: `threads` connections, each with its own REPEATABLE READ view
+ * opened inside the cut; the tables go to whichever connection is free
+ * next, each streamed row by row (mysql_use_result) through zstd into its
+ * file, so memory stays a row and a compression window whatever the table
+ * size. The schema is read before the rows and again after them: a table
+ * whose definition changed meanwhile (DDL during the dump, which no
+ * consistent-snapshot transaction isolates) fails the snapshot, clearly,
+ * rather than giving a wrong one.
+ */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mysql.h>
+#include <zstd.h>
+
+#include "journal.h"
+
+#define MANIFEST_FORMAT "acctgate-snapshot 1"
+#define ZSTD_LEVEL 3
+
+struct table {
+	char db[65], name[65];
+	char *create;               /* SHOW CREATE TABLE, before the rows */
+	uint64_t rows, bytes;
+	uint32_t crc;
+	bool done;
+};
+
+struct dump {
+	const struct snapshot_options *o;
+	struct table *tables;
+	size_t ntables, next;
+	pthread_mutex_t lock;
+	char err[512];              /* the first failure */
+	uint64_t rows, bytes;
+	struct timespec started;
+};
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void fail(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct dump *d, const char *fmt, ...)
+{
+	pthread_mutex_lock(&d->lock);
+	if (!d->err[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(d->err, sizeof(d->err), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static bool q(MYSQL *m, const char *sql, char *err, size_t err_len)
+{
+	if (mysql_query(m, sql) == 0)
+		return true;
+	snprintf(err, err_len, "%s: ERR %u: %s", sql, mysql_errno(m), mysql_error(m));
+	return false;
+}
+
+/* ---- zstd-compressed files -------------------------------------------- */
+
+struct zfile {
+	FILE *f;
+	ZSTD_CCtx *z;
+	uint8_t out[1 << 16];
+	uint8_t in[1 << 16];
+	size_t in_len;
+	uint32_t crc;
+	uint64_t bytes;
+	bool error;
+};
+
+static bool zflush(struct zfile *zf, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = {zf->in, zf->in_len, 0};
+	for (;;) {
+		ZSTD_outBuffer out = {zf->out, sizeof(zf->out), 0};
+		size_t left = ZSTD_compressStream2(zf->z, &out, &in, mode);
+		if (ZSTD_isError(left) || fwrite(zf->out, 1, out.pos, zf->f) != out.pos)
+			return false;
+		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+			break;
+	}
+	zf->in_len = 0;
+	return true;
+}
+
+static void zwrite(struct zfile *zf, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	zf->crc = journal_crc32c(zf->crc, p, n);
+	zf->bytes += n;
+	while (n && !zf->error) {
+		size_t room = sizeof(zf->in) - zf->in_len;
+		size_t k = n < room ? n : room;
+		memcpy(zf->in + zf->in_len, b, k);
+		zf->in_len += k;
+		b += k;
+		n -= k;
+		if (zf->in_len == sizeof(zf->in) && !zflush(zf, ZSTD_e_continue))
+			zf->error = true;
+	}
+}
+
+/* One field in LOAD DATA's default escaping. */
+static void zwrite_field(struct zfile *zf, const char *v, unsigned long len)
+{
+	if (!v) {
+		zwrite(zf, "\\N", 2);
+		return;
+	}
+	unsigned long from = 0;
+	for (unsigned long i = 0; i < len; i++) {
+		const char *esc = NULL;
+		switch (v[i]) {
+		case '\\': esc = "\\\\"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\0': esc = "\\0"; break;
+		default: continue;
+		}
+		zwrite(zf, v + from, i - from);
+		zwrite(zf, esc, 2);
+		from = i + 1;
+	}
+	zwrite(zf, v + from, len - from);
+}
+
+/* ---- one table ------------------------------------------------------------ */
+
+static void dump_table(struct dump *d, MYSQL *m, struct table *t)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/data/%s", d->o->dir, t->db);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/data/%s/%s.tsv.zst", d->o->dir, t->db, t->name);
+	struct zfile *zf = calloc(1, sizeof(*zf));
+	if (!zf || !(zf->f = fopen(path, "wxe")) || !(zf->z = ZSTD_createCCtx())) {
+		fail(d, "%s: %s", path, zf && !zf->f ? strerror(errno) : "out of memory");
+		goto out;
+	}
+	ZSTD_CCtx_setParameter(zf->z, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT * FROM `%s`.`%s`", t->db, t->name);
+	char why[512];
+	if (!q(m, sql, why, sizeof(why))) {
+		fail(d, "%s", why);
+		goto out;
+	}
+	MYSQL_RES *res = mysql_use_result(m);
+	if (!res) {
+		fail(d, "%s: %s", sql, mysql_error(m));
+		goto out;
+	}
+	unsigned n = mysql_num_fields(res);
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(res))) {
+		unsigned long *len = mysql_fetch_lengths(res);
+		for (unsigned i = 0; i < n; i++) {
+			if (i)
+				zwrite(zf, "\t", 1);
+			zwrite_field(zf, row[i], len[i]);
+		}
+		zwrite(zf, "\n", 1);
+		t->rows++;
+	}
+	if (mysql_errno(m))
+		fail(d, "%s: reading rows: %s", sql, mysql_error(m));
+	mysql_free_result(res);
+	if (!zflush(zf, ZSTD_e_end) || zf->error || fflush(zf->f) != 0 || fsync(fileno(zf->f)) != 0)
+		fail(d, "%s: %s", path, strerror(errno ? errno : EIO));
+	t->bytes = zf->bytes;
+	t->crc = zf->crc;
+	t->done = true;
+	pthread_mutex_lock(&d->lock);
+	d->rows += t->rows;
+	d->bytes += t->bytes;
+	pthread_mutex_unlock(&d->lock);
+out:
+	if (zf) {
+		if (zf->f)
+			fclose(zf->f);
+		ZSTD_freeCCtx(zf->z);
+		free(zf);
+	}
+}
+
+struct worker_arg {
+	struct dump *d;
+	MYSQL *m;
+	pthread_t thread;
+};
+
+static void *dump_worker(void *arg)
+{
+	struct worker_arg *w = arg;
+	struct dump *d = w->d;
+	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		struct table *t = d->next < d->ntables && !d->err[0] ? &d->tables[d->next++] : NULL;
+		pthread_mutex_unlock(&d->lock);
+		if (!t)
+			break;
+		dump_table(d, w->m, t);
+		if (d->o->progress) {
+			pthread_mutex_lock(&d->lock);
+			fprintf(stderr, "\rsnapshot: %zu/%zu tables, %llu rows, %.1f s", d->next, d->ntables,
+				(unsigned long long)d->rows, since(&d->started));
+			fflush(stderr);
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+	return NULL;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+/* The databases to dump: the list given, or every non-system one. */
+static bool list_databases(MYSQL *m, const char *wanted, char (**dbs)[65], size_t *n, char *err, size_t err_len)
+{
+	if (!q(m, "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "
+		  "('mysql', 'information_schema', 'performance_schema', 'sys', 'acctgate') ORDER BY schema_name",
+	       err, err_len))
+		return false;
+	MYSQL_RES *res = mysql_store_result(m);
+	if (!res) {
+		snprintf(err, err_len, "listing databases: %s", mysql_error(m));
+		return false;
+	}
+	*n = 0;
+	*dbs = calloc(mysql_num_rows(res) + 1, sizeof(**dbs));
+	MYSQL_ROW row;
+	while (*dbs && (row = mysql_fetch_row(res))) {
+		bool take = !wanted || !wanted[0];
+		if (!take) {
+			/* ",a,b," contains ",name," */
+			char needle[70], hay[1024];
+			snprintf(needle, sizeof(needle), ",%s,", row[0]);
+			snprintf(hay, sizeof(hay), ",%s,", wanted);
+			take = strstr(hay, needle) != NULL;
+		}
+		if (take)
+			snprintf((*dbs)[(*n)++], 65, "%s", row[0]);
+	}
+	mysql_free_result(res);
+	if (!*dbs) {
+		snprintf(err, err_len, "out of memory");
+		return false;
+	}
+	if (*n == 0) {
+		snprintf(err, err_len, "no database to snapshot%s%s", wanted && wanted[0] ? " among " : "",
+			 wanted ? wanted : "");
+		return false;
+	}
+	return true;
+}
+
+/* A one-column result's rows, each passed to fn. */
+static bool each_row(MYSQL *m, const char *sql, bool (*fn)(void *arg, MYSQL_ROW row, unsigned long *len), void *arg,
+		     char *err, size_t err_len)
+{
+	if (!q(m, sql, err, err_len))
+		return false;
+	MYSQL_RES *res = mysql_store_result(m);
+	if (!res) {
+		snprintf(err, err_len, "%s: %s", sql, mysql_error(m));
+		return false;
+	}
+	MYSQL_ROW row;
+	bool ok = true;
+	while (ok && (row = mysql_fetch_row(res)))
+		ok = fn(arg, row, mysql_fetch_lengths(res));
+	mysql_free_result(res);
+	return ok;
+}
+
+/* SHOW CREATE ... answers the statement in column `col`. */
+static char *show_create(MYSQL *m, const char *sql, unsigned col, char *err, size_t err_len)
+{
+	if (!q(m, sql, err, err_len))
+		return NULL;
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	char *text = row && mysql_num_fields(res) > col && row[col] ? strdup(row[col]) : NULL;
+	if (!text)
+		snprintf(err, err_len, "%s: no definition", sql);
+	if (res)
+		mysql_free_result(res);
+	return text;
+}
+
+struct collect {
+	struct dump *d;
+	const char *db;
+	size_t cap;
+};
+
+static bool add_table(void *arg, MYSQL_ROW row, unsigned long *len)
+{
+	struct collect *c = arg;
+	struct dump *d = c->d;
+	if (d->ntables == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct table *p = realloc(d->tables, cap * sizeof(*p));
+		if (!p)
+			return false;
+		d->tables = p;
+		c->cap = cap;
+	}
+	struct table *t = &d->tables[d->ntables++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->db, sizeof(t->db), "%s", c->db);
+	snprintf(t->name, sizeof(t->name), "%.*s", (int)len[0], row[0]);
+	return true;
+}
+
+struct post {
+	FILE *f;
+	MYSQL *m;
+	const char *db;
+	const char *kind; /* PROCEDURE, FUNCTION, TRIGGER, EVENT, VIEW */
+	unsigned col;     /* the column SHOW CREATE puts the statement in */
+	char *err;
+	size_t err_len;
+};
+
+/* Stored programs and views: DELIMITER keeps their ';' inside. */
+static bool add_post(void *arg, MYSQL_ROW row, unsigned long *len)
+{
+	struct post *p = arg;
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SHOW CREATE %s `%s`.`%.*s`", p->kind, p->db, (int)len[0], row[0]);
+	char *text = show_create(p->m, sql, p->col, p->err, p->err_len);
+	if (!text)
+		return false;
+	/* A program is parsed under the sql_mode it was created with (Slurm's
+	 * under ANSI_QUOTES): SHOW CREATE gives it in column 1. */
+	if (strcmp(p->kind, "VIEW") != 0) {
+		char *mode = show_create(p->m, sql, 1, p->err, p->err_len);
+		if (!mode) {
+			free(text);
+			return false;
+		}
+		fprintf(p->f, "SET SESSION sql_mode = '%s'\n;;\n", mode);
+		free(mode);
+	}
+	fprintf(p->f, "%s\n;;\n", text);
+	free(text);
+	return true;
+}
+
+/* schema/<db>.sql and schema/<db>.post.sql; the tables into d. */
+static bool dump_schema(struct dump *d, MYSQL *m, const char *db, char *err, size_t err_len)
+{
+	char path[1024], sql[512];
+	snprintf(path, sizeof(path), "%s/schema/%s.sql", d->o->dir, db);
+	FILE *f = fopen(path, "wxe");
+	if (!f) {
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		return false;
+	}
+	snprintf(sql, sizeof(sql), "SHOW CREATE DATABASE `%s`", db);
+	char *create_db = show_create(m, sql, 1, err, err_len);
+	size_t first = d->ntables;
+	struct collect c = {.d = d, .db = db, .cap = d->ntables};
+	/* Tables only; views go after them, with the programs. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT table_name FROM information_schema.tables WHERE table_schema = '%s' AND table_type = 'BASE "
+		 "TABLE' ORDER BY table_name",
+		 db);
+	bool ok = create_db && each_row(m, sql, add_table, &c, err, err_len);
+	if (ok)
+		fprintf(f, "%s;\nUSE `%s`;\nSET foreign_key_checks = 0;\n", create_db, db);
+	free(create_db);
+	for (size_t i = first; ok && i < d->ntables; i++) {
+		snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", db, d->tables[i].name);
+		d->tables[i].create = show_create(m, sql, 1, err, err_len);
+		ok = d->tables[i].create != NULL;
+		if (ok)
+			fprintf(f, "%s;\n", d->tables[i].create);
+	}
+	ok = fclose(f) == 0 && ok;
+	if (!ok)
+		return false;
+	snprintf(path, sizeof(path), "%s/schema/%s.post.sql", d->o->dir, db);
+	f = fopen(path, "wxe");
+	if (!f) {
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		return false;
+	}
+	fprintf(f, "USE `%s`;\nDELIMITER ;;\n", db);
+	static const struct {
+		const char *kind, *query;
+		unsigned col;
+	} kinds[] = {
+		{"VIEW", "SELECT table_name FROM information_schema.views WHERE table_schema = '%s' ORDER BY 1", 1},
+		{"PROCEDURE",
+		 "SELECT routine_name FROM information_schema.routines WHERE routine_schema = '%s' AND routine_type = "
+		 "'PROCEDURE' ORDER BY 1",
+		 2},
+		{"FUNCTION",
+		 "SELECT routine_name FROM information_schema.routines WHERE routine_schema = '%s' AND routine_type = "
+		 "'FUNCTION' ORDER BY 1",
+		 2},
+		{"TRIGGER", "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = '%s' ORDER BY 1", 2},
+		{"EVENT", "SELECT event_name FROM information_schema.events WHERE event_schema = '%s' ORDER BY 1", 3},
+	};
+	for (size_t k = 0; ok && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct post p = {f, m, db, kinds[k].kind, kinds[k].col, err, err_len};
+		snprintf(sql, sizeof(sql), kinds[k].query, db);
+		ok = each_row(m, sql, add_post, &p, err, err_len);
+	}
+	fprintf(f, "DELIMITER ;\n");
+	return fclose(f) == 0 && ok;
+}
+
+/* After the rows: every table still as it was (no DDL during the dump). */
+static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len)
+{
+	for (size_t i = 0; i < d->ntables; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", d->tables[i].db, d->tables[i].name);
+		char *now = show_create(m, sql, 1, err, err_len);
+		if (!now || strcmp(now, d->tables[i].create) != 0) {
+			if (now)
+				snprintf(err, err_len,
+					 "table %s.%s changed during the snapshot (DDL, which no consistent snapshot "
+					 "isolates); take it again",
+					 d->tables[i].db, d->tables[i].name);
+			free(now);
+			return false;
+		}
+		free(now);
+	}
+	return true;
+}
+
+/* ---- the whole ------------------------------------------------------------ */
+
+static bool write_manifest(struct dump *d, const struct snapshot_result *res, char (*dbs)[65], size_t ndbs,
+			   char *err, size_t err_len)
+{
+	char path[1024], tmp[1100];
+	snprintf(path, sizeof(path), "%s/MANIFEST", d->o->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
+		return false;
+	}
+	fprintf(f, "%s\nid %s\njournal_seq %llu\ntime_usec %llu\n", MANIFEST_FORMAT, res->id,
+		(unsigned long long)res->seq, (unsigned long long)res->time_usec);
+	for (size_t i = 0; i < ndbs; i++)
+		fprintf(f, "database %s\n", dbs[i]);
+	for (size_t i = 0; i < d->ntables; i++)
+		fprintf(f, "table %s %s rows %llu bytes %llu crc32c %08x\n", d->tables[i].db, d->tables[i].name,
+			(unsigned long long)d->tables[i].rows, (unsigned long long)d->tables[i].bytes, d->tables[i].crc);
+	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+	if (!ok)
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+	return ok;
+}
+
+static void remove_tree(const char *dir)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	if (system(cmd) != 0)
+		return; /* what is left is named in the failure already */
+}
+
+bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res, char *err, size_t err_len)
+{
+	memset(res, 0, sizeof(*res));
+	const char *slash = strrchr(o->dir, '/');
+	snprintf(res->id, sizeof(res->id), "%s", slash ? slash + 1 : o->dir);
+	int threads = o->threads < 1 ? 1 : o->threads > SNAPSHOT_THREADS_MAX ? SNAPSHOT_THREADS_MAX : o->threads;
+	if (mkdir(o->dir, 0700) != 0) {
+		snprintf(err, err_len, "%s: %s", o->dir, strerror(errno));
+		return false;
+	}
+	char sub[1100];
+	snprintf(sub, sizeof(sub), "%s/schema", o->dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/data", o->dir);
+	mkdir(sub, 0700);
+	struct dump d = {.o = o, .lock = PTHREAD_MUTEX_INITIALIZER};
+	clock_gettime(CLOCK_MONOTONIC, &d.started);
+	struct worker_arg w[SNAPSHOT_THREADS_MAX] = {0};
+	char (*dbs)[65] = NULL;
+	size_t ndbs = 0;
+	bool ok = true, cut_open = false;
+	for (int i = 0; ok && i < threads; i++) {
+		w[i].d = &d;
+		w[i].m = replay_connect(&o->conn, err, err_len);
+		ok = w[i].m && q(w[i].m, "SET NAMES binary", err, err_len) &&
+		     q(w[i].m, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err, err_len);
+	}
+	/* The cut: no commit in flight while the views open. */
+	if (ok && o->cut)
+		ok = cut_open = o->cut->begin(o->cut->arg, err, err_len);
+	for (int i = 0; ok && i < threads; i++)
+		ok = q(w[i].m, "START TRANSACTION WITH CONSISTENT SNAPSHOT", err, err_len);
+	if (ok && o->cut) {
+		res->seq = o->cut->mark(o->cut->arg, err, err_len);
+		ok = res->seq != 0;
+	}
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	res->time_usec = (uint64_t)rt.tv_sec * 1000000u + (uint64_t)rt.tv_nsec / 1000u;
+	if (cut_open)
+		o->cut->end(o->cut->arg, &res->held_usec);
+	ok = ok && list_databases(w[0].m, o->databases, &dbs, &ndbs, err, err_len);
+	for (size_t i = 0; ok && i < ndbs; i++)
+		ok = dump_schema(&d, w[0].m, dbs[i], err, err_len);
+	if (ok) {
+		for (int i = 1; i < threads; i++)
+			if (pthread_create(&w[i].thread, NULL, dump_worker, &w[i]) != 0)
+				w[i].thread = 0;
+		dump_worker(&w[0]);
+		for (int i = 1; i < threads; i++)
+			if (w[i].thread)
+				pthread_join(w[i].thread, NULL);
+		if (o->progress)
+			fputc('\n', stderr);
+		if (d.err[0]) {
+			snprintf(err, err_len, "%s", d.err);
+			ok = false;
+		}
+	}
+	ok = ok && schema_unchanged(&d, w[0].m, err, err_len);
+	res->tables = d.ntables;
+	res->rows = d.rows;
+	res->bytes = d.bytes;
+	ok = ok && write_manifest(&d, res, dbs, ndbs, err, err_len);
+	res->seconds = since(&d.started);
+	for (int i = 0; i < threads; i++)
+		if (w[i].m)
+			mysql_close(w[i].m);
+	for (size_t i = 0; i < d.ntables; i++)
+		free(d.tables[i].create);
+	free(d.tables);
+	free(dbs);
+	if (!ok)
+		remove_tree(o->dir);
+	return ok;
+}
+
+/* ---- verify ------------------------------------------------------------------ */
+
+/* Decompress a data file, counting rows and the CRC of its bytes. */
+static bool read_data(const char *path, uint64_t *rows, uint64_t *bytes, uint32_t *crc, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "re");
+	ZSTD_DCtx *z = ZSTD_createDCtx();
+	uint8_t *in = malloc(1 << 16), *out = malloc(1 << 17);
+	bool ok = f && z && in && out;
+	if (!ok)
+		snprintf(err, err_len, "%s: %s", path, f ? "out of memory" : strerror(errno));
+	*rows = *bytes = 0;
+	*crc = 0;
+	size_t n, left = 1;
+	while (ok && (n = fread(in, 1, 1 << 16, f)) > 0) {
+		ZSTD_inBuffer ib = {in, n, 0};
+		while (ok && ib.pos < ib.size) {
+			ZSTD_outBuffer ob = {out, 1 << 17, 0};
+			left = ZSTD_decompressStream(z, &ob, &ib);
+			if (ZSTD_isError(left)) {
+				snprintf(err, err_len, "%s: %s", path, ZSTD_getErrorName(left));
+				ok = false;
+				break;
+			}
+			*crc = journal_crc32c(*crc, out, ob.pos);
+			*bytes += ob.pos;
+			for (size_t i = 0; i < ob.pos; i++)
+				*rows += out[i] == '\n';
+		}
+	}
+	if (ok && left != 0) {
+		snprintf(err, err_len, "%s: truncated (the compressed stream does not end)", path);
+		ok = false;
+	}
+	if (f)
+		fclose(f);
+	ZSTD_freeDCtx(z);
+	free(in);
+	free(out);
+	return ok;
+}
+
+bool snapshot_verify(const char *dir, struct snapshot_result *res, char *err, size_t err_len)
+{
+	memset(res, 0, sizeof(*res));
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		return false;
+	}
+	char line[1024];
+	bool ok = fgets(line, sizeof(line), f) && strncmp(line, MANIFEST_FORMAT, strlen(MANIFEST_FORMAT)) == 0;
+	if (!ok)
+		snprintf(err, err_len, "%s: not an acctgate snapshot manifest", path);
+	int lineno = 1;
+	while (ok && fgets(line, sizeof(line), f)) {
+		lineno++;
+		char db[65], table[65];
+		unsigned long long rows, bytes, seq, t;
+		unsigned crc;
+		if (sscanf(line, "id %31s", res->id) == 1 || strncmp(line, "database ", 9) == 0)
+			continue;
+		if (sscanf(line, "journal_seq %llu", &seq) == 1) {
+			res->seq = seq;
+			continue;
+		}
+		if (sscanf(line, "time_usec %llu", &t) == 1) {
+			res->time_usec = t;
+			continue;
+		}
+		if (sscanf(line, "table %64s %64s rows %llu bytes %llu crc32c %x", db, table, &rows, &bytes, &crc) != 5) {
+			snprintf(err, err_len, "%s:%d: malformed line", path, lineno);
+			ok = false;
+			break;
+		}
+		char data[1200];
+		snprintf(data, sizeof(data), "%s/data/%s/%s.tsv.zst", dir, db, table);
+		uint64_t r, b;
+		uint32_t c;
+		ok = read_data(data, &r, &b, &c, err, err_len);
+		if (ok && (r != rows || b != bytes || c != crc)) {
+			snprintf(err, err_len,
+				 "%s: %llu rows, %llu bytes, CRC %08x; the manifest says %llu rows, %llu bytes, CRC %08x",
+				 data, (unsigned long long)r, (unsigned long long)b, c, rows, bytes, crc);
+			ok = false;
+		}
+		res->tables++;
+		res->rows += r;
+		res->bytes += b;
+	}
+	fclose(f);
+	return ok;
+}

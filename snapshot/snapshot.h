@@ -1,0 +1,87 @@
+/*
+ * snapshot.h - consistent snapshots of databases, taken over acctgate's
+ * own connections, and their restore.
+ *
+ * A snapshot is a directory any admin can read without acctgate:
+ *
+ *   MANIFEST                     text: format, id, journal sequence, time,
+ *                                and one line per table (rows, bytes, CRC)
+ *   schema/<db>.sql              CREATE DATABASE and every table (mariadb
+ *                                client: `mariadb < schema/db.sql`)
+ *   schema/<db>.post.sql         views, procedures, functions, triggers and
+ *                                events, loaded after the data (triggers
+ *                                must not fire on restored rows)
+ *   data/<db>/<table>.tsv.zst    the rows in LOAD DATA's default format
+ *                                (tab-separated, backslash escapes, \N for
+ *                                NULL), as the server stores the bytes
+ *                                (SET NAMES binary), zstd-compressed
+ *
+ * Consistency: every dump connection opens START TRANSACTION WITH
+ * CONSISTENT SNAPSHOT inside a cut (struct snapshot_cut) during which no
+ * commit is in flight through acctgate; the cut's journal sequence is the
+ * snapshot's, and replay continues from the record after it. The offline
+ * `acctgate snapshot` has no cut: its snapshot is consistent (one
+ * REPEATABLE READ view per connection, opened back to back) but carries no
+ * journal sequence, so it cannot be rolled forward.
+ */
+#ifndef ACCTGATE_SNAPSHOT_H
+#define ACCTGATE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "journal_walk.h"
+#include "replay.h"
+
+#define SNAPSHOT_THREADS_MAX 16
+
+/* The daemon's way to stop commits around the snapshot's start
+ * (recorder_cut_begin/mark/end). */
+struct snapshot_cut {
+	bool (*begin)(void *arg, char *err, size_t err_len);
+	uint64_t (*mark)(void *arg, char *err, size_t err_len); /* the cut's journal sequence, 0 on error */
+	void (*end)(void *arg, uint64_t *held_usec);
+	void *arg;
+};
+
+struct snapshot_options {
+	struct replay_options conn; /* server, account, TLS (range and journal unused) */
+	const char *dir;            /* the snapshot's directory; must not exist */
+	const char *databases;      /* comma-separated; NULL or "" = every non-system database */
+	int threads;                /* dump connections, 1..SNAPSHOT_THREADS_MAX */
+	const struct snapshot_cut *cut; /* NULL: offline, no journal sequence */
+	bool progress;              /* a progress line on stderr */
+};
+
+struct snapshot_result {
+	char id[32];                /* the directory's name */
+	uint64_t seq;               /* journal sequence of the cut, 0 = none */
+	uint64_t time_usec;
+	uint64_t tables, rows, bytes; /* bytes: uncompressed rows */
+	double seconds;
+	uint64_t held_usec;         /* how long commits were held */
+};
+
+/* Take a snapshot. False with err filled (what failed, where); a failed
+ * snapshot's directory is removed. */
+bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res, char *err, size_t err_len);
+
+/* Re-read a snapshot: manifest, every data file's rows and CRC. */
+bool snapshot_verify(const char *dir, struct snapshot_result *res, char *err, size_t err_len);
+
+struct restore_options {
+	struct replay_options conn; /* target server; conn.journal_dir and conn.range: the roll forward */
+	const char *snapshot_dir;
+	const char *into_database;  /* restore a one-database snapshot under this name; NULL = its own */
+	int threads;
+	bool progress;
+};
+
+/* Load the snapshot into the target (its databases must not exist there),
+ * then, with conn.journal_dir, replay the journal from the snapshot's
+ * sequence to the range's end. Exit status as replay_run's, 4 when the
+ * snapshot cannot be loaded. */
+int restore_run(const struct restore_options *o, FILE *out, FILE *err);
+
+#endif
