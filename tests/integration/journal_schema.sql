@@ -1,0 +1,37 @@
+-- journal_schema.sql - the schema journal_workload.c writes to; the
+-- journal tests create it through acctgate (mariadb client) in a fresh
+-- database, so that its DDL is in the journal too.
+CREATE TABLE acked (
+	th INT NOT NULL, n BIGINT NOT NULL, tok VARCHAR(32) NOT NULL,
+	ts BIGINT NOT NULL, t6 DATETIME(6) NOT NULL,
+	PRIMARY KEY (th, n), UNIQUE KEY (tok)
+) ENGINE=InnoDB;
+CREATE TABLE items (
+	id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(32) NOT NULL, qty INT NOT NULL,
+	tok VARCHAR(32), ts BIGINT, t6 DATETIME(6),
+	UNIQUE KEY (name)
+) ENGINE=InnoDB;
+CREATE TABLE events (
+	id BIGINT AUTO_INCREMENT PRIMARY KEY, item_id BIGINT NOT NULL, th INT, n BIGINT,
+	tok VARCHAR(32), note VARCHAR(255), ts BIGINT, t6 DATETIME(6)
+) ENGINE=InnoDB;
+CREATE TABLE hot (
+	id INT PRIMARY KEY, v BIGINT NOT NULL, tok VARCHAR(32), t6 DATETIME(6)
+) ENGINE=InnoDB;
+INSERT INTO hot (id, v, tok, t6) VALUES (1, 1, 'init', '2000-01-01'), (2, 2, 'init', '2000-01-01'),
+	(3, 3, 'init', '2000-01-01'), (4, 4, 'init', '2000-01-01');
+CREATE TABLE proc_log (
+	th INT NOT NULL, n BIGINT NOT NULL, tok VARCHAR(32), t6 DATETIME(6), ts BIGINT,
+	PRIMARY KEY (th, n)
+) ENGINE=InnoDB;
+CREATE TABLE pstmt (
+	id BIGINT AUTO_INCREMENT PRIMARY KEY, th INT, n BIGINT, tok VARCHAR(32), at DATETIME(6),
+	body MEDIUMBLOB, t6 DATETIME(6)
+) ENGINE=InnoDB;
+DELIMITER //
+CREATE PROCEDURE bump(IN p_th INT, IN p_n BIGINT, IN p_tok VARCHAR(32))
+BEGIN
+	INSERT INTO proc_log (th, n, tok, t6, ts) VALUES (p_th, p_n, p_tok, NOW(6), UNIX_TIMESTAMP());
+	UPDATE hot SET v = v + p_th + 1, tok = p_tok, t6 = NOW(6) WHERE id = 1 + p_n % 4;
+END//
+DELIMITER ;
