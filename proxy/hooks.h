@@ -116,7 +116,10 @@ void session_release_error(struct session *s, const struct hook_answer *answer);
  * ROLLBACK), sent on the session's server leg right before the command a
  * before_command hook holds or is looking at: pipelined with it, so they
  * cost no round trip, and their responses never reach the client. Call
- * from before_command, or while the command is held. Each response's text
+ * from before_command, or while the command is held; or from
+ * before_result_end returning HOOK_HOLD: they go at once, after the
+ * response, and the final packet stays held until the hook releases it
+ * (typically from the last one's on_done). Each response's text
  * rows go to on_row (values of at most SESSION_INJECT_COLUMNS columns,
  * rows longer than 64 KiB are skipped), its end to on_done. False when
  * SESSION_INJECT_MAX are queued or out of memory.
@@ -129,6 +132,10 @@ struct session_inject_ops {
 #define SESSION_INJECT_MAX 4
 #define SESSION_INJECT_COLUMNS 16
 bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg);
+
+/* The held final packet's payload, for a hook that must correct it in
+ * place (its length cannot change); NULL unless a final packet is held. */
+uint8_t *session_held_final(struct session *s, size_t *len);
 
 /* A hook's own per-session pointer (NULL at first); free it in
  * on_session_end. */

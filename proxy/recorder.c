@@ -175,6 +175,7 @@ struct rec_session {
 	bool commit_sent;         /* the command that commits went to the server */
 	bool marked;              /* its PREPARE says a commit marker goes with it */
 	bool inflight;            /* counted in recorder.inflight until its answer */
+	bool wrapped;             /* an autocommit write run as BEGIN ... COMMIT by acctgate */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -292,6 +293,62 @@ static bool changes_context(const struct sql_facts *f)
 {
 	return f->kind == SQL_SET || f->kind == SQL_USE || f->kind == SQL_CALL || f->kind == SQL_PREPARE ||
 	       (f->kind == SQL_SELECT && f->sets_last_insert_id);
+}
+
+/*
+ * An autocommit write commits inside the server the moment its locks are
+ * free, and a writer waiting on those locks can commit and answer before
+ * the first one's OK is even on the wire: OK order would then not be
+ * commit order. Run as BEGIN; <statement>; and a COMMIT acctgate sends once
+ * it has the statement's answer, it commits like an explicit transaction,
+ * after a round trip through acctgate, which puts its OK in order. One
+ * statement of the kinds that only change rows (not DDL, not transaction
+ * control), and only outside a transaction.
+ */
+static bool wrappable(const struct rec_session *rs, const struct session *s)
+{
+	if (rs->nst != 1 || !session_autocommit(s) || session_in_transaction(s) || rs->n)
+		return false;
+	switch (rs->st[0].facts.kind) {
+	case SQL_INSERT:
+	case SQL_REPLACE:
+	case SQL_UPDATE:
+	case SQL_DELETE:
+	case SQL_CALL:
+	case SQL_DO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The client saw autocommit: the final packet of a wrapped statement must
+ * not say a transaction is open (the status flags of an OK, or of an EOF). */
+static void clear_in_trans(struct session *s)
+{
+	size_t len;
+	uint8_t *p = session_held_final(s, &len);
+	if (!p || len < 1 || p[0] == 0xFF)
+		return;
+	size_t at;
+	if (p[0] == 0xFE && len < 9) {
+		at = 3; /* EOF: header, warnings, status */
+	} else {
+		struct proto_reader r;
+		proto_reader_init(&r, p, len);
+		proto_read_u8(&r, "header");
+		proto_read_lenenc(&r, NULL, "affected rows");
+		proto_read_lenenc(&r, NULL, "insert id");
+		if (r.failed)
+			return;
+		at = r.pos;
+	}
+	if (at + 2 <= len) {
+		uint16_t flags = (uint16_t)(p[at] | p[at + 1] << 8);
+		flags &= (uint16_t)~SERVER_STATUS_IN_TRANS;
+		p[at] = (uint8_t)flags;
+		p[at + 1] = (uint8_t)(flags >> 8);
+	}
 }
 
 /* Ends the transaction the server had open (a commit, explicit or
@@ -1027,6 +1084,7 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 		/* A read after a write: the clock runs again, as the client expects. */
 		set_timestamp(rs, s, 0);
 	}
+	rs->wrapped = writes && wrappable(rs, s) && session_inject(s, "BEGIN", 5, NULL, NULL);
 	if (!commits || !(rs->wrote || writes))
 		return HOOK_FORWARD;
 	struct recorder *rec = rs->rec;
@@ -1138,10 +1196,13 @@ static void statement_ran(struct rec_session *rs, const struct cmd_stmt *cs, con
 			flags |= JSTMT_SETS_LAST_INSERT_ID;
 		if (f->kind == SQL_CALL)
 			flags |= JSTMT_CALL;
-		/* An upsert that updated (2 rows) reports LAST_INSERT_ID(expr),
-		 * not an id it generated. */
+		/* An upsert with LAST_INSERT_ID(expr) reports a generated id only
+		 * when it inserted its one row (1 affected); updated (2) or
+		 * unchanged (0), or several rows, the id is expr's or ambiguous:
+		 * replay then lets the counter, which it keeps in step by
+		 * burning the same ids, choose. */
 		if (end->last_insert_id && (f->kind == SQL_INSERT || f->kind == SQL_REPLACE || f->kind == SQL_LOAD) &&
-		    !(f->sets_last_insert_id && end->affected_rows == 2))
+		    (!f->sets_last_insert_id || end->affected_rows == 1))
 			flags |= JSTMT_GENERATED_ID;
 		*r = (struct rec_stmt){.text = r->text,
 				       .len = cs->len,
@@ -1202,6 +1263,33 @@ static void on_result_end(void *arg, struct session *s, const struct proto_resul
 	statement_ran(rs, cs, end);
 }
 
+/* The COMMIT of a wrapped autocommit write was answered. */
+static void wrap_committed(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	if (end->kind == END_ERR) {
+		log_error("session %llu: the server refused the COMMIT of an autocommit write (ERR %u); it did not "
+			  "commit, but the client was told it ran",
+			  (unsigned long long)rs->id, end->err_code);
+		forget_transaction(rs);
+	} else if (rs->wrote && rs->n) {
+		write_commit(rs);
+		forget_transaction(rs);
+	} else {
+		keep_assignments(rs);
+	}
+	clear_in_trans(s);
+	resolve_unused_prepare(rs);
+	rs->cmd_active = false;
+	inflight_done(rs);
+	if (rs->pending_commits > 0)
+		rs->wait = WAIT_COMMITS; /* commit_done releases */
+	else
+		session_release(s);
+}
+
+static const struct session_inject_ops wrap_commit_ops = {.on_done = wrap_committed};
+
 static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
 					   const uint8_t *packet, size_t len, struct hook_answer *answer)
 {
@@ -1210,6 +1298,15 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 	struct rec_session *rs = slot ? *slot : NULL;
 	if (!rs)
 		return HOOK_FORWARD;
+	if (rs->wrapped) {
+		/* Its COMMIT goes now; wrap_committed releases the answer. */
+		rs->wrapped = false;
+		if (session_inject(s, "COMMIT", 6, &wrap_commit_ops, rs))
+			return HOOK_HOLD;
+		log_error("session %llu: cannot send the COMMIT of a wrapped autocommit write; it commits at the "
+			  "session's next statement",
+			  (unsigned long long)rs->id);
+	}
 	resolve_unused_prepare(rs);
 	rs->cmd_active = false;
 	/* Its COMMIT record (if it committed) is queued by now: a cut's

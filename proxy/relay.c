@@ -401,6 +401,13 @@ static void run_result_hooks(struct session *s)
 		if (v == HOOK_HOLD) {
 			s->hook_pos++;
 			session_set_state(s, S_RESULT_HELD);
+			if (s->ninject > 0) {
+				/* Statements the hook queued go now; the final packet
+				 * waits for their answers and the hook's release. */
+				s->inject_in_hold = true;
+				if (!send_injected(s))
+					session_close(s, "out of memory");
+			}
 			return;
 		}
 		if (v == HOOK_SWALLOW) {
@@ -533,12 +540,22 @@ static bool consume_injected(struct session *s, const uint8_t *payload, size_t p
 	s->drop_remaining = wire - n;
 	if (ev != TRK_EV_DONE)
 		return true;
-	if (inj->ops && inj->ops->on_done)
-		inj->ops->on_done(inj->arg, s, &s->tracker.last);
+	struct injected fin = *inj;
 	memmove(&s->inject[0], &s->inject[1], (size_t)(s->ninject - 1) * sizeof(s->inject[0]));
 	s->ninject--;
-	if (s->state != S_COMMAND)
-		return false; /* on_done closed the session */
+	bool back_to_hold = s->ninject == 0 && s->inject_in_hold;
+	if (back_to_hold) {
+		/* Sent while a final packet was held: held again, and the
+		 * hook's on_done decides when it goes. */
+		s->inject_sent = false;
+		s->inject_in_hold = false;
+		session_set_state(s, S_RESULT_HELD);
+	}
+	txn_on_injected_end(s, &s->tracker.last);
+	if (fin.ops && fin.ops->on_done)
+		fin.ops->on_done(fin.arg, s, &s->tracker.last);
+	if (back_to_hold || s->state != S_COMMAND)
+		return false; /* held, released or closed by on_done */
 	if (s->ninject > 0)
 		expect_injected(s);
 	else
@@ -661,6 +678,14 @@ void relay_server_input(struct session *s)
 /* ------------------------------------------------------------------------
  * Holds
  * ------------------------------------------------------------------------ */
+
+uint8_t *session_held_final(struct session *s, size_t *len)
+{
+	if (s->state != S_RESULT_HELD || !s->held_final)
+		return NULL;
+	*len = s->held_final_len - PROTO_HEADER_LEN;
+	return s->held_final + PROTO_HEADER_LEN;
+}
 
 void relay_release_error(struct session *s, const struct hook_answer *answer)
 {

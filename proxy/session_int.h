@@ -153,6 +153,7 @@ struct session {
 	} inject[SESSION_INJECT_MAX];
 	int ninject;                  /* queued or awaiting a response */
 	bool inject_sent;             /* inject[0..ninject) are on their way */
+	bool inject_in_hold;          /* sent while the final packet is held (S_RESULT_HELD after) */
 	uint64_t inject_ncols;        /* columns of the result being consumed */
 	uint8_t after_inject;         /* the client command whose response follows, 0xff: none */
 	bool answer_after_inject;     /* session_release_error: the client's ERR waits for them */
@@ -210,6 +211,8 @@ void relay_enter_idle(struct session *s);
 void txn_on_command(struct session *s, const struct hook_command *cmd);
 /* Each result end of the response; the hooks' on_result_end go from here. */
 void txn_on_result_end(struct session *s, const struct proto_result_end *end, const uint8_t *ok, size_t len);
+/* An injected statement's response ended (session_inject). */
+void txn_on_injected_end(struct session *s, const struct proto_result_end *end);
 /* The response to the command in flight is complete. */
 void txn_on_command_done(struct session *s);
 /* The session ends. */

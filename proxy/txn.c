@@ -168,6 +168,20 @@ void txn_on_result_end(struct session *s, const struct proto_result_end *e, cons
 		end(s, rolled_back ? TXN_END_ROLLED_BACK : TXN_END_SERVER);
 }
 
+void txn_on_injected_end(struct session *s, const struct proto_result_end *e)
+{
+	struct session_context *c = &s->ctx;
+	if (e->kind != END_OK && e->kind != END_EOF)
+		return;
+	/* A COMMIT or BEGIN of acctgate's own changes what the server-side
+	 * session is in, as the client's would. */
+	c->status_flags = e->status_flags;
+	c->autocommit = (e->status_flags & SERVER_STATUS_AUTOCOMMIT) != 0;
+	c->in_transaction = (e->status_flags & SERVER_STATUS_IN_TRANS) != 0;
+	if (c->txn_open && !c->in_transaction && c->command == 0xff)
+		end(s, TXN_END_SERVER);
+}
+
 void txn_on_command_done(struct session *s)
 {
 	struct session_context *c = &s->ctx;

@@ -70,8 +70,8 @@ struct journal *journal_open(const struct journal_options *o, struct journal_rec
 typedef void (*journal_done_fn)(void *arg, uint64_t seq, int err);
 
 /*
- * Queue one record (payload copied). The order of calls is the journal's
- * order, across threads. Returns false only when out of memory; disk
+ * Queue one record (payload copied); `done` may be NULL for a record no
+ * one waits on. The order of calls is the journal's order, across threads. Returns false only when out of memory; disk
  * errors arrive through `done`. After a disk error the journal keeps
  * trying: each later append retries the failed operation (a new segment
  * once space returns), so it recovers by itself.

@@ -366,7 +366,8 @@ static void complete_batch(struct journal *j, struct jentry *batch)
 	publish(j);
 	while (batch) {
 		struct jentry *next = batch->next;
-		batch->done(batch->arg, batch->err ? 0 : batch->seq, batch->err);
+		if (batch->done)
+			batch->done(batch->arg, batch->err ? 0 : batch->seq, batch->err);
 		free(batch);
 		batch = next;
 	}

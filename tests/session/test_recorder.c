@@ -3,7 +3,8 @@
  * session driven by the harness, against a scripted server, with a real
  * journal in a temporary directory: what reaches the server and in what
  * order (the session variables read once, SET timestamp ahead of each
- * write, the command held until its PREPARE is written), that the client
+ * write, the command held until its PREPARE is written, an autocommit
+ * write run as BEGIN ... COMMIT by acctgate), that the client
  * sees its own answers byte for byte and nothing of acctgate's, and what
  * the journal then holds (journal_walk).
  */
@@ -153,13 +154,22 @@ static void test_autocommit_insert(void **state)
 	harness_client_send_packet(h, 0, insert, sizeof(insert) - 1);
 	harness_server_expect_command(h, context_query, sizeof(context_query) - 1);
 	uint64_t ts = expect_set_timestamp(h);
+	harness_server_expect_command(h, "\x03" "BEGIN", 6);
 	harness_server_expect_command(h, insert, sizeof(insert) - 1);
 	server_context(h);
 	server_ok(h, SERVER_STATUS_AUTOCOMMIT);
+	server_ok(h, IN_TRANS);
+	/* The insert's OK says "in transaction": acctgate commits it, and the
+	 * client gets the OK as autocommit would have given it. */
 	struct harness_buf ok;
 	harness_buf_init(&ok, 1);
-	buf_ok_id(&ok, SERVER_STATUS_AUTOCOMMIT, 1, 7);
+	buf_ok_id(&ok, IN_TRANS, 1, 7);
 	harness_server_send(h, ok.data, ok.len);
+	harness_buf_free(&ok);
+	harness_server_expect_command(h, "\x03" "COMMIT", 7);
+	server_ok(h, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_init(&ok, 1);
+	buf_ok_id(&ok, SERVER_STATUS_AUTOCOMMIT, 1, 7);
 	harness_client_expect_bytes(h, ok.data, ok.len);
 	harness_buf_free(&ok);
 	harness_ping(h);
@@ -278,6 +288,7 @@ static void test_context_refused(void **state)
 	harness_client_send_packet(h, 0, insert, sizeof(insert) - 1);
 	harness_server_expect_command(h, context_query, sizeof(context_query) - 1);
 	expect_set_timestamp(h);
+	harness_server_expect_command(h, "\x03" "BEGIN", 6);
 	harness_server_expect_command(h, insert, sizeof(insert) - 1);
 	struct harness_buf r;
 	harness_buf_init(&r, 1);
@@ -285,10 +296,16 @@ static void test_context_refused(void **state)
 	harness_server_send(h, r.data, r.len);
 	harness_buf_free(&r);
 	server_ok(h, SERVER_STATUS_AUTOCOMMIT);
+	server_ok(h, IN_TRANS);
 	struct harness_buf ok;
 	harness_buf_init(&ok, 1);
-	buf_ok_id(&ok, SERVER_STATUS_AUTOCOMMIT, 1, 9);
+	buf_ok_id(&ok, IN_TRANS, 1, 9);
 	harness_server_send(h, ok.data, ok.len);
+	harness_buf_free(&ok);
+	harness_server_expect_command(h, "\x03" "COMMIT", 7);
+	server_ok(h, SERVER_STATUS_AUTOCOMMIT);
+	harness_buf_init(&ok, 1);
+	buf_ok_id(&ok, SERVER_STATUS_AUTOCOMMIT, 1, 9);
 	harness_client_expect_bytes(h, ok.data, ok.len);
 	harness_buf_free(&ok);
 	harness_ping(h);
