@@ -96,6 +96,7 @@ struct recorder {
 	atomic_int inflight;
 	struct timespec cut_started;
 	atomic_bool markers_off;  /* the server refused a marker: off until restart */
+	atomic_bool clock_off;    /* the server refused the commit clock: off until restart */
 	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
 };
 
@@ -176,6 +177,7 @@ struct rec_session {
 	bool marked;              /* its PREPARE says a commit marker goes with it */
 	bool inflight;            /* counted in recorder.inflight until its answer */
 	bool wrapped;             /* an autocommit write run as BEGIN ... COMMIT by acctgate */
+	uint64_t clock;           /* the commit clock this commit took (indoubt.h), 0 = none */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -307,7 +309,7 @@ static bool changes_context(const struct sql_facts *f)
  */
 static bool wrappable(const struct rec_session *rs, const struct session *s)
 {
-	if (rs->nst != 1 || !session_autocommit(s) || session_in_transaction(s) || rs->n)
+	if (rs->nst != 1 || !session_autocommit(s) || session_in_transaction(s))
 		return false;
 	switch (rs->st[0].facts.kind) {
 	case SQL_INSERT:
@@ -360,7 +362,9 @@ static bool may_commit(const struct rec_session *rs, const struct session *s, co
 	    sets_autocommit(f, rs->text + c->start, c->len))
 		return true;
 	/* Autocommit: a write outside an explicit transaction commits itself. */
-	return may_write(f) && session_autocommit(s) && !session_in_transaction(s) && rs->n == 0;
+	/* (Statements carried from transactions that wrote nothing may be
+	 * pending: no transaction is open all the same.) */
+	return may_write(f) && session_autocommit(s) && !session_in_transaction(s);
 }
 
 static bool rolls_back_transaction(uint16_t code)
@@ -431,13 +435,14 @@ static void forget_transaction(struct rec_session *rs)
 }
 
 /* Can a commit marker prove this command's commit? Only an explicit
- * COMMIT ending it, inside a transaction the marker joins: in autocommit
- * the marker would commit on its own, proving nothing. */
+ * COMMIT, inside a transaction the marker joins (in autocommit the marker
+ * would commit on its own, proving nothing), and alone in its command (so
+ * the commit clock that goes with it is taken right before it). */
 static bool markable(const struct rec_session *rs)
 {
 	const struct recorder *rec = rs->rec;
-	return rec->markers[0] && !atomic_load(&rec->markers_off) && rs->nst > 0 &&
-	       rs->st[rs->nst - 1].facts.kind == SQL_COMMIT &&
+	return rec->markers[0] && !atomic_load(&rec->markers_off) && rs->nst == 1 &&
+	       rs->st[0].facts.kind == SQL_COMMIT &&
 	       (session_in_transaction(rs->s) || !session_autocommit(rs->s));
 }
 
@@ -467,6 +472,76 @@ static void inject_marker(struct rec_session *rs, uint64_t prepare_seq)
 		log_warning("session %llu: cannot queue the commit marker of PREPARE %llu; a crash now leaves it in "
 			    "doubt",
 			    (unsigned long long)rs->id, (unsigned long long)prepare_seq);
+}
+
+static void copy_value(char *dst, size_t cap, const struct proto_slice *v, bool null)
+{
+	size_t n = null ? 0 : (v->len < cap - 1 ? v->len : cap - 1);
+	if (n)
+		memcpy(dst, v->ptr, n);
+	dst[n] = '\0';
+}
+
+static uint64_t value_u64(const struct proto_slice *v, bool null)
+{
+	char buf[24];
+	copy_value(buf, sizeof(buf), v, null);
+	return strtoull(buf, NULL, 10);
+}
+
+static void clock_row(void *arg, struct session *s, const struct proto_slice *v, const bool *nulls, size_t ncols)
+{
+	struct rec_session *rs = arg;
+	if (ncols == 1 && !nulls[0])
+		rs->clock = value_u64(&v[0], false);
+}
+
+static void clock_done(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	struct recorder *rec = rs->rec;
+	if (end->kind != END_ERR || atomic_exchange(&rec->clock_off, true))
+		return;
+	log_error("journal: the commit clock is off until restart: the server refused session %llu's update of "
+		  "%s.clock (ERR %u); grant UPDATE, SELECT ON %s.clock to every client user. Until then replay "
+		  "follows the order of the servers' answers, which conflicting commits can reach in either order",
+		  (unsigned long long)rs->id, rec->markers, end->err_code, rec->markers);
+}
+
+static const struct session_inject_ops clock_update_ops = {.on_done = clock_done};
+static const struct session_inject_ops clock_read_ops = {.on_row = clock_row, .on_done = clock_done};
+
+/* The commit clock, inside the transaction, right before its COMMIT: the
+ * row's lock makes the value the server's commit order. Only right before
+ * the COMMIT: taken earlier, its lock would be held while the
+ * transaction's own statements wait for others' locks. */
+static void take_clock(struct rec_session *rs)
+{
+	struct recorder *rec = rs->rec;
+	rs->clock = 0;
+	if (!rec->markers[0] || atomic_load(&rec->clock_off))
+		return;
+	char update[256], read[256];
+	int n1 = snprintf(update, sizeof(update), "UPDATE %s.clock SET n = n + 1 WHERE run_id = %llu", rec->markers,
+			  (unsigned long long)rec->run_id);
+	int n2 = snprintf(read, sizeof(read), "SELECT n FROM %s.clock WHERE run_id = %llu", rec->markers,
+			  (unsigned long long)rec->run_id);
+	if (!session_inject(rs->s, update, (size_t)n1, &clock_update_ops, rs) ||
+	    !session_inject(rs->s, read, (size_t)n2, &clock_read_ops, rs))
+		log_warning("session %llu: cannot queue the commit clock; this commit is ordered by its answer",
+			    (unsigned long long)rs->id);
+}
+
+/* A commit that took the clock and recorded nothing still consumed its
+ * value: an ABORT says so, and replay's ordering goes on past it. */
+static void write_clock_only(struct rec_session *rs)
+{
+	if (!rs->clock)
+		return;
+	struct jtxn t = {.run_id = rs->rec->run_id, .session_id = rs->id, .clock = rs->clock};
+	rs->clock = 0;
+	if (!append(rs->rec, JREC_ABORT, &t, NULL))
+		log_error("journal: out of memory recording commit clock %llu", (unsigned long long)t.clock);
 }
 
 /* Carried into the next transaction that writes, at most this many. */
@@ -567,6 +642,8 @@ static void write_commit(struct rec_session *rs)
 	}
 	t.stmts = js;
 	t.nstmts = rs->n;
+	t.clock = rs->clock;
+	rs->clock = 0;
 	if (append(rec, JREC_COMMIT, &t, c)) {
 		atomic_fetch_add(&rec->commits, 1);
 		if (wait)
@@ -610,8 +687,10 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 		rs->prepare_seq = c->seq;
 		rs->prepare_resolved = false;
 		rs->commit_sent = true;
-		if (rs->marked)
+		if (rs->marked) {
 			inject_marker(rs, c->seq);
+			take_clock(rs);
+		}
 		session_release(s);
 		return;
 	}
@@ -706,21 +785,6 @@ static void on_journal_done(void *arg, uint64_t seq, int err)
 /* ------------------------------------------------------------------------
  * Session variables (the injected SELECT)
  * ------------------------------------------------------------------------ */
-
-static void copy_value(char *dst, size_t cap, const struct proto_slice *v, bool null)
-{
-	size_t n = null ? 0 : (v->len < cap - 1 ? v->len : cap - 1);
-	if (n)
-		memcpy(dst, v->ptr, n);
-	dst[n] = '\0';
-}
-
-static uint64_t value_u64(const struct proto_slice *v, bool null)
-{
-	char buf[24];
-	copy_value(buf, sizeof(buf), v, null);
-	return strtoull(buf, NULL, 10);
-}
 
 static void context_row(void *arg, struct session *s, const struct proto_slice *v, const bool *nulls, size_t ncols)
 {
@@ -1014,6 +1078,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	rs->prepare_seq = 0;
 	rs->prepare_resolved = true;
 	rs->commit_sent = false;
+	rs->clock = 0; /* a commit that took it and failed rolled it back too */
 	switch (cmd->code) {
 	case COM_QUERY:
 		break;
@@ -1227,6 +1292,7 @@ static void statement_ran(struct rec_session *rs, const struct cmd_stmt *cs, con
 			write_commit(rs);
 			forget_transaction(rs);
 		} else {
+			write_clock_only(rs);
 			keep_assignments(rs);
 		}
 	}
@@ -1276,8 +1342,10 @@ static void wrap_committed(void *arg, struct session *s, const struct proto_resu
 		write_commit(rs);
 		forget_transaction(rs);
 	} else {
+		write_clock_only(rs);
 		keep_assignments(rs);
 	}
+	rs->clock = 0;
 	clear_in_trans(s);
 	resolve_unused_prepare(rs);
 	rs->cmd_active = false;
@@ -1301,6 +1369,7 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 	if (rs->wrapped) {
 		/* Its COMMIT goes now; wrap_committed releases the answer. */
 		rs->wrapped = false;
+		take_clock(rs);
 		if (session_inject(s, "COMMIT", 6, &wrap_commit_ops, rs))
 			return HOOK_HOLD;
 		log_error("session %llu: cannot send the COMMIT of a wrapped autocommit write; it commits at the "

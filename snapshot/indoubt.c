@@ -204,6 +204,14 @@ bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct r
 		 "NOT NULL, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
 		 schema);
 	ok = ok && query(m, sql, err, err_len);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
+		 " (run_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, n BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB",
+		 schema);
+	ok = ok && query(m, sql, err, err_len);
+	snprintf(sql, sizeof(sql), "INSERT IGNORE INTO %s." CLOCK_TABLE " VALUES (%llu, 0)", schema,
+		 (unsigned long long)current_run);
+	ok = ok && query(m, sql, err, err_len);
 	for (size_t i = 0; ok && i < sum.nin_doubt; i++) {
 		add_run(&runs, sum.in_doubt[i].run_id);
 		if (sum.in_doubt[i].marked)
@@ -218,6 +226,9 @@ bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct r
 		snprintf(sql, sizeof(sql), "DELETE FROM %s." MARKERS_TABLE " WHERE run_id = %llu", schema,
 			 (unsigned long long)runs.ids[i]);
 		ok = query(m, sql, err, err_len);
+		snprintf(sql, sizeof(sql), "DELETE FROM %s." CLOCK_TABLE " WHERE run_id = %llu", schema,
+			 (unsigned long long)runs.ids[i]);
+		ok = ok && query(m, sql, err, err_len);
 	}
 	if (m)
 		mysql_close(m);

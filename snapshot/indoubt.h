@@ -22,6 +22,13 @@
 
 /* The markers' table, in the schema [journal] markers names. */
 #define MARKERS_TABLE "commits"
+/* The commit clock, in the same schema: one row per acctgate run, which
+ * every recorded commit increments inside its transaction, right before
+ * its COMMIT. The row's lock orders the commits that take it exactly as
+ * the server commits them (InnoDB frees locks before a commit is durable,
+ * and its group commit answers the commits of one flush in any order, so
+ * the order of the OKs alone is not the commit order). */
+#define CLOCK_TABLE "clock"
 
 struct indoubt_report {
 	size_t committed, aborted; /* resolved either way */

@@ -69,9 +69,29 @@ bool journal_parse_time(const char *text, uint64_t *usec)
 	return true;
 }
 
+/* Commits wait here for the clock values before theirs (see journal_walk.h). */
+struct waiting {
+	uint64_t clock;
+	struct journal_record rec; /* rec.payload points to payload */
+	uint8_t *payload;
+	char segment[64];
+};
+
+/* At most this many commits wait for a missing clock value (a commit a
+ * crash left in doubt) before the walk goes on without it. */
+#define CLOCK_WINDOW 4096
+
 struct walk {
 	struct journal_walk_summary *sum;
 	size_t cap;
+	const struct journal_walk_range *range;
+	journal_commit_fn each;
+	void *arg;
+	bool calling;
+	uint64_t run, want;         /* the run being ordered, and the clock value due next */
+	struct waiting *wait;
+	size_t nwait, wait_cap;
+	bool oom;
 };
 
 static bool remember_prepare(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
@@ -126,16 +146,134 @@ static bool past_range(const struct journal_walk_range *r, const struct journal_
 		     (r->until_time_usec && rec->type == JREC_COMMIT && rec->time_usec > r->until_time_usec));
 }
 
+/* Hand one committed transaction to the caller, within the range. */
+static void deliver(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
+{
+	if (rec->type != JREC_COMMIT || !w->calling)
+		return;
+	if (past_range(w->range, rec)) {
+		w->calling = false;
+		w->sum->stopped_early = true;
+		return;
+	}
+	if (w->each && in_range(w->range, rec) && !w->each(w->arg, rec, t)) {
+		w->calling = false;
+		w->sum->stopped_early = true;
+	}
+}
+
+static void deliver_waiting(struct walk *w, size_t i)
+{
+	struct waiting *x = &w->wait[i];
+	struct jtxn t;
+	char bad[128];
+	if (jtxn_decode(x->payload, x->rec.len, &t, bad, sizeof(bad))) {
+		x->rec.payload = x->payload;
+		x->rec.segment = x->segment;
+		deliver(w, &x->rec, &t);
+		jtxn_free_decoded(&t);
+	}
+	free(x->payload);
+	w->wait[i] = w->wait[--w->nwait];
+}
+
+/* Deliver the waiting commits that are due, in clock order. */
+static void drain_due(struct walk *w)
+{
+	for (bool found = true; found;) {
+		found = false;
+		for (size_t i = 0; i < w->nwait; i++) {
+			if (w->wait[i].clock == w->want) {
+				deliver_waiting(w, i);
+				w->want++;
+				found = true;
+				break;
+			}
+		}
+	}
+}
+
+/* Give up on the missing value: the smallest waiting one is next. */
+static void skip_gap(struct walk *w)
+{
+	size_t low = 0;
+	for (size_t i = 1; i < w->nwait; i++)
+		if (w->wait[i].clock < w->wait[low].clock)
+			low = i;
+	w->sum->clock_gaps++;
+	w->want = w->wait[low].clock;
+	drain_due(w);
+}
+
+static void flush_waiting(struct walk *w)
+{
+	while (w->nwait)
+		skip_gap(w);
+}
+
+/*
+ * A COMMIT or ABORT in the order of its commit clock, not of its record:
+ * the records follow the servers' answers, which conflicting commits can
+ * send in either order (indoubt.h). Records without a clock go at once.
+ */
+static void ordered(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
+{
+	if (!t->clock) {
+		deliver(w, rec, t);
+		return;
+	}
+	if (t->run_id != w->run) {
+		/* A restart: what the earlier run left waiting comes first. */
+		size_t before = w->sum->clock_gaps;
+		flush_waiting(w);
+		w->sum->clock_gaps = before;
+		w->run = t->run_id;
+		w->want = t->clock;
+	}
+	if (t->clock < w->want) {
+		deliver(w, rec, t);
+		return;
+	}
+	if (t->clock == w->want) {
+		deliver(w, rec, t);
+		w->want++;
+		drain_due(w);
+		return;
+	}
+	if (w->nwait == w->wait_cap) {
+		size_t cap = w->wait_cap ? w->wait_cap * 2 : 64;
+		struct waiting *p = realloc(w->wait, cap * sizeof(*p));
+		if (!p) {
+			w->oom = true;
+			return;
+		}
+		w->wait = p;
+		w->wait_cap = cap;
+	}
+	struct waiting *x = &w->wait[w->nwait];
+	x->payload = malloc(rec->len ? rec->len : 1);
+	if (!x->payload) {
+		w->oom = true;
+		return;
+	}
+	memcpy(x->payload, rec->payload, rec->len);
+	x->rec = *rec;
+	x->clock = t->clock;
+	snprintf(x->segment, sizeof(x->segment), "%s", rec->segment);
+	w->nwait++;
+	if (w->nwait > CLOCK_WINDOW)
+		skip_gap(w);
+}
+
 int journal_walk(const char *dir, const struct journal_walk_range *range, journal_commit_fn each, void *arg,
 		 struct journal_walk_summary *sum, char *why, size_t why_len)
 {
 	memset(sum, 0, sizeof(*sum));
-	struct walk w = {.sum = sum};
+	struct walk w = {.sum = sum, .range = range, .each = each, .arg = arg, .calling = true};
 	struct journal_reader *r = journal_reader_open(dir, why, why_len);
 	if (!r)
 		return 2;
 	int status = 0;
-	bool calling = true;
 	for (;;) {
 		struct journal_record rec;
 		enum journal_read st = journal_reader_next(r, &rec, why, why_len);
@@ -186,14 +324,7 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 					if (t.stmts[i].unsafe & (1u << b))
 						sum->flagged_by_reason[b]++;
 			}
-			if (calling && past_range(range, &rec)) {
-				calling = false;
-				sum->stopped_early = true;
-			}
-			if (calling && each && in_range(range, &rec) && !each(arg, &rec, &t)) {
-				calling = false;
-				sum->stopped_early = true;
-			}
+			ordered(&w, &rec, &t);
 			break;
 		case JREC_CUT:
 			sum->cuts++;
@@ -202,6 +333,7 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 			sum->aborts++;
 			if (t.prepare_seq)
 				resolve_prepare(sum, t.prepare_seq);
+			ordered(&w, &rec, &t);
 			break;
 		default:
 			snprintf(why, why_len, "%s: offset %llu, seq %llu: unknown record type %u", rec.segment,
@@ -210,13 +342,22 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 			break;
 		}
 		jtxn_free_decoded(&t);
-		if (!ok) {
+		if (!ok || w.oom) {
 			snprintf(why, why_len, "out of memory");
 			status = 2;
 		}
 		if (status)
 			break;
 	}
+	/* The end: whatever waits for a value that never came. */
+	if (status == 0) {
+		size_t before = sum->clock_gaps;
+		flush_waiting(&w);
+		sum->clock_gaps = before;
+	}
+	for (size_t i = 0; i < w.nwait; i++)
+		free(w.wait[i].payload);
+	free(w.wait);
 	const char *seg = NULL;
 	if (status == 0 && journal_reader_torn(r, &sum->torn_bytes, &seg, &sum->torn_offset)) {
 		sum->torn = true;

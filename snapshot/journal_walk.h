@@ -46,10 +46,13 @@ struct journal_walk_summary {
 	char torn_segment[256];
 	bool stopped_early;                     /* the callback or the range ended the walk */
 	uint64_t resolved;                      /* COMMITs written from in-doubt PREPAREs (JTXN_RESOLVED) */
+	uint64_t clock_gaps;                    /* commit clock values never seen within CLOCK_WINDOW */
 };
 
-/* Called for each committed transaction in range, in commit order; `rec`
- * is its COMMIT record. Return false to stop the walk. */
+/* Called for each committed transaction in range, in commit order: the
+ * order of the commit clock the recorder took inside each transaction
+ * (indoubt.h) where it has one, else the order of the records; `rec` is
+ * its COMMIT record. Return false to stop the walk. */
 typedef bool (*journal_commit_fn)(void *arg, const struct journal_record *rec, const struct jtxn *t);
 
 /*

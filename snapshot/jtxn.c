@@ -43,7 +43,7 @@ bool jtxn_encode(const struct jtxn *t, uint8_t **out, size_t *out_len)
 {
 	const char *strs[8];
 	context_strings(&t->ctx, strs);
-	size_t cap = 1 + 4 * 8 + 4 + 1 + 2 + 8 + 9;
+	size_t cap = 1 + 5 * 8 + 4 + 1 + 2 + 8 + 9;
 	for (int i = 0; i < 8; i++)
 		cap += 9 + strlen(strs[i]);
 	for (size_t i = 0; i < t->nstmts; i++)
@@ -59,6 +59,7 @@ bool jtxn_encode(const struct jtxn *t, uint8_t **out, size_t *out_len)
 	proto_write_u64(&w, t->txn_id);
 	proto_write_u64(&w, t->prepare_seq);
 	proto_write_u32(&w, t->flags);
+	proto_write_u64(&w, t->clock);
 	proto_write_u8(&w, t->ctx.known);
 	for (int i = 0; i < 8; i++)
 		proto_write_lenenc_str(&w, strs[i], strlen(strs[i]));
@@ -111,6 +112,7 @@ bool jtxn_decode(const uint8_t *p, size_t len, struct jtxn *t, char *why, size_t
 	t->txn_id = proto_read_u64(&r, "transaction id");
 	t->prepare_seq = proto_read_u64(&r, "prepare sequence");
 	t->flags = proto_read_u32(&r, "transaction flags");
+	t->clock = proto_read_u64(&r, "commit clock");
 	t->ctx.known = proto_read_u8(&r, "context known") != 0;
 	struct jtxn_context *c = &t->ctx;
 	read_string(&r, c->database, sizeof(c->database), "database");

@@ -19,6 +19,7 @@
  *   u64 txn_id        the session's transaction number
  *   u64 prepare_seq   COMMIT/ABORT: the PREPARE it resolves (0: none)
  *   u32 flags         JTXN_*
+ *   u64 clock         COMMIT/ABORT: the server's commit clock (indoubt.h), 0 = none
  *   u8  context_known
  *   lenenc strings    database, user, sql_mode, time_zone,
  *                     character_set_client, collation_connection,
@@ -103,6 +104,9 @@ struct jtxn {
 	uint64_t run_id, session_id, txn_id;
 	uint64_t prepare_seq;
 	uint32_t flags;
+	/* The value this transaction's own update of the commit clock row
+	 * gave (<markers>.clock): the order the server committed in. */
+	uint64_t clock;
 	struct jtxn_context ctx;
 	struct jstmt *stmts;
 	size_t nstmts;
