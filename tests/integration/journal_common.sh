@@ -128,6 +128,13 @@ jl_compare() {
 		return 0
 	fi
 	head -n 20 "$lab/$jname/state-$3.diff" | cut -c1-300
+	# the rows of the tables whose checksums differ, first differences
+	local t
+	for t in $(grep -h '^[<>] checksum ' "$lab/$jname/state-$3.diff" | awk '{ sub(/.*\./, "", $3); print $3 }' | sort -u); do
+		echo "rows of $t, original (<) vs copy (>):"
+		diff <(jl_sql "$1" -B -N -e "SELECT * FROM \`$jdb\`.\`$t\` ORDER BY 1, 2") \
+			<(jl_sql "$2" -B -N -e "SELECT * FROM \`$jdb\`.\`$t\` ORDER BY 1, 2") | head -n 12 | cut -c1-200
+	done
 	return 1
 }
 

