@@ -822,3 +822,30 @@ lab_slurm_stop() {
 	lab_kill_pidfiles 30 "slurmd:$d/run/slurmd.pid" "slurmctld:$d/run/slurmctld.pid" \
 		"slurmdbd:$d/run/slurmdbd.pid" "munged:$d/munge/munged.pid"
 }
+
+# lab_slurmdbd_stop DIR: slurmdbd alone (slurmctld queues its messages and
+# reconnects when slurmdbd is back).
+lab_slurmdbd_stop() {
+	local d=${1:?lab_slurmdbd_stop DIR}
+	lab_kill_pidfiles 30 "slurmdbd:$d/run/slurmdbd.pid"
+}
+
+# lab_slurmdbd_start DIR: start the slurmdbd of a stack made by
+# lab_slurm_start again, on its etc/slurmdbd.conf as it is now (a test may
+# have edited it), and wait until it serves on its DbdPort.
+lab_slurmdbd_start() {
+	local d=${1:?lab_slurmdbd_start DIR} port
+	port=$(sed -n 's/^DbdPort=//p' "$d/etc/slurmdbd.conf" | head -n1)
+	if lab_pid_alive "$d/run/slurmdbd.pid"; then
+		lab_fail "lab_slurmdbd_start: slurmdbd already runs from $d"
+		return 1
+	fi
+	if ! SLURM_CONF="$d/etc/slurm.conf" slurmdbd >>"$d/log/slurmdbd.start" 2>&1; then
+		lab_fail "slurmdbd did not start" "$d/log/slurmdbd.start" "$d/log/slurmdbd.log"
+		return 1
+	fi
+	if ! lab_wait_port "$port" 120 "" "$d/log/slurmdbd.log" || ! lab_pid_alive "$d/run/slurmdbd.pid"; then
+		lab_fail "slurmdbd is not serving on $port" "$d/log/slurmdbd.log"
+		return 1
+	fi
+}
