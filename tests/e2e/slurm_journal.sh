@@ -399,8 +399,13 @@ for t in $tables; do
 		[[ ${s1:-} != "${s2:-}" ]] && diff <(printf '%s\n' "${s1:-}" | sed 's/\\n/\n/g') <(printf '%s\n' "${s2:-}" | sed 's/\\n/\n/g') | head -n 20 | sed 's/^/    /'
 	fi
 done
-# A counter ahead on the original: ids a statement took without keeping
-# them (an upsert that found its row, a rolled-back insert).
+# Shown, not failed: a counter ahead on the original, ids a statement took
+# without keeping them. Known case: at each slurmdbd start "insert into
+# qos_table ... 'normal' ... on duplicate key update id=LAST_INSERT_ID(id),
+# deleted=0" finds its row unchanged (0 rows) and takes an id on the
+# original; the recorder journals its insert id (the LAST_INSERT_ID(expr)
+# value) as a generated one, so replay's SET insert_id keeps the replay's
+# counter from moving: qos_table's AUTO_INCREMENT lags by one per restart.
 diff <(autoinc sql) <(autoinc sql2) | sed -n 's/^< \(.*\)\t\(.*\)/NOTE AUTO_INCREMENT of \1 on the original: \2/p; s/^> \(.*\)\t\(.*\)/NOTE AUTO_INCREMENT of \1 on the replay:   \2/p'
 ((differ == 0)) && pass "all $ntables tables of slurm_acct_db equal: CREATE TABLE, row counts ($nrows rows), CHECKSUM TABLE EXTENDED"
 # The comparison must be able to see a difference: one cell changed on the
