@@ -54,6 +54,7 @@ struct setting {
 	long long min, max; /* T_INT / T_SIZE bounds */
 	const char *const *names; /* T_ENUM */
 	bool reloadable;
+	size_t secret;      /* T_PASSWORD_FILE: offset of the field its secret is read into */
 };
 
 static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
@@ -64,51 +65,67 @@ static const char *const journal_fsync_names[] = {"always", "everysec", "off", N
 static const char *const journal_on_error_names[] = {"refuse", "continue", NULL};
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+/* Every secret field has the same size, so read_secret's bound is one. */
+#define SECRET(f) offsetof(struct config, f)
+_Static_assert(sizeof(((struct config *)0)->health_password) == sizeof(((struct config *)0)->snapshot_password) &&
+		       sizeof(((struct config *)0)->health_password) == sizeof(((struct config *)0)->admin_password),
+	       "secret fields differ in size");
+#define SECRET_MAX sizeof(((struct config *)0)->health_password)
 
 /* The single source of truth for every key. conf/acctgate.conf documents them
  * in the same order; tests/unit checks that the two agree. */
 static const struct setting settings[] = {
-	{"proxy", "listen", T_ENDPOINT, FIELD(listen), "127.0.0.1:6033", 0, 0, NULL, false},
-	{"proxy", "threads", T_INT, FIELD(threads), "2", 1, 256, NULL, false},
-	{"proxy", "max_connections", T_INT, FIELD(max_connections), "1024", 1, 1000000, NULL, true},
-	{"proxy", "client_tls", T_ENUM, FIELD(client_tls), "optional", 0, 0, client_tls_names, true},
-	{"proxy", "tls_cert", T_PATH, FIELD(tls_cert), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_key", T_PATH, FIELD(tls_key), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_client_ca", T_PATH, FIELD(tls_client_ca), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_ciphers", T_CIPHERS, FIELD(tls_ciphers), NULL, 0, 0, NULL, true},
-	{"proxy", "tls_ciphersuites", T_CIPHERSUITES, FIELD(tls_ciphersuites), NULL, 0, 0, NULL, true},
-	{"proxy", "local_infile", T_BOOL, FIELD(local_infile), "off", 0, 0, NULL, true},
-	{"proxy", "max_command_size", T_SIZE, FIELD(max_command_size), "1G", 1024, 1LL << 30, NULL, true},
-	{"proxy", "keepalive_idle", T_INT, FIELD(keepalive_idle), "60", 0, 86400, NULL, true},
-	{"proxy", "keepalive_interval", T_INT, FIELD(keepalive_interval), "10", 1, 3600, NULL, true},
-	{"proxy", "drain_timeout", T_INT, FIELD(drain_timeout), "30", 0, 86400, NULL, true},
-	{"proxy", "login_timeout", T_INT, FIELD(login_timeout), "10", 1, 3600, NULL, true},
-	{"proxy", "log_level", T_LOGLEVEL, FIELD(log_level), "info", 0, 0, NULL, true},
+	{"proxy", "listen", T_ENDPOINT, FIELD(listen), "127.0.0.1:6033", 0, 0, NULL, false, 0},
+	{"proxy", "threads", T_INT, FIELD(threads), "2", 1, 256, NULL, false, 0},
+	{"proxy", "max_connections", T_INT, FIELD(max_connections), "1024", 1, 1000000, NULL, true, 0},
+	{"proxy", "client_tls", T_ENUM, FIELD(client_tls), "optional", 0, 0, client_tls_names, true, 0},
+	{"proxy", "tls_cert", T_PATH, FIELD(tls_cert), NULL, 0, 0, NULL, true, 0},
+	{"proxy", "tls_key", T_PATH, FIELD(tls_key), NULL, 0, 0, NULL, true, 0},
+	{"proxy", "tls_client_ca", T_PATH, FIELD(tls_client_ca), NULL, 0, 0, NULL, true, 0},
+	{"proxy", "tls_ciphers", T_CIPHERS, FIELD(tls_ciphers), NULL, 0, 0, NULL, true, 0},
+	{"proxy", "tls_ciphersuites", T_CIPHERSUITES, FIELD(tls_ciphersuites), NULL, 0, 0, NULL, true, 0},
+	{"proxy", "local_infile", T_BOOL, FIELD(local_infile), "off", 0, 0, NULL, true, 0},
+	{"proxy", "max_command_size", T_SIZE, FIELD(max_command_size), "1G", 1024, 1LL << 30, NULL, true, 0},
+	{"proxy", "keepalive_idle", T_INT, FIELD(keepalive_idle), "60", 0, 86400, NULL, true, 0},
+	{"proxy", "keepalive_interval", T_INT, FIELD(keepalive_interval), "10", 1, 3600, NULL, true, 0},
+	{"proxy", "drain_timeout", T_INT, FIELD(drain_timeout), "30", 0, 86400, NULL, true, 0},
+	{"proxy", "login_timeout", T_INT, FIELD(login_timeout), "10", 1, 3600, NULL, true, 0},
+	{"proxy", "log_level", T_LOGLEVEL, FIELD(log_level), "info", 0, 0, NULL, true, 0},
 
-	{"upstream", "servers", T_SERVERS, FIELD(servers), "127.0.0.1:3306", 0, 0, NULL, true},
-	{"upstream", "connect_timeout", T_INT, FIELD(connect_timeout), "5", 1, 600, NULL, true},
-	{"upstream", "handshake_timeout", T_INT, FIELD(handshake_timeout), "10", 1, 600, NULL, true},
-	{"upstream", "resolver", T_NAMESERVER, FIELD(resolver), NULL, 0, 0, NULL, false},
-	{"upstream", "tls", T_ENUM, FIELD(upstream_tls), "verify_identity", 0, 0, upstream_tls_names, true},
-	{"upstream", "tls_ca", T_PATH, FIELD(upstream_tls_ca), NULL, 0, 0, NULL, true},
-	{"upstream", "tls_server_name", T_HOST, FIELD(upstream_tls_server_name), NULL, 0, 0, NULL, true},
-	{"upstream", "tls_cert", T_PATH, FIELD(upstream_tls_cert), NULL, 0, 0, NULL, true},
-	{"upstream", "tls_key", T_PATH, FIELD(upstream_tls_key), NULL, 0, 0, NULL, true},
-	{"upstream", "tls_pin_sha256", T_PIN, FIELD(upstream_tls_pin_sha256), NULL, 0, 0, NULL, true},
-	{"upstream", "health_backoff_max", T_INT, FIELD(health_backoff_max), "60", 1, 3600, NULL, true},
-	{"upstream", "health_user", T_STRING, FIELD(health_user), NULL, 0, 0, NULL, true},
-	{"upstream", "health_password_file", T_PASSWORD_FILE, FIELD(health_password_file), NULL, 0, 0, NULL, true},
-	{"upstream", "health_interval", T_INT, FIELD(health_interval), "10", 1, 3600, NULL, true},
+	{"upstream", "servers", T_SERVERS, FIELD(servers), "127.0.0.1:3306", 0, 0, NULL, true, 0},
+	{"upstream", "connect_timeout", T_INT, FIELD(connect_timeout), "5", 1, 600, NULL, true, 0},
+	{"upstream", "handshake_timeout", T_INT, FIELD(handshake_timeout), "10", 1, 600, NULL, true, 0},
+	{"upstream", "resolver", T_NAMESERVER, FIELD(resolver), NULL, 0, 0, NULL, false, 0},
+	{"upstream", "tls", T_ENUM, FIELD(upstream_tls), "verify_identity", 0, 0, upstream_tls_names, true, 0},
+	{"upstream", "tls_ca", T_PATH, FIELD(upstream_tls_ca), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "tls_server_name", T_HOST, FIELD(upstream_tls_server_name), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "tls_cert", T_PATH, FIELD(upstream_tls_cert), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "tls_key", T_PATH, FIELD(upstream_tls_key), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "tls_pin_sha256", T_PIN, FIELD(upstream_tls_pin_sha256), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "health_backoff_max", T_INT, FIELD(health_backoff_max), "60", 1, 3600, NULL, true, 0},
+	{"upstream", "health_user", T_STRING, FIELD(health_user), NULL, 0, 0, NULL, true, 0},
+	{"upstream", "health_password_file", T_PASSWORD_FILE, FIELD(health_password_file), NULL, 0, 0, NULL, true,
+	 SECRET(health_password)},
+	{"upstream", "health_interval", T_INT, FIELD(health_interval), "10", 1, 3600, NULL, true, 0},
 
-	{"journal", "dir", T_PATH, FIELD(journal_dir), NULL, 0, 0, NULL, false},
-	{"journal", "fsync", T_ENUM, FIELD(journal_fsync), "always", 0, 0, journal_fsync_names, false},
-	{"journal", "segment_size", T_SIZE, FIELD(journal_segment_size), "64M", 1LL << 20, 1LL << 30, NULL, false},
-	{"journal", "retention", T_DURATION, FIELD(journal_retention), "7d", 0, 10LL * 366 * 86400, NULL, false},
-	{"journal", "on_error", T_ENUM, FIELD(journal_on_error), "refuse", 0, 0, journal_on_error_names, false},
-	{"journal", "markers", T_IDENT, FIELD(journal_markers), NULL, 0, 0, NULL, false},
+	{"journal", "dir", T_PATH, FIELD(journal_dir), NULL, 0, 0, NULL, false, 0},
+	{"journal", "fsync", T_ENUM, FIELD(journal_fsync), "always", 0, 0, journal_fsync_names, false, 0},
+	{"journal", "segment_size", T_SIZE, FIELD(journal_segment_size), "64M", 1LL << 20, 1LL << 30, NULL, false, 0},
+	{"journal", "retention", T_DURATION, FIELD(journal_retention), "7d", 0, 10LL * 366 * 86400, NULL, false, 0},
+	{"journal", "on_error", T_ENUM, FIELD(journal_on_error), "refuse", 0, 0, journal_on_error_names, false, 0},
+	{"journal", "markers", T_IDENT, FIELD(journal_markers), NULL, 0, 0, NULL, false, 0},
 
-	{"snapshot", "user", T_STRING, FIELD(snapshot_user), NULL, 0, 0, NULL, true},
-	{"snapshot", "password_file", T_PASSWORD_FILE, FIELD(snapshot_password_file), NULL, 0, 0, NULL, true},
+	{"snapshot", "user", T_STRING, FIELD(snapshot_user), NULL, 0, 0, NULL, true, 0},
+	{"snapshot", "password_file", T_PASSWORD_FILE, FIELD(snapshot_password_file), NULL, 0, 0, NULL, true,
+	 SECRET(snapshot_password)},
+
+	{"admin", "listen", T_ENDPOINT, FIELD(admin_listen), "127.0.0.1:6032", 0, 0, NULL, false, 0},
+	{"admin", "user", T_STRING, FIELD(admin_user), NULL, 0, 0, NULL, true, 0},
+	{"admin", "password_file", T_PASSWORD_FILE, FIELD(admin_password_file), NULL, 0, 0, NULL, true,
+	 SECRET(admin_password)},
+	{"admin", "tls_cert", T_PATH, FIELD(admin_tls_cert), NULL, 0, 0, NULL, false, 0},
+	{"admin", "tls_key", T_PATH, FIELD(admin_tls_key), NULL, 0, 0, NULL, false, 0},
+	{"admin", "client_tls", T_ENUM, FIELD(admin_client_tls), "optional", 0, 0, client_tls_names, false, 0},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -503,8 +520,9 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 			return false;
 		}
 		strcpy((char *)field, v);
-		char *secret = strcmp(s->section, "snapshot") == 0 ? cfg->snapshot_password : cfg->health_password;
-		return !*v || read_secret(v, secret, sizeof(cfg->health_password), why, whylen);
+		char *secret = (char *)cfg + s->secret;
+		OPENSSL_cleanse(secret, SECRET_MAX);
+		return !*v || read_secret(v, secret, SECRET_MAX, why, whylen);
 	}
 	case T_IDENT:
 		if (strlen(v) >= s->size || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$") !=
@@ -559,6 +577,7 @@ void config_wipe_secrets(struct config *cfg)
 {
 	OPENSSL_cleanse(cfg->health_password, sizeof(cfg->health_password));
 	OPENSSL_cleanse(cfg->snapshot_password, sizeof(cfg->snapshot_password));
+	OPENSSL_cleanse(cfg->admin_password, sizeof(cfg->admin_password));
 }
 
 static const struct setting *find_setting(const char *section, const char *key, size_t *index)
@@ -618,6 +637,31 @@ static bool cross_check(const struct config *cfg, const struct origin *o, char *
 			"%s:%d: [journal] markers: needs [journal] dir and [snapshot] user (the account that reads the "
 			"markers back at start)",
 			cfg->path, line_of(o, "journal", "markers"));
+		return false;
+	}
+	if (!!cfg->admin_user[0] != !!cfg->admin_password_file[0]) {
+		const char *missing = !cfg->admin_user[0] ? "password_file" : "user";
+		const char *given = cfg->admin_user[0] ? "user" : "password_file";
+		set_err(err, errlen, "%s:%d: [admin] %s: required when %s is set", cfg->path, line_of(o, "admin", given),
+			missing, given);
+		return false;
+	}
+	if (cfg->admin_password_file[0] && !cfg->admin_password[0]) {
+		set_err(err, errlen, "%s:%d: [admin] password_file: %s holds an empty password (the admin port never "
+				     "takes one)",
+			cfg->path, line_of(o, "admin", "password_file"), cfg->admin_password_file);
+		return false;
+	}
+	if (!!cfg->admin_tls_cert[0] != !!cfg->admin_tls_key[0]) {
+		const char *missing = !cfg->admin_tls_cert[0] ? "tls_cert" : "tls_key";
+		const char *given = cfg->admin_tls_cert[0] ? "tls_cert" : "tls_key";
+		set_err(err, errlen, "%s:%d: [admin] %s: required when %s is set", cfg->path, line_of(o, "admin", given),
+			missing, given);
+		return false;
+	}
+	if (cfg->admin_client_tls == CLIENT_TLS_REQUIRED && !cfg->admin_tls_cert[0]) {
+		set_err(err, errlen, "%s:%d: [admin] tls_cert: required because client_tls = required", cfg->path,
+			line_of(o, "admin", "client_tls"));
 		return false;
 	}
 	if (cfg->tls_client_ca[0] && cfg->client_tls != CLIENT_TLS_REQUIRED) {
@@ -755,6 +799,69 @@ bool config_key_at(size_t i, const char **section, const char **key)
 		return false;
 	*section = settings[i].section;
 	*key = settings[i].key;
+	return true;
+}
+
+bool config_value_at(size_t i, const struct config *cfg, char *buf, size_t len, bool *reloadable)
+{
+	if (i >= NSETTINGS)
+		return false;
+	const struct setting *s = &settings[i];
+	const void *field = (const char *)cfg + s->offset;
+	*reloadable = s->reloadable;
+	buf[0] = '\0';
+	switch (s->type) {
+	case T_INT:
+		snprintf(buf, len, "%d", *(const int *)field);
+		break;
+	case T_SIZE:
+		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+		break;
+	case T_DURATION:
+		snprintf(buf, len, "%llds", (long long)*(const int64_t *)field);
+		break;
+	case T_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "on" : "off");
+		break;
+	case T_STRING:
+	case T_PATH:
+	case T_HOST:
+	case T_CIPHERS:
+	case T_CIPHERSUITES:
+	case T_IDENT:
+	case T_NAMESERVER:
+		snprintf(buf, len, "%s", (const char *)field);
+		break;
+	case T_PASSWORD_FILE:
+		snprintf(buf, len, "%s", ((const char *)cfg + s->secret)[0] ? "(set)" : "");
+		break;
+	case T_ENUM:
+		snprintf(buf, len, "%s", s->names[*(const int *)field]);
+		break;
+	case T_ENDPOINT:
+		config_endpoint_name(field, buf, len);
+		break;
+	case T_SERVERS: {
+		size_t used = 0;
+		for (int k = 0; k < cfg->nservers && used + 1 < len; k++) {
+			char name[CONFIG_ENDPOINT_NAME_MAX];
+			config_endpoint_name(&cfg->servers[k], name, sizeof(name));
+			int n = snprintf(buf + used, len - used, "%s%s", k ? "," : "", name);
+			if (n < 0)
+				break;
+			used += (size_t)n;
+		}
+		break;
+	}
+	case T_LOGLEVEL:
+		snprintf(buf, len, "%s", log_level_name(*(const enum log_level *)field));
+		break;
+	case T_PIN:
+		if (cfg->has_pin)
+			for (size_t k = 0; k < 32 && 2 * k + 2 < len; k++)
+				snprintf(buf + 2 * k, len - 2 * k, "%02x", ((const uint8_t *)field)[k]);
+		break;
+	}
 	return true;
 }
 

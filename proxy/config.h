@@ -91,6 +91,15 @@ struct config {
 	char snapshot_user[128];
 	char snapshot_password_file[CONFIG_STR_MAX];
 	char snapshot_password[256]; /* read from snapshot_password_file at load; never logged */
+
+	/* [admin]: the admin port (proxy/admin.h) */
+	struct config_endpoint admin_listen;
+	char admin_user[128];
+	char admin_password_file[CONFIG_STR_MAX];
+	char admin_password[256];    /* read from admin_password_file at load; never logged */
+	char admin_tls_cert[CONFIG_STR_MAX];
+	char admin_tls_key[CONFIG_STR_MAX];
+	enum client_tls_mode admin_client_tls; /* optional without a certificate = plaintext only */
 };
 
 /* What a COMMIT meets when its record cannot be written. */
@@ -110,7 +119,7 @@ bool config_load(const char *path, struct config *out, char *err, size_t errlen)
 void config_defaults(struct config *out);
 
 /*
- * Wipe the secrets a config holds (the health and snapshot passwords) with OPENSSL_cleanse,
+ * Wipe the secrets a config holds (the health, snapshot and admin passwords) with OPENSSL_cleanse,
  * which the compiler cannot drop as a dead store. Every struct config is a
  * copy of the password (main's, a reload's, each settings generation's):
  * call this on each one before its memory is freed.
@@ -125,6 +134,14 @@ void config_keep_restart_only(struct config *fresh, const struct config *running
 
 /* The i-th known key (for docs checks and listings); false past the end. */
 bool config_key_at(size_t i, const char **section, const char **key);
+
+/*
+ * The i-th key's value in cfg as the file would write it (the admin port's
+ * SHOW CONFIG), and whether a reload changes it. A password file's value is
+ * "(set)" when a secret was read, "" otherwise: the path is not shown, and
+ * the secret never is. False past the end.
+ */
+bool config_value_at(size_t i, const struct config *cfg, char *buf, size_t len, bool *reloadable);
 
 /* "host:port", or "[v6]:port" for an IPv6 address, as [upstream] servers
  * writes it: the name in logs and the key of a server across reloads. */

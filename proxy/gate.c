@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "admin.h"
 #include "auth_key.h"
 #include "health.h"
 #include "log.h"
@@ -142,7 +143,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
  * file or something it names does not load: the running generation stays,
  * and `why` says what failed (for systemd's STATUS line).
  */
-static bool reload(struct gate *g, char *why, size_t whylen)
+static bool reload(struct gate *g, const char *trigger, char *why, size_t whylen)
 {
 	struct config *fresh = malloc(sizeof(*fresh));
 	char err[1024];
@@ -150,7 +151,7 @@ static bool reload(struct gate *g, char *why, size_t whylen)
 		snprintf(why, whylen, "out of memory");
 		return false;
 	}
-	log_notice("SIGHUP: reloading %s", g->config_path);
+	log_notice("%s: reloading %s", trigger, g->config_path);
 	if (!config_load(g->config_path, fresh, err, sizeof(err))) {
 		log_error("reload refused, running configuration kept: %s", err);
 		snprintf(why, whylen, "%s", err);
@@ -183,18 +184,24 @@ static bool reload(struct gate *g, char *why, size_t whylen)
 	return true;
 }
 
-/* SIGHUP. systemd hears RELOADING=1 before and READY=1 after, whatever
- * the verdict: a refused reload leaves acctgate serving, so it is ready. */
-static void on_reload(evutil_socket_t sig, short what, void *arg)
+/* systemd hears RELOADING=1 before and READY=1 after, whatever the
+ * verdict: a refused reload leaves acctgate serving, so it is ready. */
+bool gate_reload(struct gate *g, const char *trigger, char *why, size_t whylen)
 {
-	struct gate *g = arg;
-	char why[1024];
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", notify_monotonic_usec(),
 		    g->config_path);
-	if (reload(g, why, sizeof(why)))
+	bool ok = reload(g, trigger, why, whylen);
+	if (ok)
 		notify_send("READY=1\nSTATUS=%s; reloaded", g->status);
 	else
 		notify_send("READY=1\nSTATUS=%s; reload refused: %s", g->status, why);
+	return ok;
+}
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	char why[1024];
+	(void)gate_reload(arg, "SIGHUP", why, sizeof(why));
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
@@ -243,6 +250,7 @@ int gate_run(const char *config_path, const struct config *cfg)
 	struct gate g;
 	memset(&g, 0, sizeof(g));
 	g.config_path = config_path;
+	clock_gettime(CLOCK_MONOTONIC, &g.started);
 	pthread_mutex_init(&g.settings_lock, NULL);
 	upstream_pool_init(&g.pool);
 	upstream_pool_configure(&g.pool, cfg);
@@ -307,6 +315,11 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("%s", err);
 		goto out;
 	}
+	/* After the workers (its commands ask them) and before READY=1. */
+	if (!admin_start(&g, cfg, &g.admin, err, sizeof(err))) {
+		log_error("%s", err);
+		goto out;
+	}
 	snprintf(g.status, sizeof(g.status), "listening on %s:%u (%d threads, client TLS %s), upstream %s:%u%s (TLS %s)",
 		 cfg->listen.host, (unsigned)cfg->listen.port, cfg->threads, config_client_tls_name(cfg->client_tls),
 		 cfg->servers[0].host, (unsigned)cfg->servers[0].port, cfg->nservers > 1 ? " (+ failover)" : "",
@@ -331,6 +344,8 @@ out:
 	recorder_stop(g.recorder);
 	for (int i = 0; i < g.nworkers; i++)
 		worker_join_and_free(g.workers[i], &io);
+	/* No worker runs: none can answer an admin command any more. */
+	admin_free(g.admin);
 	if (g.nworkers > 0)
 		log_info("io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
 			 (unsigned long long)io.records_out, (unsigned long long)io.sends, (unsigned long long)io.recvs,

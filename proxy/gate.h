@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -60,7 +61,19 @@ struct gate {
 	int nhooks;
 	bool hooks_keep_statements; /* some hook has on_txn_end */
 	struct recorder *recorder;  /* [journal] dir set: the write stream's journal */
+	struct admin *admin;        /* [admin] user set: the admin port (admin.h) */
+	struct timespec started;    /* CLOCK_MONOTONIC, for uptime */
 };
+
+/*
+ * Reload the configuration file: what SIGHUP and the admin port's RELOAD
+ * both do, on the main thread. A new generation (certificates, keys, CA
+ * store, upstream list, limits) is built beside the running one and swapped
+ * in only if all of it loads; systemd hears RELOADING=1 before and READY=1
+ * after. `trigger` ("SIGHUP", "admin RELOAD") is for the log. False when the
+ * reload was refused: the running generation stays, and `why` says why.
+ */
+bool gate_reload(struct gate *g, const char *trigger, char *why, size_t whylen);
 
 /* Register hooks (before gate_run starts the workers). False when
  * HOOKS_MAX are registered already. */

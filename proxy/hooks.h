@@ -155,6 +155,10 @@ const char *session_user(const struct session *s);
 const char *session_database(const struct session *s);
 bool session_in_transaction(const struct session *s);
 bool session_autocommit(const struct session *s);
+/* The session's state ("idle", "command", "auth", ...: session_int.h) and
+ * the client's address ("host:port"), for the admin port. */
+const char *session_state_label(const struct session *s);
+const char *session_peer(const struct session *s);
 /* A hook holds the session (a command or a final packet): session_release
  * is what it waits for. False once it closes. */
 bool session_held(const struct session *s);

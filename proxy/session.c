@@ -60,6 +60,8 @@ const char *session_user(const struct session *s) { return s->ctx.user; }
 const char *session_database(const struct session *s) { return s->ctx.database; }
 bool session_in_transaction(const struct session *s) { return s->ctx.in_transaction; }
 bool session_autocommit(const struct session *s) { return s->ctx.autocommit; }
+const char *session_state_label(const struct session *s) { return state_names[s->state]; }
+const char *session_peer(const struct session *s) { return s->peer; }
 bool session_held(const struct session *s) { return s->state == S_COMMAND_HELD || s->state == S_RESULT_HELD; }
 
 void session_set_state(struct session *s, enum session_state st)

@@ -108,6 +108,7 @@ static void end(struct session *s, enum txn_end how)
 void txn_on_command(struct session *s, const struct hook_command *cmd)
 {
 	struct session_context *c = &s->ctx;
+	s->worker->commands++; /* the worker's own thread: read there by the admin port */
 	if (!c->txn_open)
 		begin(s);
 	if (keeps_statements(s) && !keep_statement(&c->txn, cmd))

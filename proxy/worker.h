@@ -30,6 +30,7 @@ struct worker {
 	struct mailbox mailbox;   /* listener and main thread -> worker */
 	bool mailbox_ready;
 	struct conn_stats stats;  /* this worker's legs */
+	uint64_t commands;        /* client commands forwarded (txn.c), for the admin port */
 	struct session *sessions; /* intrusive list of live sessions */
 	int nsessions;
 	bool draining;

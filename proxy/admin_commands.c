@@ -1,0 +1,485 @@
+/*
+ * admin_commands.c - what each admin command answers.
+ *
+ * Most answers are read on the main thread from state that is shared
+ * already (the settings generation, the upstream pool under its lock, the
+ * journal's and recorder's counters). Sessions and I/O counters belong to
+ * the workers, unlocked: SHOW STATUS and SHOW SESSIONS ask every worker
+ * with worker_call (an admin_gather), each worker copies what it has into
+ * its own slot on its own thread, and the last one to finish posts the
+ * gather back to the admin's mailbox, where the answer is written. The
+ * admin connection waits in AS_GATHERING, unread, meanwhile; if it closed,
+ * the answer is dropped. A gather belongs to the admin (its list), never
+ * to a connection, so a worker never writes into freed memory.
+ */
+#include "admin_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gate.h"
+#include "hooks.h"
+#include "journal.h"
+#include "log.h"
+#include "recorder.h"
+#include "session.h"
+#include "worker.h"
+
+#ifndef ACCTGATE_VERSION
+#define ACCTGATE_VERSION "unknown"
+#endif
+
+#define ER_UNKNOWN_ERROR 1105
+
+/*
+ * The journal's own counters (journal_get_stats) come through the recorder,
+ * which owns the journal. Until recorder.c provides this accessor, this
+ * weak stand-in says "not available" and SHOW JOURNAL shows the recorder's
+ * counters only. recorder.c's definition, when it exists, replaces it:
+ *
+ *   bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
+ *   { journal_get_stats(r->journal, out); return true; }
+ */
+bool recorder_journal_stats(struct recorder *r, struct journal_stats *out);
+__attribute__((weak)) bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
+{
+	(void)r;
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Gathering from the workers
+ * ------------------------------------------------------------------------ */
+
+struct session_row {
+	uint64_t id;
+	char user[128];
+	char database[256];
+	char state[16];
+	bool in_transaction;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct worker_report {
+	int nsessions;
+	uint64_t commands;
+	struct conn_stats stats;
+	struct session_row *rows; /* SHOW SESSIONS only */
+	size_t nrows;
+};
+
+struct admin_gather {
+	struct admin *admin;
+	struct admin_gather *prev, *next; /* the admin's list (main thread) */
+	uint64_t conn_id;                 /* who waits; it may have gone */
+	enum admin_verb verb;
+	atomic_int pending;               /* workers yet to answer, plus one while posting */
+	int nworkers;
+	struct worker_report reports[];   /* by worker index */
+};
+
+static void gather_free(struct admin_gather *g)
+{
+	for (int i = 0; i < g->nworkers; i++)
+		free(g->reports[i].rows);
+	free(g);
+}
+
+void admin_gathers_free(struct admin *a)
+{
+	while (a->gathers) {
+		struct admin_gather *g = a->gathers;
+		a->gathers = g->next;
+		gather_free(g);
+	}
+}
+
+static void gather_complete(struct admin_gather *g);
+
+/* On the main thread, from the admin's mailbox. */
+void admin_deliver(struct mail *m, void *arg)
+{
+	(void)arg;
+	if (m->kind == MAIL_CALL)
+		m->u.call.fn(NULL, m->u.call.arg);
+	free(m);
+}
+
+static void gather_done_on_main(struct worker *unused, void *arg)
+{
+	(void)unused;
+	gather_complete(arg);
+}
+
+/* The last one out hands the gather back to the main thread. */
+static void gather_arrive(struct admin_gather *g, bool on_main)
+{
+	if (atomic_fetch_sub(&g->pending, 1) != 1)
+		return;
+	if (on_main) {
+		gather_complete(g);
+		return;
+	}
+	struct mail *m = calloc(1, sizeof(*m));
+	if (!m) {
+		/* The admin waits for its client's timeout; the gather is
+		 * freed with the admin. */
+		log_error("admin: out of memory answering from a worker");
+		return;
+	}
+	m->kind = MAIL_CALL;
+	m->u.call.fn = gather_done_on_main;
+	m->u.call.arg = g;
+	mailbox_post(&g->admin->mailbox, m);
+}
+
+/* On worker w's thread: copy what the admin asked for into its slot. */
+static void gather_on_worker(struct worker *w, void *arg)
+{
+	struct admin_gather *g = arg;
+	struct worker_report *r = &g->reports[w->index];
+	r->nsessions = w->nsessions;
+	r->commands = w->commands;
+	r->stats = w->stats;
+	if (g->verb == ADMIN_SHOW_SESSIONS && w->nsessions > 0) {
+		r->rows = calloc((size_t)w->nsessions, sizeof(*r->rows));
+		for (struct session *s = session_first(w); r->rows && s && r->nrows < (size_t)w->nsessions;
+		     s = session_next(s)) {
+			struct session_row *row = &r->rows[r->nrows++];
+			row->id = session_id(s);
+			snprintf(row->user, sizeof(row->user), "%s", session_user(s));
+			snprintf(row->database, sizeof(row->database), "%s", session_database(s));
+			snprintf(row->state, sizeof(row->state), "%s", session_state_label(s));
+			row->in_transaction = session_in_transaction(s);
+			snprintf(row->peer, sizeof(row->peer), "%s", session_peer(s));
+		}
+	}
+	gather_arrive(g, false);
+}
+
+static void start_gather(struct admin_conn *ac, enum admin_verb verb)
+{
+	struct admin *a = ac->admin;
+	struct gate *gt = a->gate;
+	struct admin_gather *g = calloc(1, sizeof(*g) + (size_t)gt->nworkers * sizeof(struct worker_report));
+	if (!g) {
+		(void)admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000", "acctgate admin: out of memory");
+		return;
+	}
+	g->admin = a;
+	g->conn_id = ac->id;
+	g->verb = verb;
+	g->nworkers = gt->nworkers;
+	atomic_init(&g->pending, gt->nworkers + 1);
+	g->next = a->gathers;
+	if (a->gathers)
+		a->gathers->prev = g;
+	a->gathers = g;
+	ac->state = AS_GATHERING;
+	conn_set_reading(ac->c, false);
+	for (int i = 0; i < gt->nworkers; i++)
+		if (!worker_call(gt->workers[i], gather_on_worker, g))
+			gather_arrive(g, true); /* out of memory: that worker's slot stays empty */
+	gather_arrive(g, true);
+}
+
+static struct admin_conn *find_conn(struct admin *a, uint64_t id)
+{
+	for (struct admin_conn *ac = a->conns; ac; ac = ac->next)
+		if (ac->id == id)
+			return ac;
+	return NULL;
+}
+
+static void answer_status(struct admin_conn *ac, const struct admin_gather *g);
+static void answer_sessions(struct admin_conn *ac, const struct admin_gather *g);
+
+static void gather_complete(struct admin_gather *g)
+{
+	struct admin *a = g->admin;
+	if (g->prev)
+		g->prev->next = g->next;
+	else
+		a->gathers = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	struct admin_conn *ac = find_conn(a, g->conn_id);
+	if (ac && ac->state == AS_GATHERING) {
+		if (g->verb == ADMIN_SHOW_SESSIONS)
+			answer_sessions(ac, g);
+		else
+			answer_status(ac, g);
+		admin_command_done(ac);
+		admin_flush(ac);
+	}
+	gather_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * The answers
+ * ------------------------------------------------------------------------ */
+
+static bool fail_oom(struct admin_conn *ac)
+{
+	admin_close(ac, "out of memory writing an answer");
+	return false;
+}
+
+static const char *const pair_columns[] = {"name", "value"};
+
+static void utc_time(uint64_t usec, char *buf, size_t len)
+{
+	if (!usec) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	time_t t = (time_t)(usec / 1000000u);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%06u UTC", (unsigned)(usec % 1000000u));
+}
+
+static const char *admin_tls_label(const struct admin *a)
+{
+	return a->tls_mode == CLIENT_TLS_REQUIRED ? "required" : a->tls_ctx ? "optional" : "disabled";
+}
+
+static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
+{
+	struct admin *a = ac->admin;
+	struct gate *gt = a->gate;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int sessions = 0;
+	uint64_t commands = 0, bytes_in = 0, bytes_out = 0;
+	for (int i = 0; i < g->nworkers; i++) {
+		sessions += g->reports[i].nsessions;
+		commands += g->reports[i].commands;
+		bytes_in += g->reports[i].stats.bytes_in;
+		bytes_out += g->reports[i].stats.bytes_out;
+	}
+	int up = 0, down = 0, unknown = 0;
+	pthread_mutex_lock(&gt->pool.lock);
+	for (int i = 0; i < gt->pool.nservers; i++) {
+		switch (gt->pool.servers[i].health) {
+		case UPSTREAM_UP: up++; break;
+		case UPSTREAM_DOWN: down++; break;
+		default: unknown++; break;
+		}
+	}
+	pthread_mutex_unlock(&gt->pool.lock);
+	struct settings *st = gate_settings(gt);
+	bool ok = admin_rs_begin(ac, pair_columns, 2) &&
+		  admin_rs_pair(ac, "uptime", "%lld", (long long)(now.tv_sec - gt->started.tv_sec)) &&
+		  admin_rs_pair(ac, "version", "%s", ACCTGATE_VERSION) &&
+		  admin_rs_pair(ac, "sessions", "%d", sessions) &&
+		  admin_rs_pair(ac, "connections_total", "%" PRIuFAST64, atomic_load(&gt->next_session_id));
+	for (int i = 0; ok && i < g->nworkers; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "worker_%d_sessions", i);
+		ok = admin_rs_pair(ac, name, "%d", g->reports[i].nsessions);
+	}
+	ok = ok && admin_rs_pair(ac, "queries", "%" PRIu64, commands) &&
+	     admin_rs_pair(ac, "bytes_in", "%" PRIu64, bytes_in) && admin_rs_pair(ac, "bytes_out", "%" PRIu64, bytes_out) &&
+	     admin_rs_pair(ac, "upstream_servers_up", "%d", up) &&
+	     admin_rs_pair(ac, "upstream_servers_down", "%d", down) &&
+	     admin_rs_pair(ac, "upstream_servers_unknown", "%d", unknown) &&
+	     admin_rs_pair(ac, "client_tls", "%s", config_client_tls_name(st->cfg.client_tls)) &&
+	     admin_rs_pair(ac, "upstream_tls", "%s", config_upstream_tls_name(st->cfg.upstream_tls)) &&
+	     admin_rs_pair(ac, "admin_tls", "%s", admin_tls_label(a)) &&
+	     admin_rs_pair(ac, "admin_connections", "%d", a->nconns) &&
+	     admin_rs_pair(ac, "admin_logins_failed", "%" PRIu64, a->logins_failed);
+	settings_release(st);
+	struct journal_stats js;
+	bool have_js = gt->recorder && recorder_journal_stats(gt->recorder, &js);
+	ok = ok && admin_rs_pair(ac, "journal", "%s", gt->recorder ? "on" : "off");
+	if (gt->recorder) {
+		struct recorder_stats rs;
+		recorder_get_stats(gt->recorder, &rs);
+		if (have_js)
+			ok = ok && admin_rs_pair(ac, "journal_last_sequence", "%" PRIu64, js.last_seq) &&
+			     admin_rs_pair(ac, "journal_durable_sequence", "%" PRIu64, js.durable_seq) &&
+			     admin_rs_pair(ac, "journal_segments", "%" PRIu64, js.segments) &&
+			     admin_rs_pair(ac, "journal_fsyncs", "%" PRIu64, js.fsyncs);
+		ok = ok && admin_rs_pair(ac, "journal_commits", "%" PRIu64, rs.commits) &&
+		     admin_rs_pair(ac, "journal_in_doubt", "%" PRIu64, rs.in_doubt) &&
+		     admin_rs_pair(ac, "journal_flagged", "%" PRIu64, rs.flagged) &&
+		     admin_rs_pair(ac, "journal_refused", "%" PRIu64, rs.refused) &&
+		     admin_rs_pair(ac, "journal_gaps", "%" PRIu64, rs.gaps);
+	}
+	ok = ok && admin_rs_pair(ac, "last_snapshot", "none") && admin_rs_end(ac);
+	if (!ok)
+		fail_oom(ac);
+}
+
+static void answer_sessions(struct admin_conn *ac, const struct admin_gather *g)
+{
+	static const char *const cols[] = {"id", "worker", "user", "database", "state", "in_transaction", "client"};
+	bool ok = admin_rs_begin(ac, cols, 7);
+	for (int i = 0; ok && i < g->nworkers; i++) {
+		const struct worker_report *r = &g->reports[i];
+		for (size_t k = 0; ok && k < r->nrows; k++) {
+			const struct session_row *row = &r->rows[k];
+			char id[24], worker[12];
+			snprintf(id, sizeof(id), "%" PRIu64, row->id);
+			snprintf(worker, sizeof(worker), "%d", i);
+			const char *v[] = {id,	       worker, row->user, row->database[0] ? row->database : NULL,
+					   row->state, row->in_transaction ? "yes" : "no", row->peer};
+			ok = admin_rs_row(ac, v, 7);
+		}
+	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_servers(struct admin_conn *ac)
+{
+	struct gate *gt = ac->admin->gate;
+	static const char *const cols[] = {"server", "state", "failures", "backoff_seconds", "last_error"};
+	struct upstream_server_state copy[CONFIG_MAX_SERVERS];
+	pthread_mutex_lock(&gt->pool.lock);
+	int n = gt->pool.nservers;
+	memcpy(copy, gt->pool.servers, sizeof(copy[0]) * (size_t)n);
+	pthread_mutex_unlock(&gt->pool.lock);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool ok = admin_rs_begin(ac, cols, 5);
+	for (int i = 0; ok && i < n; i++) {
+		char failures[16], backoff[24];
+		snprintf(failures, sizeof(failures), "%u", copy[i].failures);
+		long long left = copy[i].health == UPSTREAM_DOWN ? (long long)(copy[i].retry_at - now.tv_sec) : 0;
+		snprintf(backoff, sizeof(backoff), "%lld", left > 0 ? left : 0);
+		const char *v[] = {copy[i].name, upstream_health_name(copy[i].health), failures, backoff,
+				   copy[i].last_error[0] ? copy[i].last_error : NULL};
+		ok = admin_rs_row(ac, v, 5);
+	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_journal(struct admin_conn *ac)
+{
+	struct gate *gt = ac->admin->gate;
+	struct settings *st = gate_settings(gt);
+	bool ok = admin_rs_begin(ac, pair_columns, 2) && admin_rs_pair(ac, "enabled", "%s", gt->recorder ? "yes" : "no") &&
+		  admin_rs_pair(ac, "dir", "%s", st->cfg.journal_dir);
+	settings_release(st);
+	if (gt->recorder) {
+		struct journal_stats js;
+		if (recorder_journal_stats(gt->recorder, &js)) {
+			char last_time[64];
+			utc_time(js.last_time_usec, last_time, sizeof(last_time));
+			ok = ok && admin_rs_pair(ac, "segments", "%" PRIu64, js.segments) &&
+			     admin_rs_pair(ac, "first_sequence", "%" PRIu64, js.first_seq) &&
+			     admin_rs_pair(ac, "last_sequence", "%" PRIu64, js.last_seq) &&
+			     admin_rs_pair(ac, "last_time", "%s", last_time) &&
+			     admin_rs_pair(ac, "durable_sequence", "%" PRIu64, js.durable_seq) &&
+			     admin_rs_pair(ac, "records", "%" PRIu64, js.records) &&
+			     admin_rs_pair(ac, "bytes", "%" PRIu64, js.bytes) &&
+			     admin_rs_pair(ac, "fsyncs", "%" PRIu64, js.fsyncs) &&
+			     admin_rs_pair(ac, "write_errors", "%" PRIu64, js.errors) &&
+			     admin_rs_pair(ac, "last_errno", "%d", js.last_errno);
+		}
+		struct recorder_stats rs;
+		recorder_get_stats(gt->recorder, &rs);
+		ok = ok && admin_rs_pair(ac, "commits", "%" PRIu64, rs.commits) &&
+		     admin_rs_pair(ac, "aborts", "%" PRIu64, rs.aborts) &&
+		     admin_rs_pair(ac, "in_doubt", "%" PRIu64, rs.in_doubt) &&
+		     admin_rs_pair(ac, "flagged", "%" PRIu64, rs.flagged) &&
+		     admin_rs_pair(ac, "refused", "%" PRIu64, rs.refused) && admin_rs_pair(ac, "gaps", "%" PRIu64, rs.gaps) &&
+		     admin_rs_pair(ac, "unrecorded", "%" PRIu64, rs.unrecorded);
+	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_config(struct admin_conn *ac)
+{
+	static const char *const cols[] = {"section", "key", "value", "reload"};
+	struct settings *st = gate_settings(ac->admin->gate);
+	bool ok = admin_rs_begin(ac, cols, 4);
+	const char *section, *key;
+	for (size_t i = 0; ok && config_key_at(i, &section, &key); i++) {
+		char value[CONFIG_STR_MAX * 9];
+		bool reloadable;
+		(void)config_value_at(i, &st->cfg, value, sizeof(value), &reloadable);
+		const char *v[] = {section, key, value, reloadable ? "reload" : "restart"};
+		ok = admin_rs_row(ac, v, 4);
+	}
+	settings_release(st);
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_snapshots(struct admin_conn *ac)
+{
+	static const char *const cols[] = {"id", "sequence", "time", "tables", "rows", "bytes", "seconds", "state"};
+	if (!(admin_rs_begin(ac, cols, 8) && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_help(struct admin_conn *ac)
+{
+	static const char *const cols[] = {"command", "description"};
+	bool ok = admin_rs_begin(ac, cols, 2);
+	const char *command, *description;
+	for (size_t i = 0; ok && admin_help_at(i, &command, &description); i++) {
+		const char *v[] = {command, description};
+		ok = admin_rs_row(ac, v, 2);
+	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+static void answer_reload(struct admin_conn *ac)
+{
+	char why[1024];
+	char trigger[64];
+	snprintf(trigger, sizeof(trigger), "admin RELOAD (admin %llu)", (unsigned long long)ac->id);
+	bool ok = gate_reload(ac->admin->gate, trigger, why, sizeof(why))
+			  ? admin_send_ok(ac, "reloaded: new sessions use the new configuration")
+			  : admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000", "reload refused, running configuration kept: %s",
+					   why);
+	if (!ok)
+		fail_oom(ac);
+}
+
+void admin_run(struct admin_conn *ac, enum admin_verb verb)
+{
+	switch (verb) {
+	case ADMIN_HELP:
+		answer_help(ac);
+		break;
+	case ADMIN_VERSION_COMMENT: {
+		static const char *const cols[] = {"@@version_comment"};
+		static const char *const row[] = {"acctgate admin port: HELP lists the commands"};
+		if (!(admin_rs_begin(ac, cols, 1) && admin_rs_row(ac, row, 1) && admin_rs_end(ac)))
+			fail_oom(ac);
+		break;
+	}
+	case ADMIN_SHOW_STATUS:
+	case ADMIN_SHOW_SESSIONS:
+		start_gather(ac, verb);
+		break;
+	case ADMIN_SHOW_SERVERS:
+		answer_servers(ac);
+		break;
+	case ADMIN_SHOW_JOURNAL:
+		answer_journal(ac);
+		break;
+	case ADMIN_SHOW_SNAPSHOTS:
+		answer_snapshots(ac);
+		break;
+	case ADMIN_SHOW_CONFIG:
+		answer_config(ac);
+		break;
+	case ADMIN_RELOAD:
+		answer_reload(ac);
+		break;
+	}
+}
