@@ -100,8 +100,10 @@ bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err,
 		return false;
 	}
 	if (is(&w[0], "HELP")) {
+		/* One word after it is allowed and ignored: the stock client keeps
+		 * a bare "help" to itself and sends "help 'WORD'" for "help WORD". */
 		*verb = ADMIN_HELP;
-		return no_more(w, n, 1, "HELP", err, errlen);
+		return no_more(w, n, 2, "HELP [topic]", err, errlen);
 	}
 	if (is(&w[0], "RELOAD")) {
 		*verb = ADMIN_RELOAD;

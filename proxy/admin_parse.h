@@ -3,7 +3,8 @@
  * (no I/O, no allocation) so that tests/unit/test_admin_parse.c covers it
  * whole.
  *
- *   HELP
+ *   HELP [topic]    (ignored: the stock client answers a bare "help" itself
+ *                    and sends "help 'topic'" for "help topic")
  *   SHOW STATUS | SESSIONS | SERVERS | JOURNAL | SNAPSHOTS | CONFIG
  *   RELOAD
  *   SELECT @@version_comment [LIMIT 1]   (what the stock client sends first)

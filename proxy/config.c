@@ -640,7 +640,7 @@ static bool cross_check(const struct config *cfg, const struct origin *o, char *
 		return false;
 	}
 	if (!!cfg->admin_user[0] != !!cfg->admin_password_file[0]) {
-		const char *missing = !cfg->admin_user[0] ? "password_file" : "user";
+		const char *missing = !cfg->admin_user[0] ? "user" : "password_file";
 		const char *given = cfg->admin_user[0] ? "user" : "password_file";
 		set_err(err, errlen, "%s:%d: [admin] %s: required when %s is set", cfg->path, line_of(o, "admin", given),
 			missing, given);

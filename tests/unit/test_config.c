@@ -3,6 +3,7 @@
  * the file, line, section and key named; the shipped conf/acctgate.conf
  * documents every key and parses to the defaults.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +52,7 @@ static void test_unknown_key(void **state)
 
 static void test_unknown_section(void **state)
 {
-	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal], [snapshot])");
+	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal], [snapshot], [admin])");
 }
 
 static void test_key_before_section(void **state)
@@ -109,6 +110,12 @@ static void test_pairs(void **state)
 		     ":5: [upstream] tls_pin_sha256: cannot be checked with tls = disabled");
 	expect_error("[proxy]\nclient_tls = optional\ntls_cert = /c.pem\ntls_key = /k.pem\ntls_client_ca = /ca.pem\n",
 		     ":5: [proxy] tls_client_ca: client certificates can only be enforced with client_tls = required");
+	expect_error(PLAIN "[admin]\nuser = admin\n", ":4: [admin] password_file: required when user is set");
+	expect_error(PLAIN "[admin]\npassword_file = /nonexistent\n",
+		     ":4: [admin] password_file: cannot read /nonexistent: No such file or directory");
+	expect_error(PLAIN "[admin]\ntls_cert = /c.pem\n", ":4: [admin] tls_key: required when tls_cert is set");
+	expect_error(PLAIN "[admin]\nclient_tls = required\n",
+		     ":4: [admin] tls_cert: required because client_tls = required");
 }
 
 static void test_bad_pin(void **state)
@@ -259,6 +266,62 @@ static void test_health_password_wiped(void **state)
 	assert_string_equal(cfg.health_user, "probe"); /* only the secret goes */
 }
 
+/* The admin password lands in its own field (not the health one), an
+ * empty one is refused, SHOW CONFIG's values show it only as "(set)", and
+ * config_wipe_secrets clears it. */
+static void test_admin_password(void **state)
+{
+	char pw_path[] = "/tmp/acctgate-test-pw-XXXXXX";
+	int fd = mkstemp(pw_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "adm1n-secret\n", 13), 13);
+	close(fd);
+	char text[512];
+	snprintf(text, sizeof(text), PLAIN "[admin]\nuser = admin\npassword_file = %s\nlisten = 127.0.0.1:7032\n",
+		 pw_path);
+	struct config cfg;
+	char err[512] = "";
+	bool ok = load_text(text, &cfg, err, sizeof(err));
+	if (!ok) {
+		unlink(pw_path);
+		fail_msg("%s", err);
+	}
+	assert_string_equal(cfg.admin_password, "adm1n-secret");
+	assert_string_equal(cfg.health_password, "");
+	assert_string_equal(cfg.snapshot_password, "");
+	const char *section, *key;
+	bool seen_pw = false, seen_listen = false;
+	for (size_t i = 0; config_key_at(i, &section, &key); i++) {
+		char value[4096];
+		bool reloadable;
+		assert_true(config_value_at(i, &cfg, value, sizeof(value), &reloadable));
+		assert_null(strstr(value, "adm1n"));
+		if (strcmp(section, "admin") == 0 && strcmp(key, "password_file") == 0) {
+			assert_string_equal(value, "(set)");
+			assert_true(reloadable);
+			seen_pw = true;
+		}
+		if (strcmp(section, "admin") == 0 && strcmp(key, "listen") == 0) {
+			assert_string_equal(value, "127.0.0.1:7032");
+			assert_false(reloadable);
+			seen_listen = true;
+		}
+	}
+	assert_true(seen_pw && seen_listen);
+	config_wipe_secrets(&cfg);
+	static const char zeros[sizeof(cfg.admin_password)];
+	assert_memory_equal(cfg.admin_password, zeros, sizeof(zeros));
+
+	fd = open(pw_path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\n", 1), 1);
+	close(fd);
+	assert_false(load_text(text, &cfg, err, sizeof(err)));
+	unlink(pw_path);
+	assert_non_null(strstr(err, "[admin] password_file: "));
+	assert_non_null(strstr(err, "holds an empty password"));
+}
+
 /* conf/acctgate.conf parses, documents every key, and states the defaults
  * (but for the example certificate paths). */
 static void test_shipped_conf(void **state)
@@ -302,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
 		cmocka_unit_test(test_quoted_text_escaped),
 		cmocka_unit_test(test_endpoint_name),	  cmocka_unit_test(test_journal_keys),
+		cmocka_unit_test(test_admin_password),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
