@@ -80,7 +80,7 @@ for i in 1 2 3; do
 	check "wrong password $i: ERR 1045" "$(has "$out" "ERROR 1045 (28000)")" "$out"
 done
 check "each consecutive failure is answered later (doubling from 0.5 s)" \
-	"$(((times[0] >= 400 && times[1] >= times[0] * 3 / 2 && times[2] >= times[1] * 3 / 2)) && echo 1 || echo 0)" \
+	"$( ((times[0] >= 400 && times[1] >= times[0] * 3 / 2 && times[2] >= times[1] * 3 / 2)) && echo 1 || echo 0)" \
 	"${times[*]} ms"
 n=$(since | grep -c "login of 'admin' from 127.0.0.1:[0-9]* refused: wrong password")
 check "each failure is logged with the peer's address" "$(is "$n" 3)" "$n lines; $(since | grep refused | tail -n 1)"
@@ -126,14 +126,14 @@ check "SHOW STATUS: version" "$(is "$v" "$("$ACCTGATE_BIN" -V | awk '{ print $2 
 v=$(awk -F'\t' '$1 == "sessions" { print $2 }' <<<"$out")
 check "SHOW STATUS: the held session counts" "$(is "$v" 1)" "sessions '$v'"
 v=$(awk -F'\t' '$1 == "journal_commits" { print $2 }' <<<"$out")
-check "SHOW STATUS: the session's commit is journaled" "$(((${v:-0} >= 1)) && echo 1 || echo 0)" "journal_commits '$v'"
-missing=""
+check "SHOW STATUS: the session's commit is journaled" "$( ((${v:-0} >= 1)) && echo 1 || echo 0)" "journal_commits '$v'"
+absent=""
 for k in uptime connections_total worker_0_sessions worker_1_sessions queries bytes_in bytes_out \
 	upstream_servers_up upstream_servers_down client_tls upstream_tls admin_tls journal journal_in_doubt \
 	journal_flagged journal_refused journal_gaps last_snapshot; do
-	grep -q "^$k	" <<<"$out" || missing+=" $k"
+	grep -q "^$k	" <<<"$out" || absent+=" $k"
 done
-check "SHOW STATUS: every row is there" "$([[ -z $missing ]] && echo 1 || echo 0)" "missing:${missing:- none}"
+check "SHOW STATUS: every row is there" "$([[ -z $absent ]] && echo 1 || echo 0)" "absent:${absent:- none}"
 check "SHOW STATUS: last_snapshot none, admin_tls optional" \
 	"$([[ $out == *"last_snapshot	none"* && $out == *"admin_tls	optional"* ]] && echo 1 || echo 0)" \
 	"$(grep -E '^(last_snapshot|admin_tls)' <<<"$out" | tr '\n' ' ')"
@@ -156,7 +156,7 @@ check "SHOW JOURNAL: name, value; enabled, its dir" \
 	"$([[ $(header "$out") == "name	value" && $out == *"enabled	yes"* && $out == *"dir	$ag/journal"* ]] && echo 1 || echo 0)" \
 	"$(tr '\n' '|' <<<"$out")"
 v=$(awk -F'\t' '$1 == "commits" { print $2 }' <<<"$out")
-check "SHOW JOURNAL: commits" "$(((${v:-0} >= 1)) && echo 1 || echo 0)" "commits '$v'"
+check "SHOW JOURNAL: commits" "$( ((${v:-0} >= 1)) && echo 1 || echo 0)" "commits '$v'"
 
 out=$(ok -e "SHOW SNAPSHOTS")
 check "SHOW SNAPSHOTS: an empty result for now" "$([[ -z $out ]] && echo 1 || echo 0)" "$out"
