@@ -34,23 +34,6 @@
 
 #define ER_UNKNOWN_ERROR 1105
 
-/*
- * The journal's own counters (journal_get_stats) come through the recorder,
- * which owns the journal. Until recorder.c provides this accessor, this
- * weak stand-in says "not available" and SHOW JOURNAL shows the recorder's
- * counters only. recorder.c's definition, when it exists, replaces it:
- *
- *   bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
- *   { journal_get_stats(r->journal, out); return true; }
- */
-bool recorder_journal_stats(struct recorder *r, struct journal_stats *out);
-__attribute__((weak)) bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
-{
-	(void)r;
-	memset(out, 0, sizeof(*out));
-	return false;
-}
-
 /* ------------------------------------------------------------------------
  * Gathering from the workers
  * ------------------------------------------------------------------------ */

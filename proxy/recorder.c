@@ -1680,6 +1680,12 @@ void recorder_free(struct recorder *r)
 	free(r);
 }
 
+bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
+{
+	journal_get_stats(r->journal, out);
+	return true;
+}
+
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out)
 {
 	*out = (struct recorder_stats){

@@ -54,4 +54,8 @@ struct recorder_stats {
 };
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
 
+/* The journal's own counters (segments, sequence numbers, fsyncs); true. */
+struct journal_stats;
+bool recorder_journal_stats(struct recorder *r, struct journal_stats *out);
+
 #endif

@@ -23,17 +23,19 @@ jl_init() {
 }
 
 # jl_conf [journal key=value...]: acctgate's configuration with a [journal]
-# section (dir = $jdir, fsync = always unless given).
+# section (dir = $jdir, fsync = always unless given, commit markers and
+# clock in the schema acctgate, read back as the lab user: [snapshot]).
 jl_conf() {
 	lab_acctgate_conf "$jag/acctgate.conf" "$jap" "127.0.0.1:$DB_PORT" "$CERTS" threads=2
 	local kv have_fsync=0
 	{
-		printf '[journal]\ndir = %s\n' "$jdir"
+		printf '[journal]\ndir = %s\nmarkers = acctgate\n' "$jdir"
 		for kv in "$@"; do
 			[[ ${kv%%=*} == fsync ]] && have_fsync=1
 			printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
 		done
 		((have_fsync)) || printf 'fsync = always\n'
+		printf '[snapshot]\nuser = %s\npassword_file = %s\n' "$LAB_DB_USER" "$jpw"
 	} >>"$jag/acctgate.conf"
 }
 

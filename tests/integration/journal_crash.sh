@@ -19,7 +19,7 @@ set -uo pipefail
 [[ $MODE == direct ]] && { echo "SKIP: the journal is acctgate's"; exit 77; }
 jl_init jcrash 75
 trap jl_cleanup EXIT
-seed=${JOURNAL_SEED:-$RANDOM} kills=${JOURNAL_KILLS:-3} abort_safe=${JOURNAL_ABORT_SAFE:-1}
+seed=${JOURNAL_SEED:-$RANDOM} kills=${JOURNAL_KILLS:-3}
 rm -rf "$jdir" "$jag/acctgate.log"
 mkdir -p "$jdir"
 jl_conf fsync=always
@@ -32,7 +32,7 @@ fi
 acks=$lab/$jname/acks
 rm -f "$acks"
 secs=$((kills * 6 + 6))
-jl_workload "$secs" --seed "$seed" --threads 8 --abort-safe "$abort_safe" --reconnect-secs 30 \
+jl_workload "$secs" --seed "$seed" --threads 8 --reconnect-secs 30 \
 	--ack-log "$acks" >"$lab/$jname/workload.out" 2>&1 &
 wl=$!
 restarted=0

@@ -37,7 +37,7 @@ jl_fresh_db || { echo "FAIL: schema"; exit 1; }
 q() { jl_sql "$jap" "$jdb" -B -N -e "$1" 2>&1; }
 direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
 
-jl_workload 8 --seed 11 --threads 4 --pad 200 --abort-safe 1 --ack-log "$lab/$jname/acks" \
+jl_workload 8 --seed 11 --threads 4 --pad 200 --ack-log "$lab/$jname/acks" \
 	>"$lab/$jname/workload.out" 2>&1
 cat "$lab/$jname/workload.out"
 refused=$(sed -nE 's/.* refused ([0-9]+).*/\1/p' "$lab/$jname/workload.out")
@@ -85,7 +85,7 @@ rm -f "$jag/acctgate.log"
 jl_conf fsync=always segment_size=1M on_error=continue
 lab_acctgate_start "$jag" "$jag/acctgate.conf" || exit 1
 jl_fresh_db || { echo "FAIL: schema"; exit 1; }
-jl_workload 8 --seed 12 --threads 4 --pad 200 --abort-safe 1 >"$lab/$jname/workload2.out" 2>&1
+jl_workload 8 --seed 12 --threads 4 --pad 200 >"$lab/$jname/workload2.out" 2>&1
 cat "$lab/$jname/workload2.out"
 refused=$(sed -nE 's/.* refused ([0-9]+).*/\1/p' "$lab/$jname/workload2.out")
 out=$(q "INSERT INTO acked (th, n, tok, ts, t6) VALUES (98, 1, 'cont1', UNIX_TIMESTAMP(), NOW(6))")

@@ -12,8 +12,8 @@
 #   procedure's SHOW CREATE PROCEDURE equal to the original's;
 #   `journal cat | mariadb` onto a third empty MariaDB: the same.
 # Prints the workload's totals and the replay's time against the
-# workload's wall time. JOURNAL_PREPARED=1 adds prepared statements to the
-# workload (off: the recorder does not journal COM_STMT_EXECUTE yet).
+# workload's wall time. The workload includes prepared statements
+# (JOURNAL_PREPARED=0 leaves them out).
 # The journal is kept in LABDIR/jreplay/journal for journal_corrupt.sh.
 # acctgate only (77 = skipped in direct mode).
 set -uo pipefail
@@ -22,11 +22,7 @@ set -uo pipefail
 [[ $MODE == direct ]] && { echo "SKIP: the journal is acctgate's"; exit 77; }
 jl_init jreplay 70
 trap jl_cleanup EXIT
-secs=${JOURNAL_SECONDS:-15} seed=${JOURNAL_SEED:-$RANDOM} prepared=${JOURNAL_PREPARED:-0}
-# JOURNAL_ABORT_SAFE=0: the whole workload, once an ABORT record no longer
-# crashes acctgate (journal_writer.c calls the NULL completion of the
-# recorder's ABORT records: any autocommit write that fails does it).
-abort_safe=${JOURNAL_ABORT_SAFE:-1}
+secs=${JOURNAL_SECONDS:-15} seed=${JOURNAL_SEED:-$RANDOM} prepared=${JOURNAL_PREPARED:-1}
 rm -rf "$jdir" "$jag/acctgate.log"
 mkdir -p "$jdir"
 jl_conf fsync=always
@@ -40,7 +36,7 @@ fi
 acks=$lab/$jname/acks
 rm -f "$acks"
 t0=$(lab_now_ms)
-jl_workload "$secs" --seed "$seed" --threads 8 --prepared "$prepared" --abort-safe "$abort_safe" --ack-log "$acks" \
+jl_workload "$secs" --seed "$seed" --threads 8 --prepared "$prepared" --ack-log "$acks" \
 	>"$lab/$jname/workload.out" 2>&1
 wl_status=$?
 wl_ms=$(($(lab_now_ms) - t0))
