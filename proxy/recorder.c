@@ -178,6 +178,7 @@ struct rec_session {
 	bool inflight;            /* counted in recorder.inflight until its answer */
 	bool wrapped;             /* an autocommit write run as BEGIN ... COMMIT by acctgate */
 	uint64_t clock;           /* the commit clock this commit took (indoubt.h), 0 = none */
+	uint64_t reserved;        /* journal room its PREPARE reserved for the outcome */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -377,9 +378,11 @@ static bool rolls_back_transaction(uint16_t code)
  * ------------------------------------------------------------------------ */
 
 static void on_journal_done(void *arg, uint64_t seq, int err);
+static void release_reservation(struct rec_session *rs);
 
 /* Append a record; `done` NULL for records nothing waits on. */
-static bool append(struct recorder *rec, uint8_t type, const struct jtxn *t, struct completion *done)
+static bool append_reserving(struct recorder *rec, uint8_t type, const struct jtxn *t, uint64_t reserve,
+			     uint64_t release, struct completion *done)
 {
 	uint8_t *payload;
 	size_t len;
@@ -387,11 +390,22 @@ static bool append(struct recorder *rec, uint8_t type, const struct jtxn *t, str
 		free(done);
 		return false;
 	}
-	bool ok = journal_append(rec->journal, type, now_usec(), payload, len, done ? on_journal_done : NULL, done);
+	/* A PREPARE reserves room for the COMMIT that repeats its statements
+	 * with their results (jtxn.h: 56 bytes each), so that commit never
+	 * meets a full disk. */
+	if (reserve)
+		reserve = len + 64 * t->nstmts + 512;
+	bool ok = journal_append_reserving(rec->journal, type, now_usec(), payload, len, reserve, release,
+					   done ? on_journal_done : NULL, done);
 	free(payload);
 	if (!ok)
 		free(done);
 	return ok;
+}
+
+static bool append(struct recorder *rec, uint8_t type, const struct jtxn *t, struct completion *done)
+{
+	return append_reserving(rec, type, t, 0, 0, done);
 }
 
 static struct completion *completion_new(struct rec_session *rs, enum completion_kind kind)
@@ -423,6 +437,7 @@ static void resolve_unused_prepare(struct rec_session *rs)
 	if (rs->prepare_seq && !rs->prepare_resolved)
 		write_abort(rs->rec, rs->rec->run_id, rs->id, rs->prepare_seq);
 	rs->prepare_resolved = true;
+	release_reservation(rs);
 }
 
 static void forget_transaction(struct rec_session *rs)
@@ -567,6 +582,26 @@ static void keep_assignments(struct rec_session *rs)
 	rs->wrote = false;
 }
 
+/* What append_reserving reserves for a PREPARE of n statements, for the
+ * outcome to give back (the encoded size is what counts; recomputed). */
+static uint64_t reserve_size(const struct jtxn *t, size_t n)
+{
+	uint8_t *p;
+	size_t len;
+	if (!jtxn_encode(t, &p, &len))
+		return 0;
+	free(p);
+	return len + 64 * n + 512;
+}
+
+/* The reservation of a PREPARE whose outcome will not be written. */
+static void release_reservation(struct rec_session *rs)
+{
+	if (rs->reserved && !journal_release(rs->rec->journal, rs->reserved))
+		log_error("session %llu: out of memory giving back journal room", (unsigned long long)rs->id);
+	rs->reserved = 0;
+}
+
 /* The PREPARE for the held command: the transaction so far, then the
  * command's own statements, which have not run yet (no results). */
 static bool write_prepare(struct rec_session *rs)
@@ -606,7 +641,10 @@ static bool write_prepare(struct rec_session *rs)
 	rs->marked = markable(rs);
 	t.flags = rs->marked ? JTXN_MARKED : 0;
 	struct completion *c = completion_new(rs, C_PREPARE);
-	bool ok = c && append(rs->rec, JREC_PREPARE, &t, c);
+	release_reservation(rs);
+	bool ok = c && append_reserving(rs->rec, JREC_PREPARE, &t, 1, 0, c);
+	if (ok)
+		rs->reserved = reserve_size(&t, k);
 	free(js);
 	return ok;
 }
@@ -644,7 +682,9 @@ static void write_commit(struct rec_session *rs)
 	t.nstmts = rs->n;
 	t.clock = rs->clock;
 	rs->clock = 0;
-	if (append(rec, JREC_COMMIT, &t, c)) {
+	uint64_t release = rs->reserved;
+	rs->reserved = 0;
+	if (append_reserving(rec, JREC_COMMIT, &t, 0, release, c)) {
 		atomic_fetch_add(&rec->commits, 1);
 		if (wait)
 			rs->pending_commits++;
@@ -695,6 +735,7 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 		return;
 	}
 	if (rec->on_error == JOURNAL_ON_ERROR_CONTINUE) {
+		rs->reserved = 0;
 		atomic_fetch_add(&rec->gaps, 1);
 		log_error("session %llu: the journal cannot record transaction %llu (%s); committing it UNRECORDED "
 			  "([journal] on_error = continue)",
@@ -705,6 +746,7 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 	}
 	atomic_fetch_add(&rec->refused, 1);
 	inflight_done(rs);
+	rs->reserved = 0; /* the PREPARE was not written: nothing was reserved */
 	log_error("session %llu: the journal cannot record transaction %llu (%s): its commit is refused and it is "
 		  "rolled back",
 		  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
@@ -1406,6 +1448,7 @@ static void on_session_end(void *arg, struct session *s)
 		}
 	}
 	inflight_done(rs);
+	release_reservation(rs);
 	forget_transaction(rs);
 	while (rs->nprep)
 		drop_prepared(rs, rs->prep[0].id);

@@ -79,6 +79,20 @@ typedef void (*journal_done_fn)(void *arg, uint64_t seq, int err);
 bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
 		    journal_done_fn done, void *arg);
 
+/*
+ * The same, keeping `reserve` bytes free after the record in its segment
+ * for a record to come that passes the same number as `release` (a
+ * PREPARE reserves room for its COMMIT): that one then never needs a new
+ * segment, so a full disk refuses the PREPARE, before the commit, and
+ * never the COMMIT of a transaction the server committed. A record that
+ * releases may be written even after an earlier record of its batch
+ * failed.
+ */
+bool journal_append_reserving(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
+			      uint64_t reserve, uint64_t release, journal_done_fn done, void *arg);
+/* Give back a reservation no record will use (an outcome never written). */
+bool journal_release(struct journal *j, uint64_t release);
+
 struct journal_stats {
 	uint64_t records, bytes;        /* appended since open */
 	uint64_t fsyncs;

@@ -42,7 +42,9 @@ struct jentry {
 	uint64_t seq;         /* given by the writer when written */
 	uint64_t time_usec;
 	uint32_t payload_crc;
-	size_t size;          /* on disk: header + payload + padding */
+	size_t size;          /* on disk: header + payload + padding; 0: a release alone */
+	uint64_t reserve;     /* bytes to keep free after it, for its outcome */
+	uint64_t release;     /* bytes an earlier record reserved, given back */
 	uint8_t rec[];        /* the record; the writer fills seq, prev and crc */
 };
 
@@ -77,6 +79,7 @@ struct journal {
 	uint64_t seg_size;
 	struct jpos cur, durable;
 	uint64_t dirty_end;       /* a failed write may have left bytes in [cur.off, dirty_end) */
+	uint64_t reserved;        /* bytes promised to outcome records not yet written */
 	bool unsynced;            /* written since the last fdatasync */
 	struct timespec last_sync;
 	struct jseg *segs;
@@ -312,8 +315,17 @@ static int write_record(struct journal *j, struct jentry *e)
 			return r;
 		j->dirty_end = 0;
 	}
-	if (j->cur.off + e->size > j->seg_size) {
-		r = segment_rotate(j, e->size);
+	if (e->size == 0) {
+		j->reserved -= e->release < j->reserved ? e->release : j->reserved;
+		return 0;
+	}
+	/* An outcome may use the room reserved for it; any other record must
+	 * leave every reservation, its own included, in the segment. A
+	 * rotation carries the reservations over: the new segment is
+	 * preallocated with room for them. */
+	uint64_t keep = e->release ? 0 : j->reserved + e->reserve;
+	if (j->cur.off + e->size + keep > j->seg_size) {
+		r = segment_rotate(j, e->size + keep);
 		if (r)
 			return r;
 	}
@@ -333,6 +345,8 @@ static int write_record(struct journal *j, struct jentry *e)
 	j->cur.last_off = j->cur.off;
 	j->cur.off += e->size;
 	j->cur.seq++;
+	j->reserved -= e->release < j->reserved ? e->release : j->reserved;
+	j->reserved += e->reserve;
 	j->unsynced = true;
 	j->segs[j->nsegs - 1].newest_usec = e->time_usec;
 	return 0;
@@ -353,7 +367,9 @@ static void publish(struct journal *j)
 static void complete_batch(struct journal *j, struct jentry *batch)
 {
 	for (struct jentry *e = batch; e; e = e->next) {
-		if (e->err) {
+		if (e->size == 0 && !e->err) {
+			continue; /* a release alone: no record */
+		} else if (e->err) {
 			j->ws.errors++;
 			j->ws.last_errno = e->err;
 		} else {
@@ -379,14 +395,17 @@ static void write_batch(struct journal *j, struct jentry *batch)
 	for (struct jentry *e = batch; e; e = e->next) {
 		if (e->err)
 			continue;
-		/* After a failure nothing later may be written: it would sit
-		 * after a hole, or take the failed record's place in the order. */
-		if (fail) {
+		/* After a failure nothing later may be written (it would take
+		 * the failed record's place in the order), but for outcomes:
+		 * their room is reserved, and their transactions committed. */
+		if (fail && !e->release) {
 			e->err = fail;
 			continue;
 		}
-		fail = write_record(j, e);
-		e->err = fail;
+		int r = write_record(j, e);
+		e->err = r;
+		if (r && !e->release)
+			fail = r;
 	}
 	if (j->o.fsync == JOURNAL_FSYNC_ALWAYS) {
 		/* Group commit: one fdatasync for the whole batch. */
@@ -653,6 +672,29 @@ struct journal *journal_open(const struct journal_options *o, struct journal_rec
 bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
 		    journal_done_fn done, void *arg)
 {
+	return journal_append_reserving(j, type, time_usec, payload, len, 0, 0, done, arg);
+}
+
+bool journal_release(struct journal *j, uint64_t release)
+{
+	struct jentry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return false;
+	e->release = release;
+	pthread_mutex_lock(&j->lock);
+	if (j->tail)
+		j->tail->next = e;
+	else
+		j->head = e;
+	j->tail = e;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	return true;
+}
+
+bool journal_append_reserving(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
+			      uint64_t reserve, uint64_t release, journal_done_fn done, void *arg)
+{
 	/* Too large a record is refused through its completion, in its place
 	 * in the order, like any other failure. */
 	bool too_big = len > JOURNAL_RECORD_MAX;
@@ -661,7 +703,7 @@ bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const v
 	if (!e)
 		return false;
 	*e = (struct jentry){.done = done, .arg = arg, .err = too_big ? EMSGSIZE : 0, .time_usec = time_usec,
-			     .size = size};
+			     .size = size, .reserve = reserve, .release = release};
 	if (!too_big) {
 		memset(e->rec, 0, JNL_REC_HDR);
 		jnl_put32(e->rec, JNL_REC_MAGIC);
