@@ -170,7 +170,7 @@ static void start_gather(struct admin_conn *ac, enum admin_verb verb)
 	gather_arrive(g, true);
 }
 
-static struct admin_conn *find_conn(struct admin *a, uint64_t id)
+struct admin_conn *admin_find_conn(struct admin *a, uint64_t id)
 {
 	for (struct admin_conn *ac = a->conns; ac; ac = ac->next)
 		if (ac->id == id)
@@ -190,7 +190,7 @@ static void gather_complete(struct admin_gather *g)
 		a->gathers = g->next;
 	if (g->next)
 		g->next->prev = g->prev;
-	struct admin_conn *ac = find_conn(a, g->conn_id);
+	struct admin_conn *ac = admin_find_conn(a, g->conn_id);
 	if (ac && ac->state == AS_GATHERING) {
 		if (g->verb == ADMIN_SHOW_SESSIONS)
 			answer_sessions(ac, g);
@@ -399,13 +399,6 @@ static void answer_config(struct admin_conn *ac)
 		fail_oom(ac);
 }
 
-static void answer_snapshots(struct admin_conn *ac)
-{
-	static const char *const cols[] = {"id", "sequence", "time", "tables", "rows", "bytes", "seconds", "state"};
-	if (!(admin_rs_begin(ac, cols, 8) && admin_rs_end(ac)))
-		fail_oom(ac);
-}
-
 static void answer_help(struct admin_conn *ac)
 {
 	static const char *const cols[] = {"command", "description"};
@@ -456,7 +449,10 @@ void admin_run(struct admin_conn *ac, enum admin_verb verb)
 		answer_journal(ac);
 		break;
 	case ADMIN_SHOW_SNAPSHOTS:
-		answer_snapshots(ac);
+		admin_show_snapshots(ac);
+		break;
+	case ADMIN_SNAPSHOT:
+		admin_snapshot(ac);
 		break;
 	case ADMIN_SHOW_CONFIG:
 		answer_config(ac);

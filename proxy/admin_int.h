@@ -74,6 +74,7 @@ struct admin_throttle {
 };
 
 struct admin_gather;
+struct snapshot_job;
 
 struct admin {
 	struct gate *gate;
@@ -88,6 +89,7 @@ struct admin {
 	int nconns;
 	uint64_t next_id;
 	struct admin_gather *gathers;    /* outstanding, freed with the admin */
+	struct snapshot_job *snapshot_running; /* SNAPSHOT in progress (admin_snapshot.c), NULL if none */
 	struct admin_throttle throttle[ADMIN_THROTTLE_SLOTS];
 	struct conn_stats stats;
 	uint64_t logins_ok, logins_failed;
@@ -111,6 +113,11 @@ void admin_flush(struct admin_conn *ac);
 void admin_close(struct admin_conn *ac, const char *why);
 /* A command's answer is complete: read the next one. */
 void admin_command_done(struct admin_conn *ac);
+/* admin_commands.c: the live connection with this id, NULL if it closed. */
+struct admin_conn *admin_find_conn(struct admin *a, uint64_t id);
+/* admin_snapshot.c */
+void admin_snapshot(struct admin_conn *ac);
+void admin_show_snapshots(struct admin_conn *ac);
 
 /* admin_commands.c */
 /* Answer one parsed command; may enter AS_GATHERING (the answer follows

@@ -109,6 +109,10 @@ bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err,
 		*verb = ADMIN_RELOAD;
 		return no_more(w, n, 1, "RELOAD", err, errlen);
 	}
+	if (is(&w[0], "SNAPSHOT")) {
+		*verb = ADMIN_SNAPSHOT;
+		return no_more(w, n, 1, "SNAPSHOT", err, errlen);
+	}
 	if (is(&w[0], "SHOW")) {
 		if (n < 2) {
 			snprintf(err, errlen, "SHOW: expected " SHOW_EXPECTED " after SHOW, got nothing");
@@ -138,7 +142,7 @@ bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err,
 		return false;
 	}
 	quote(&w[0], q, sizeof(q));
-	snprintf(err, errlen, "unknown command '%s': expected HELP, SHOW " SHOW_EXPECTED ", or RELOAD", q);
+	snprintf(err, errlen, "unknown command '%s': expected HELP, SHOW " SHOW_EXPECTED ", SNAPSHOT or RELOAD", q);
 	return false;
 }
 
@@ -152,6 +156,8 @@ static const struct {
 	{"SHOW JOURNAL", "the journal: segments, sequences, in-doubt and flagged counts (name, value)"},
 	{"SHOW SNAPSHOTS", "snapshots taken and in progress"},
 	{"SHOW CONFIG", "every configuration key with its running value (passwords as '(set)')"},
+	{"SNAPSHOT", "a consistent snapshot into [snapshot] dir, cut with the journal: id, sequence, time, tables, "
+		     "rows, bytes, seconds, longest commit hold"},
 	{"RELOAD", "reload the configuration file, as SIGHUP does; ERR says why when it is refused"},
 };
 

@@ -118,6 +118,9 @@ static const struct setting settings[] = {
 	{"snapshot", "user", T_STRING, FIELD(snapshot_user), NULL, 0, 0, NULL, true, 0},
 	{"snapshot", "password_file", T_PASSWORD_FILE, FIELD(snapshot_password_file), NULL, 0, 0, NULL, true,
 	 SECRET(snapshot_password)},
+	{"snapshot", "dir", T_PATH, FIELD(snapshot_dir), NULL, 0, 0, NULL, true, 0},
+	{"snapshot", "threads", T_INT, FIELD(snapshot_threads), "2", 1, 16, NULL, true, 0},
+	{"snapshot", "databases", T_STRING, FIELD(snapshot_databases), NULL, 0, 0, NULL, true, 0},
 
 	{"admin", "listen", T_ENDPOINT, FIELD(admin_listen), "127.0.0.1:6032", 0, 0, NULL, false, 0},
 	{"admin", "user", T_STRING, FIELD(admin_user), NULL, 0, 0, NULL, true, 0},

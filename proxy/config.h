@@ -91,6 +91,9 @@ struct config {
 	char snapshot_user[128];
 	char snapshot_password_file[CONFIG_STR_MAX];
 	char snapshot_password[256]; /* read from snapshot_password_file at load; never logged */
+	char snapshot_dir[CONFIG_STR_MAX];  /* where SNAPSHOT writes; "" = no snapshots */
+	int snapshot_threads;
+	char snapshot_databases[CONFIG_STR_MAX]; /* comma-separated; "" = every non-system database */
 
 	/* [admin]: the admin port (proxy/admin.h) */
 	struct config_endpoint admin_listen;

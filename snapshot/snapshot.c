@@ -354,13 +354,22 @@ static bool add_post(void *arg, MYSQL_ROW row, unsigned long *len)
 	/* A program is parsed under the sql_mode it was created with (Slurm's
 	 * under ANSI_QUOTES): SHOW CREATE gives it in column 1. */
 	if (strcmp(p->kind, "VIEW") != 0) {
+		/* ... and the character set and collation of the connection it
+		 * was created on (the columns after the definition). */
+		unsigned cs_col = strcmp(p->kind, "EVENT") == 0 ? 4 : 3;
 		char *mode = show_create(p->m, sql, 1, p->err, p->err_len);
-		if (!mode) {
+		char *cs = mode ? show_create(p->m, sql, cs_col, p->err, p->err_len) : NULL;
+		char *coll = cs ? show_create(p->m, sql, cs_col + 1, p->err, p->err_len) : NULL;
+		if (coll)
+			fprintf(p->f, "SET SESSION sql_mode = '%s', character_set_client = '%s', collation_connection = '%s'\n;;\n",
+				mode, cs, coll);
+		free(mode);
+		free(cs);
+		if (!coll) {
 			free(text);
 			return false;
 		}
-		fprintf(p->f, "SET SESSION sql_mode = '%s'\n;;\n", mode);
-		free(mode);
+		free(coll);
 	}
 	fprintf(p->f, "%s\n;;\n", text);
 	free(text);
@@ -432,6 +441,32 @@ static bool dump_schema(struct dump *d, MYSQL *m, const char *db, char *err, siz
 	return fclose(f) == 0 && ok;
 }
 
+/* A definition without its AUTO_INCREMENT=n, which inserts move on. */
+static void strip_auto_increment(char *s)
+{
+	char *p = strstr(s, " AUTO_INCREMENT=");
+	if (!p)
+		return;
+	char *end = p + 16;
+	while (*end >= '0' && *end <= '9')
+		end++;
+	memmove(p, end, strlen(end) + 1);
+}
+
+static bool same_definition(const char *a, const char *b)
+{
+	char *x = strdup(a), *y = strdup(b);
+	bool same = x && y;
+	if (same) {
+		strip_auto_increment(x);
+		strip_auto_increment(y);
+		same = strcmp(x, y) == 0;
+	}
+	free(x);
+	free(y);
+	return same;
+}
+
 /* After the rows: every table still as it was (no DDL during the dump). */
 static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len)
 {
@@ -439,7 +474,7 @@ static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len
 		char sql[256];
 		snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", d->tables[i].db, d->tables[i].name);
 		char *now = show_create(m, sql, 1, err, err_len);
-		if (!now || strcmp(now, d->tables[i].create) != 0) {
+		if (!now || !same_definition(now, d->tables[i].create)) {
 			if (now)
 				snprintf(err, err_len,
 					 "table %s.%s changed during the snapshot (DDL, which no consistent snapshot "

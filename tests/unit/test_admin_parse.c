@@ -45,7 +45,7 @@ static void test_refused(void **state)
 	expect_refusal("a b c d e f g", "expected a command of at most 6 words (HELP lists them)");
 	expect_refusal("DROP DATABASE slurm_acct_db",
 		       "unknown command 'DROP': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or "
-		       "CONFIG, or RELOAD");
+		       "CONFIG, SNAPSHOT or RELOAD");
 	expect_refusal("SELECT 1", "SELECT: expected SELECT @@version_comment [LIMIT 1], the only SELECT the admin port "
 				   "answers (HELP lists the commands)");
 	expect_refusal("SELECT @@version_comment LIMIT 2",
@@ -53,7 +53,7 @@ static void test_refused(void **state)
 		       "lists the commands)");
 	/* Control bytes and long words are quoted harmlessly. */
 	expect_refusal("\x01\x1b[31m", "unknown command '??[31m': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-				       "SNAPSHOTS or CONFIG, or RELOAD");
+				       "SNAPSHOTS or CONFIG, SNAPSHOT or RELOAD");
 	expect_refusal("SHOW XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
 		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG after SHOW, got "
 		       "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX...'");

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# snapshot_pitr.sh LABDIR CLIENT_BIN - a snapshot taken through the admin
+# port while eight sessions write through acctgate, then restored:
+#   the snapshot alone (acctgate restore, no journal) equals the database
+#     as it was at the snapshot's journal sequence (replaying the journal
+#     from nothing up to that sequence onto another empty server);
+#   the snapshot rolled forward with the journal to its end equals the
+#     original database, table by table;
+#   the SNAPSHOT answer's row, SHOW SNAPSHOTS, the longest commit hold;
+#   a restore into a database that exists is refused.
+# acctgate only (77 = skipped in direct mode).
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+. "$here/journal_common.sh"
+[[ $MODE == direct ]] && { echo "SKIP: snapshots are acctgate's"; exit 77; }
+jl_init snap 95
+trap jl_cleanup EXIT
+rm -rf "$jdir" "$jag/acctgate.log" "$lab/$jname/snapshots"
+mkdir -p "$jdir" "$lab/$jname/snapshots"
+adm_port=$(lab_free_port $((jap + 1)))
+jl_conf fsync=always
+cat >>"$jag/acctgate.conf" <<EOF
+dir = $lab/$jname/snapshots
+threads = 2
+databases = $jdb
+[admin]
+listen = 127.0.0.1:$adm_port
+user = admin
+password_file = $jpw
+client_tls = disabled
+EOF
+lab_acctgate_start "$jag" "$jag/acctgate.conf" || exit 1
+jl_fresh_db || { echo "FAIL: cannot create the schema through acctgate"; exit 1; }
+admin() { mariadb -h 127.0.0.1 -P "$adm_port" -u admin -p"$LAB_DB_PASS" --skip-ssl -B -N -e "$1" 2>&1; }
+
+jl_workload 8 --seed 41 --threads 8 >"$lab/$jname/workload.out" 2>&1 &
+wl=$!
+sleep 3
+snap=$(admin "SNAPSHOT")
+wait "$wl"
+grep '^workload:' "$lab/$jname/workload.out"
+read -r id seq when_d when_t when_z tables rows bytes secs held <<<"$snap"
+check "SNAPSHOT answers one row while the workload writes" "$([[ $seq =~ ^[0-9]+$ && $seq -gt 0 && $tables -gt 0 ]] && echo 1 || echo 0)" \
+	"$snap"
+check "commits were held for milliseconds, not the dump" \
+	"$(awk -v h="${held:-999999}" 'BEGIN { print (h < 1000) ? 1 : 0 }')" "held ${held:-?} ms of a ${secs:-?} s snapshot"
+list=$(admin "SHOW SNAPSHOTS")
+check "SHOW SNAPSHOTS lists it" "$([[ $list == *"$id"*done* ]] && echo 1 || echo 0)" "$list"
+lab_acctgate_stop "$jag"
+"$ACCTGATE_BIN" journal verify "$jdir" | grep -E 'transactions|OK' | head -n 2
+
+rs() { "$ACCTGATE_BIN" restore --target "127.0.0.1:$1" --user "$LAB_DB_USER" --password-file "$jpw" \
+	--tls-ca "$CERTS/ca.pem" --no-progress --snapshot "$lab/$jname/snapshots/$id" "${@:2}" 2>&1; }
+
+# The snapshot alone, against the journal replayed to its sequence.
+jl_server at_cut || exit 1
+cut_port=$jport
+out=$(rs "$cut_port")
+check "restore of the snapshot alone" "$([[ $out == *"restored snapshot $id"* ]] && echo 1 || echo 0)" "$out"
+jl_server reference || exit 1
+ref_port=$jport
+jl_replay "$ref_port" --until-seq "$seq"
+check "the journal replayed to the snapshot's sequence" "$(($? == 0))" "$(tail -n 1 "$lab/$jname/replay.out")"
+if jl_compare "$ref_port" "$cut_port" at-cut; then ok=1; else ok=0; fi
+check "snapshot == the database at its journal sequence $seq" "$ok" "$jl_ntables tables, $jl_nprocs procedure(s)"
+
+# The snapshot rolled forward to the journal's end, against the original.
+jl_server pitr || exit 1
+pitr_port=$jport
+out=$(rs "$pitr_port" --journal "$jdir")
+check "restore with the journal: no divergence" "$([[ $out == *" 0 divergences"* ]] && echo 1 || echo 0)" \
+	"$(tail -n 2 <<<"$out" | tr '\n' ' ')"
+if jl_compare "$DB_PORT" "$pitr_port" pitr; then ok=1; else ok=0; fi
+check "snapshot + journal == the original" "$ok" "$jl_ntables tables, $jl_nprocs procedure(s)"
+
+out=$(rs "$pitr_port")
+check "a restore into a database that exists is refused" "$([[ $out == *"exists on the target"* ]] && echo 1 || echo 0)" \
+	"$out"
+exit $((failures > 0))
