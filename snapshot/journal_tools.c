@@ -149,23 +149,9 @@ static bool cat_commit(void *arg, const struct journal_record *rec, const struct
 		for (uint32_t b = 0; b < SQL_UNSAFE_COUNT; b++)
 			if (st->unsafe & (1u << b))
 				fprintf(out, "-- flagged: %s\n", sql_unsafe_reason(1u << b));
-		char set[160] = "";
-		size_t n = 0;
-		if (st->timestamp_usec)
-			n += (size_t)snprintf(set + n, sizeof(set) - n, "timestamp=%llu.%06llu",
-					      (unsigned long long)(st->timestamp_usec / 1000000u),
-					      (unsigned long long)(st->timestamp_usec % 1000000u));
-		else if (c->ts_fixed)
-			n += (size_t)snprintf(set + n, sizeof(set) - n, "timestamp=DEFAULT");
-		c->ts_fixed = st->timestamp_usec != 0;
-		if (st->flags & JSTMT_GENERATED_ID)
-			n += (size_t)snprintf(set + n, sizeof(set) - n, "%sinsert_id=%llu", n ? ", " : "",
-					      (unsigned long long)st->insert_id);
-		if (st->flags & JSTMT_READS_LAST_INSERT_ID)
-			n += (size_t)snprintf(set + n, sizeof(set) - n, "%slast_insert_id=%llu", n ? ", " : "",
-					      (unsigned long long)st->last_insert_id_before);
-		if (n)
-			fprintf(out, "SET %s" DELIM "\n", set);
+		char set[160];
+		if (jstmt_context_set(st, &c->ts_fixed, set, sizeof(set)))
+			fprintf(out, "%s" DELIM "\n", set);
 		fwrite(st->text, 1, st->len, out);
 		fputs("\n" DELIM "\n", out);
 	}

@@ -669,6 +669,19 @@ struct journal *journal_open(const struct journal_options *o, struct journal_rec
 
 /* ---- the callers' side ---------------------------------------------------- */
 
+/* Hand an entry to the writer: the order of calls is the journal's. */
+static void enqueue(struct journal *j, struct jentry *e)
+{
+	pthread_mutex_lock(&j->lock);
+	if (j->tail)
+		j->tail->next = e;
+	else
+		j->head = e;
+	j->tail = e;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
 bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
 		    journal_done_fn done, void *arg)
 {
@@ -681,14 +694,7 @@ bool journal_release(struct journal *j, uint64_t release)
 	if (!e)
 		return false;
 	e->release = release;
-	pthread_mutex_lock(&j->lock);
-	if (j->tail)
-		j->tail->next = e;
-	else
-		j->head = e;
-	j->tail = e;
-	pthread_cond_signal(&j->cond);
-	pthread_mutex_unlock(&j->lock);
+	enqueue(j, e);
 	return true;
 }
 
@@ -715,14 +721,7 @@ bool journal_append_reserving(struct journal *j, uint8_t type, uint64_t time_use
 		memset(e->rec + JNL_REC_HDR + len, 0, size - JNL_REC_HDR - len);
 		e->payload_crc = journal_crc32c(0, e->rec + JNL_REC_HDR, len);
 	}
-	pthread_mutex_lock(&j->lock);
-	if (j->tail)
-		j->tail->next = e;
-	else
-		j->head = e;
-	j->tail = e;
-	pthread_cond_signal(&j->cond);
-	pthread_mutex_unlock(&j->lock);
+	enqueue(j, e);
 	return true;
 }
 

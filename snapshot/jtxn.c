@@ -39,6 +39,26 @@ static void context_strings(const struct jtxn_context *c, const char *out[8])
 	out[7] = c->lc_time_names;
 }
 
+size_t jstmt_context_set(const struct jstmt *st, bool *ts_fixed, char *out, size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (st->timestamp_usec)
+		n += (size_t)snprintf(out + n, cap - n, "SET timestamp=%llu.%06llu",
+				      (unsigned long long)(st->timestamp_usec / 1000000u),
+				      (unsigned long long)(st->timestamp_usec % 1000000u));
+	else if (*ts_fixed)
+		n += (size_t)snprintf(out + n, cap - n, "SET timestamp=DEFAULT");
+	*ts_fixed = st->timestamp_usec != 0;
+	if (st->flags & JSTMT_GENERATED_ID)
+		n += (size_t)snprintf(out + n, cap - n, "%sinsert_id=%llu", n ? ", " : "SET ",
+				      (unsigned long long)st->insert_id);
+	if (st->flags & JSTMT_READS_LAST_INSERT_ID)
+		n += (size_t)snprintf(out + n, cap - n, "%slast_insert_id=%llu", n ? ", " : "SET ",
+				      (unsigned long long)st->last_insert_id_before);
+	return n < cap ? n : cap - 1;
+}
+
 bool jtxn_encode(const struct jtxn *t, uint8_t **out, size_t *out_len)
 {
 	const char *strs[8];

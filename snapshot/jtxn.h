@@ -112,6 +112,15 @@ struct jtxn {
 	size_t nstmts;
 };
 
+/*
+ * The SET statement that gives a statement the context it was recorded
+ * with, as replay and `journal cat` send it before the statement:
+ * "SET timestamp=..., insert_id=..., last_insert_id=..." (timestamp=DEFAULT
+ * when the previous statement had its time fixed and this one has not;
+ * *ts_fixed follows). Returns its length, 0 when none is needed.
+ */
+size_t jstmt_context_set(const struct jstmt *st, bool *ts_fixed, char *out, size_t cap);
+
 /* Encode into a malloc'd buffer (*out, *out_len). False when out of memory. */
 bool jtxn_encode(const struct jtxn *t, uint8_t **out, size_t *out_len);
 

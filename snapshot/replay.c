@@ -205,20 +205,7 @@ static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq,
 			  bool check)
 {
 	char set[160];
-	size_t n = 0;
-	if (st->timestamp_usec)
-		n += (size_t)snprintf(set + n, sizeof(set) - n, "SET timestamp=%llu.%06llu",
-				      (unsigned long long)(st->timestamp_usec / 1000000u),
-				      (unsigned long long)(st->timestamp_usec % 1000000u));
-	else if (c->ts_fixed)
-		n += (size_t)snprintf(set + n, sizeof(set) - n, "SET timestamp=DEFAULT");
-	c->ts_fixed = st->timestamp_usec != 0;
-	if (st->flags & JSTMT_GENERATED_ID)
-		n += (size_t)snprintf(set + n, sizeof(set) - n, "%sinsert_id=%llu", n ? ", " : "SET ",
-				      (unsigned long long)st->insert_id);
-	if (st->flags & JSTMT_READS_LAST_INSERT_ID)
-		n += (size_t)snprintf(set + n, sizeof(set) - n, "%slast_insert_id=%llu", n ? ", " : "SET ",
-				      (unsigned long long)st->last_insert_id_before);
+	size_t n = jstmt_context_set(st, &c->ts_fixed, set, sizeof(set));
 	char what[512];
 	if (n && !run(c->m, set, n)) {
 		snprintf(what, sizeof(what), "cannot fix its context (%s)", mysql_error(c->m));
