@@ -738,8 +738,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			event_free(ac->timer);
 		if (ac->free_ev)
 			event_free(ac->free_ev);
-		free(ac);
 		log_error("admin: out of memory accepting %s", ac->peer);
+		free(ac);
 		return;
 	}
 	conn_set_handler(ac->c, &admin_handler, ac);

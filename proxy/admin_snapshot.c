@@ -25,8 +25,10 @@
 #include "snapshot.h"
 
 #define ER_UNKNOWN_ERROR 1105
-/* A commit waits at most this long for the cut. */
-#define CUT_TIMEOUT_MS 5000
+/* A cut waits at most this long for the commits in flight before it lets
+ * the held ones go and tries again (snapshot.c): the longest a commit is
+ * held, give or take the views' opening. */
+#define CUT_TIMEOUT_MS 30
 
 struct snapshot_job {
 	struct admin *admin;

@@ -133,6 +133,11 @@ struct session_inject_ops {
 #define SESSION_INJECT_COLUMNS 16
 bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg);
 
+/* Send what session_inject queued while a final packet is held (from a
+ * worker_call, not from a hook): answered, the packet stays held, and the
+ * last one's on_done decides. */
+void session_send_injected(struct session *s);
+
 /* The held final packet's payload, for a hook that must correct it in
  * place (its length cannot change); NULL unless a final packet is held. */
 uint8_t *session_held_final(struct session *s, size_t *len);

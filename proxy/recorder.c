@@ -133,6 +133,7 @@ struct prepared {
 enum rec_wait {
 	WAIT_NONE,
 	WAIT_CUT,     /* the command waits for a snapshot's cut to end */
+	WAIT_CUT_COMMIT, /* a wrapped write's answer waits for the cut, then its COMMIT goes */
 	WAIT_PREPARE, /* the command is held until its PREPARE is written */
 	WAIT_COMMITS, /* the final packet is held until the COMMIT records are durable */
 };
@@ -1194,6 +1195,11 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 	rs->wrapped = writes && wrappable(rs, s) && session_inject(s, "BEGIN", 5, NULL, NULL);
 	if (!commits || !(rs->wrote || writes))
 		return HOOK_FORWARD;
+	/* A wrapped write commits only at the COMMIT acctgate sends after it:
+	 * that is where a snapshot's cut holds it (before_result_end), not
+	 * here, where it may still wait for row locks. */
+	if (rs->wrapped)
+		return prepare_and_hold(rs, answer);
 	struct recorder *rec = rs->rec;
 	pthread_mutex_lock(&rec->lock);
 	bool wait_for_cut = rec->cutting && add_cut_waiter(rec, rs);
@@ -1371,6 +1377,21 @@ static void on_result_end(void *arg, struct session *s, const struct proto_resul
 	statement_ran(rs, cs, end);
 }
 
+static const struct session_inject_ops wrap_commit_ops;
+
+/* The clock and the COMMIT of a wrapped autocommit write, queued. */
+static bool queue_wrap_commit(struct rec_session *rs)
+{
+	take_clock(rs);
+	if (session_inject(rs->s, "COMMIT", 6, &wrap_commit_ops, rs))
+		return true;
+	log_error("session %llu: cannot send the COMMIT of a wrapped autocommit write; it commits at the session's "
+		  "next statement",
+		  (unsigned long long)rs->id);
+	inflight_done(rs);
+	return false;
+}
+
 /* The COMMIT of a wrapped autocommit write was answered. */
 static void wrap_committed(void *arg, struct session *s, const struct proto_result_end *end)
 {
@@ -1409,14 +1430,22 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 	if (!rs)
 		return HOOK_FORWARD;
 	if (rs->wrapped) {
-		/* Its COMMIT goes now; wrap_committed releases the answer. */
+		/* Its COMMIT goes now, or once a snapshot's cut ends;
+		 * wrap_committed releases the answer. */
 		rs->wrapped = false;
-		take_clock(rs);
-		if (session_inject(s, "COMMIT", 6, &wrap_commit_ops, rs))
+		pthread_mutex_lock(&rec->lock);
+		bool wait_for_cut = rec->cutting && add_cut_waiter(rec, rs);
+		if (!wait_for_cut) {
+			rs->inflight = true;
+			atomic_fetch_add(&rec->inflight, 1);
+		}
+		pthread_mutex_unlock(&rec->lock);
+		if (wait_for_cut) {
+			rs->wait = WAIT_CUT_COMMIT;
 			return HOOK_HOLD;
-		log_error("session %llu: cannot send the COMMIT of a wrapped autocommit write; it commits at the "
-			  "session's next statement",
-			  (unsigned long long)rs->id);
+		}
+		if (queue_wrap_commit(rs))
+			return HOOK_HOLD;
 	}
 	resolve_unused_prepare(rs);
 	rs->cmd_active = false;
@@ -1491,10 +1520,18 @@ static void resume_after_cut(struct worker *w, void *arg)
 	void **slot = s ? session_hook_data(s, &rec->hooks) : NULL;
 	struct rec_session *rs = slot ? *slot : NULL;
 	free(c);
-	if (!rs || rs->wait != WAIT_CUT || !session_held(s))
+	if (!rs || (rs->wait != WAIT_CUT && rs->wait != WAIT_CUT_COMMIT) || !session_held(s))
 		return;
 	rs->inflight = true;
 	atomic_fetch_add(&rec->inflight, 1);
+	if (rs->wait == WAIT_CUT_COMMIT) {
+		rs->wait = WAIT_NONE;
+		if (queue_wrap_commit(rs))
+			session_send_injected(s);
+		else
+			session_release(s);
+		return;
+	}
 	struct hook_answer ans = {.code = ER_ERROR_DURING_COMMIT, .sql_state = "HY000"};
 	if (prepare_and_hold(rs, &ans) == HOOK_ANSWER) {
 		rs->wait = WAIT_NONE;

@@ -679,6 +679,16 @@ void relay_server_input(struct session *s)
  * Holds
  * ------------------------------------------------------------------------ */
 
+void session_send_injected(struct session *s)
+{
+	if (s->state != S_RESULT_HELD || s->ninject == 0 || s->inject_sent)
+		return;
+	s->inject_in_hold = true;
+	if (!send_injected(s))
+		session_close(s, "out of memory");
+	session_flush(s);
+}
+
 uint8_t *session_held_final(struct session *s, size_t *len)
 {
 	if (s->state != S_RESULT_HELD || !s->held_final)

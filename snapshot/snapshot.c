@@ -550,9 +550,19 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 		ok = w[i].m && q(w[i].m, "SET NAMES binary", err, err_len) &&
 		     q(w[i].m, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err, err_len);
 	}
-	/* The cut: no commit in flight while the views open. */
-	if (ok && o->cut)
-		ok = cut_open = o->cut->begin(o->cut->arg, err, err_len);
+	/* The cut: no commit in flight while the views open. One that is in
+	 * flight may itself wait for a commit the cut holds (a DDL on its
+	 * metadata lock): the cut gives up after a short while, lets
+	 * everything go, and tries again, so commits are never held long. */
+	for (int attempt = 0; ok && o->cut && !cut_open; attempt++) {
+		cut_open = o->cut->begin(o->cut->arg, err, err_len);
+		if (!cut_open && attempt + 1 >= SNAPSHOT_CUT_ATTEMPTS) {
+			ok = false;
+		} else if (!cut_open) {
+			struct timespec pause = {0, 20 * 1000000};
+			nanosleep(&pause, NULL);
+		}
+	}
 	for (int i = 0; ok && i < threads; i++)
 		ok = q(w[i].m, "START TRANSACTION WITH CONSISTENT SNAPSHOT", err, err_len);
 	if (ok && o->cut) {

@@ -35,10 +35,14 @@
 #include "replay.h"
 
 #define SNAPSHOT_THREADS_MAX 16
+/* How often a cut is tried before the snapshot fails (snapshot.c). */
+#define SNAPSHOT_CUT_ATTEMPTS 100
 
 /* The daemon's way to stop commits around the snapshot's start
  * (recorder_cut_begin/mark/end). */
 struct snapshot_cut {
+	/* Hold new commits and wait, briefly, for those in flight; false (and
+	 * nothing held) when they did not finish in time: tried again. */
 	bool (*begin)(void *arg, char *err, size_t err_len);
 	uint64_t (*mark)(void *arg, char *err, size_t err_len); /* the cut's journal sequence, 0 on error */
 	void (*end)(void *arg, uint64_t *held_usec);

@@ -100,7 +100,7 @@ check "HELP: command, description; one row per command; an EOF ends it" \
 		$(tail -n 1 <<<"$out") == "end: EOF" ]] && echo 1 || echo 0)" "$(tr '\n' '|' <<<"$out")"
 out=$(raw --deprecate-eof "SHOW SNAPSHOTS")
 check "with CLIENT_DEPRECATE_EOF an OK ends it (SHOW SNAPSHOTS: no row yet)" \
-	"$(is "$out" "id	sequence	time	tables	rows	bytes	seconds	state"$'\n'"end: OK")" "$(tr '\n' '|' <<<"$out")"
+	"$(is "$out" "id	sequence	time	tables	rows	bytes	state"$'\n'"end: OK")" "$(tr '\n' '|' <<<"$out")"
 out=$(raw --plugin caching_sha2_password "SHOW SERVERS")
 check "a client asking for another plugin is switched to mysql_native_password" \
 	"$([[ $(header "$out") == "switched to mysql_native_password" && $out == *"127.0.0.1:$DB_PORT	"* ]] && echo 1 || echo 0)" \
@@ -159,7 +159,10 @@ v=$(awk -F'\t' '$1 == "commits" { print $2 }' <<<"$out")
 check "SHOW JOURNAL: commits" "$( ((${v:-0} >= 1)) && echo 1 || echo 0)" "commits '$v'"
 
 out=$(ok -e "SHOW SNAPSHOTS")
-check "SHOW SNAPSHOTS: an empty result for now" "$([[ -z $out ]] && echo 1 || echo 0)" "$out"
+check "SHOW SNAPSHOTS: an empty result without [snapshot] dir" "$([[ -z $out ]] && echo 1 || echo 0)" "$out"
+out=$(raw "SNAPSHOT")
+check "SNAPSHOT without [snapshot] dir: an ERR naming what it needs" \
+	"$([[ $out == *"ERR 1105 "*"SNAPSHOT needs ["* ]] && echo 1 || echo 0)" "$(tr '\n' '|' <<<"$out")"
 
 out=$(ok -e "SHOW CONFIG")
 check "SHOW CONFIG: columns" "$(is "$(header "$out")" "section	key	value	reload")" "$(header "$out")"

@@ -95,7 +95,7 @@ static void test_help_lists_commands(void **state)
 		assert_true(admin_parse(command, strlen(command), &verb, err, sizeof(err)));
 		assert_true(strlen(description) > 0);
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 }
 
 int main(void)
