@@ -1522,8 +1522,18 @@ static void resume_after_cut(struct worker *w, void *arg)
 	free(c);
 	if (!rs || (rs->wait != WAIT_CUT && rs->wait != WAIT_CUT_COMMIT) || !session_held(s))
 		return;
-	rs->inflight = true;
-	atomic_fetch_add(&rec->inflight, 1);
+	/* A cut that gave up lets its waiters go, and the next may already
+	 * have begun: then this commit waits for that one too, or it would
+	 * slip in after the cut checked that nothing was in flight. */
+	pthread_mutex_lock(&rec->lock);
+	bool wait_again = rec->cutting && add_cut_waiter(rec, rs);
+	if (!wait_again) {
+		rs->inflight = true;
+		atomic_fetch_add(&rec->inflight, 1);
+	}
+	pthread_mutex_unlock(&rec->lock);
+	if (wait_again)
+		return;
 	if (rs->wait == WAIT_CUT_COMMIT) {
 		rs->wait = WAIT_NONE;
 		if (queue_wrap_commit(rs))

@@ -151,6 +151,8 @@ static void deliver(struct walk *w, const struct journal_record *rec, const stru
 {
 	if (rec->type != JREC_COMMIT || !w->calling)
 		return;
+	/* The first commit past the range's end, in commit order, ends it:
+	 * what is delivered is always a prefix of the commit order. */
 	if (past_range(w->range, rec)) {
 		w->calling = false;
 		w->sum->stopped_early = true;

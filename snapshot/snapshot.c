@@ -162,7 +162,15 @@ static void dump_table(struct dump *d, MYSQL *m, struct table *t)
 	snprintf(sql, sizeof(sql), "SELECT * FROM `%s`.`%s`", t->db, t->name);
 	char why[512];
 	if (!q(m, sql, why, sizeof(why))) {
-		fail(d, "%s", why);
+		unsigned e = mysql_errno(m);
+		/* ER_NO_SUCH_TABLE, ER_TABLE_DEF_CHANGED: DDL since the view opened. */
+		if (e == 1146 || e == 1412)
+			fail(d,
+			     "table %s.%s was dropped or changed during the snapshot (DDL, which no consistent snapshot "
+			     "isolates); take it again",
+			     t->db, t->name);
+		else
+			fail(d, "%s", why);
 		goto out;
 	}
 	MYSQL_RES *res = mysql_use_result(m);
@@ -467,6 +475,45 @@ static bool same_definition(const char *a, const char *b)
 	return same;
 }
 
+/* Every base table outside the server's own databases with its creation
+ * time, one string; NULL with err on failure. */
+static char *table_fingerprint(MYSQL *m, char *err, size_t err_len)
+{
+	if (!q(m, "SELECT table_schema, table_name, IFNULL(create_time, '') FROM information_schema.tables WHERE "
+		  "table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', "
+		  "'performance_schema', 'sys') ORDER BY 1, 2",
+	       err, err_len))
+		return NULL;
+	MYSQL_RES *res = mysql_store_result(m);
+	if (!res) {
+		snprintf(err, err_len, "listing tables: %s", mysql_error(m));
+		return NULL;
+	}
+	size_t cap = 4096, len = 0;
+	char *out = malloc(cap);
+	MYSQL_ROW row;
+	while (out && (row = mysql_fetch_row(res))) {
+		size_t need = strlen(row[0]) + strlen(row[1]) + strlen(row[2]) + 4;
+		if (len + need >= cap) {
+			cap = 2 * (len + need);
+			char *p = realloc(out, cap);
+			if (!p) {
+				free(out);
+				out = NULL;
+				break;
+			}
+			out = p;
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s.%s %s\n", row[0], row[1], row[2]);
+	}
+	mysql_free_result(res);
+	if (!out)
+		snprintf(err, err_len, "out of memory");
+	else
+		out[len] = '\0';
+	return out;
+}
+
 /* After the rows: every table still as it was (no DDL during the dump). */
 static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len)
 {
@@ -565,6 +612,11 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	}
 	for (int i = 0; ok && i < threads; i++)
 		ok = q(w[i].m, "START TRANSACTION WITH CONSISTENT SNAPSHOT", err, err_len);
+	/* Which tables exist and when each was (re)built, while no DDL can
+	 * run (it is held like any commit): a table rebuilt after the views
+	 * opened reads as it is now, not as they saw it. */
+	char *tables_before = ok ? table_fingerprint(w[0].m, err, err_len) : NULL;
+	ok = ok && tables_before;
 	if (ok && o->cut) {
 		res->seq = o->cut->mark(o->cut->arg, err, err_len);
 		ok = res->seq != 0;
@@ -593,6 +645,16 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 		}
 	}
 	ok = ok && schema_unchanged(&d, w[0].m, err, err_len);
+	if (ok) {
+		char *after = table_fingerprint(w[0].m, err, err_len);
+		ok = after && strcmp(after, tables_before) == 0;
+		if (after && !ok)
+			snprintf(err, err_len,
+				 "a table was rebuilt, created or dropped during the snapshot (DDL, which no consistent "
+				 "snapshot isolates); take it again");
+		free(after);
+	}
+	free(tables_before);
 	res->tables = d.ntables;
 	res->rows = d.rows;
 	res->bytes = d.bytes;
