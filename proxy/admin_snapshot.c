@@ -155,9 +155,7 @@ void admin_snapshot(struct admin_conn *ac)
 			 .port = cfg->servers[0].port,
 			 .user = job->user,
 			 .password = job->password,
-			 .tls = cfg->upstream_tls == UPSTREAM_TLS_DISABLED	  ? REPLAY_TLS_DISABLED
-				: cfg->upstream_tls >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY
-									      : REPLAY_TLS_REQUIRED,
+			 .tls = gate_replay_tls(cfg->upstream_tls),
 			 .tls_ca = job->tls_ca,
 			 .tls_cert = job->tls_cert,
 			 .tls_key = job->tls_key},

@@ -27,6 +27,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "gate.h"
 #include "journal_tools.h"
 #include "replay.h"
 #include "snapshot.h"
@@ -326,11 +327,7 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 	int status = 2;
 	char host[256], password[256] = "";
 	if (cfg) {
-		/* verify_ca cannot be had without the name check from
-		 * libmariadb: the tools check both, stricter, never weaker. */
-		o.tls = cfg->upstream_tls == UPSTREAM_TLS_DISABLED		? REPLAY_TLS_DISABLED
-			: cfg->upstream_tls >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY
-								      : REPLAY_TLS_REQUIRED;
+		o.tls = gate_replay_tls(cfg->upstream_tls);
 		o.tls_ca = cfg->upstream_tls_ca;
 		o.tls_cert = cfg->upstream_tls_cert;
 		o.tls_key = cfg->upstream_tls_key;

@@ -46,6 +46,13 @@ enum tls_verify gate_upstream_verify(enum upstream_tls_mode mode)
 	}
 }
 
+enum replay_tls gate_replay_tls(enum upstream_tls_mode mode)
+{
+	if (mode == UPSTREAM_TLS_DISABLED)
+		return REPLAY_TLS_DISABLED;
+	return mode >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY : REPLAY_TLS_REQUIRED;
+}
+
 struct settings *settings_build(const struct config *cfg, char *err, size_t errlen)
 {
 	struct settings *s = calloc(1, sizeof(*s));

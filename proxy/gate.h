@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "hooks.h"
+#include "replay.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -81,6 +82,10 @@ bool gate_add_hooks(struct gate *g, const struct session_hooks *h);
 
 /* What [upstream] tls asks of the server's certificate. */
 enum tls_verify gate_upstream_verify(enum upstream_tls_mode mode);
+/* The same for acctgate's own connections (libmariadb: replay, snapshots,
+ * in-doubt resolution). verify_ca cannot be had there without the name
+ * check: they check both, stricter, never weaker. */
+enum replay_tls gate_replay_tls(enum upstream_tls_mode mode);
 
 /* A reference to the current generation; release with settings_release. */
 struct settings *gate_settings(struct gate *g);

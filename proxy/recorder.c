@@ -381,8 +381,10 @@ static bool rolls_back_transaction(uint16_t code)
 static void on_journal_done(void *arg, uint64_t seq, int err);
 static void release_reservation(struct rec_session *rs);
 
-/* Append a record; `done` NULL for records nothing waits on. */
-static bool append_reserving(struct recorder *rec, uint8_t type, const struct jtxn *t, uint64_t reserve,
+/* Append a record; `done` NULL for records nothing waits on. With
+ * `reserved`, room is kept for its outcome and *reserved says how much
+ * (for the outcome to give back); `release` gives back an earlier one's. */
+static bool append_reserving(struct recorder *rec, uint8_t type, const struct jtxn *t, uint64_t *reserved,
 			     uint64_t release, struct completion *done)
 {
 	uint8_t *payload;
@@ -394,10 +396,11 @@ static bool append_reserving(struct recorder *rec, uint8_t type, const struct jt
 	/* A PREPARE reserves room for the COMMIT that repeats its statements
 	 * with their results (jtxn.h: 56 bytes each), so that commit never
 	 * meets a full disk. */
-	if (reserve)
-		reserve = len + 64 * t->nstmts + 512;
+	uint64_t reserve = reserved ? len + 64 * t->nstmts + 512 : 0;
 	bool ok = journal_append_reserving(rec->journal, type, now_usec(), payload, len, reserve, release,
 					   done ? on_journal_done : NULL, done);
+	if (ok && reserved)
+		*reserved = reserve;
 	free(payload);
 	if (!ok)
 		free(done);
@@ -406,7 +409,7 @@ static bool append_reserving(struct recorder *rec, uint8_t type, const struct jt
 
 static bool append(struct recorder *rec, uint8_t type, const struct jtxn *t, struct completion *done)
 {
-	return append_reserving(rec, type, t, 0, 0, done);
+	return append_reserving(rec, type, t, NULL, 0, done);
 }
 
 static struct completion *completion_new(struct rec_session *rs, enum completion_kind kind)
@@ -583,18 +586,6 @@ static void keep_assignments(struct rec_session *rs)
 	rs->wrote = false;
 }
 
-/* What append_reserving reserves for a PREPARE of n statements, for the
- * outcome to give back (the encoded size is what counts; recomputed). */
-static uint64_t reserve_size(const struct jtxn *t, size_t n)
-{
-	uint8_t *p;
-	size_t len;
-	if (!jtxn_encode(t, &p, &len))
-		return 0;
-	free(p);
-	return len + 64 * n + 512;
-}
-
 /* The reservation of a PREPARE whose outcome will not be written. */
 static void release_reservation(struct rec_session *rs)
 {
@@ -643,9 +634,7 @@ static bool write_prepare(struct rec_session *rs)
 	t.flags = rs->marked ? JTXN_MARKED : 0;
 	struct completion *c = completion_new(rs, C_PREPARE);
 	release_reservation(rs);
-	bool ok = c && append_reserving(rs->rec, JREC_PREPARE, &t, 1, 0, c);
-	if (ok)
-		rs->reserved = reserve_size(&t, k);
+	bool ok = c && append_reserving(rs->rec, JREC_PREPARE, &t, &rs->reserved, 0, c);
 	free(js);
 	return ok;
 }
@@ -685,7 +674,7 @@ static void write_commit(struct rec_session *rs)
 	rs->clock = 0;
 	uint64_t release = rs->reserved;
 	rs->reserved = 0;
-	if (append_reserving(rec, JREC_COMMIT, &t, 0, release, c)) {
+	if (append_reserving(rec, JREC_COMMIT, &t, NULL, release, c)) {
 		atomic_fetch_add(&rec->commits, 1);
 		if (wait)
 			rs->pending_commits++;
@@ -1109,6 +1098,7 @@ static void set_timestamp(struct rec_session *rs, struct session *s, uint64_t us
 static enum hook_verdict plan_command(struct rec_session *rs, struct session *s, struct hook_answer *answer);
 static enum hook_verdict prepare_and_hold(struct rec_session *rs, struct hook_answer *answer);
 static bool add_cut_waiter(struct recorder *rec, struct rec_session *rs);
+static bool waits_for_cut(struct rec_session *rs);
 
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
@@ -1200,15 +1190,7 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 	 * here, where it may still wait for row locks. */
 	if (rs->wrapped)
 		return prepare_and_hold(rs, answer);
-	struct recorder *rec = rs->rec;
-	pthread_mutex_lock(&rec->lock);
-	bool wait_for_cut = rec->cutting && add_cut_waiter(rec, rs);
-	if (!wait_for_cut) {
-		rs->inflight = true;
-		atomic_fetch_add(&rec->inflight, 1);
-	}
-	pthread_mutex_unlock(&rec->lock);
-	if (wait_for_cut) {
+	if (waits_for_cut(rs)) {
 		rs->wait = WAIT_CUT;
 		return HOOK_HOLD;
 	}
@@ -1433,14 +1415,7 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 		/* Its COMMIT goes now, or once a snapshot's cut ends;
 		 * wrap_committed releases the answer. */
 		rs->wrapped = false;
-		pthread_mutex_lock(&rec->lock);
-		bool wait_for_cut = rec->cutting && add_cut_waiter(rec, rs);
-		if (!wait_for_cut) {
-			rs->inflight = true;
-			atomic_fetch_add(&rec->inflight, 1);
-		}
-		pthread_mutex_unlock(&rec->lock);
-		if (wait_for_cut) {
+		if (waits_for_cut(rs)) {
 			rs->wait = WAIT_CUT_COMMIT;
 			return HOOK_HOLD;
 		}
@@ -1510,6 +1485,22 @@ static bool add_cut_waiter(struct recorder *rec, struct rec_session *rs)
 	return true;
 }
 
+/* A commit about to go: while a snapshot's cut runs it waits for the end
+ * (true: a cut waiter now); else it counts as in flight, which the cut
+ * waits for. One decision under the lock, so none slips between. */
+static bool waits_for_cut(struct rec_session *rs)
+{
+	struct recorder *rec = rs->rec;
+	pthread_mutex_lock(&rec->lock);
+	bool wait = rec->cutting && add_cut_waiter(rec, rs);
+	if (!wait) {
+		rs->inflight = true;
+		atomic_fetch_add(&rec->inflight, 1);
+	}
+	pthread_mutex_unlock(&rec->lock);
+	return wait;
+}
+
 /* On the session's worker, once the cut ended: its commit goes on, to
  * its PREPARE. */
 static void resume_after_cut(struct worker *w, void *arg)
@@ -1525,14 +1516,7 @@ static void resume_after_cut(struct worker *w, void *arg)
 	/* A cut that gave up lets its waiters go, and the next may already
 	 * have begun: then this commit waits for that one too, or it would
 	 * slip in after the cut checked that nothing was in flight. */
-	pthread_mutex_lock(&rec->lock);
-	bool wait_again = rec->cutting && add_cut_waiter(rec, rs);
-	if (!wait_again) {
-		rs->inflight = true;
-		atomic_fetch_add(&rec->inflight, 1);
-	}
-	pthread_mutex_unlock(&rec->lock);
-	if (wait_again)
+	if (waits_for_cut(rs))
 		return;
 	if (rs->wait == WAIT_CUT_COMMIT) {
 		rs->wait = WAIT_NONE;
@@ -1575,25 +1559,6 @@ bool recorder_cut_begin(struct recorder *r, int timeout_ms, char *err, size_t er
 	return true;
 }
 
-struct cut_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	uint64_t seq;
-	int err;
-};
-
-static void cut_recorded(void *arg, uint64_t seq, int err)
-{
-	struct cut_wait *w = arg;
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	w->seq = seq;
-	w->err = err;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
 uint64_t recorder_cut_mark(struct recorder *r, char *err, size_t err_len)
 {
 	struct jtxn t = {.run_id = r->run_id};
@@ -1603,22 +1568,14 @@ uint64_t recorder_cut_mark(struct recorder *r, char *err, size_t err_len)
 		snprintf(err, err_len, "out of memory");
 		return 0;
 	}
-	struct cut_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-	bool queued = journal_append(r->journal, JREC_CUT, now_usec(), payload, len, cut_recorded, &w);
+	uint64_t seq = 0;
+	int e = journal_append_wait(r->journal, JREC_CUT, now_usec(), payload, len, &seq);
 	free(payload);
-	if (!queued) {
-		snprintf(err, err_len, "out of memory");
+	if (e) {
+		snprintf(err, err_len, "the journal cannot record the cut: %s", strerror(e));
 		return 0;
 	}
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	if (w.err) {
-		snprintf(err, err_len, "the journal cannot record the cut: %s", strerror(w.err));
-		return 0;
-	}
-	return w.seq;
+	return seq;
 }
 
 void recorder_cut_end(struct recorder *r, uint64_t *held_usec)
@@ -1658,9 +1615,7 @@ static void resolve_in_doubt(struct recorder *rec, const struct config *cfg)
 	struct replay_options o = {
 		.user = cfg->snapshot_user,
 		.password = cfg->snapshot_password,
-		.tls = cfg->upstream_tls == UPSTREAM_TLS_DISABLED		? REPLAY_TLS_DISABLED
-		       : cfg->upstream_tls >= UPSTREAM_TLS_VERIFY_CA ? REPLAY_TLS_VERIFY_IDENTITY
-								     : REPLAY_TLS_REQUIRED,
+		.tls = gate_replay_tls(cfg->upstream_tls),
 		.tls_ca = cfg->upstream_tls_ca,
 		.tls_cert = cfg->upstream_tls_cert,
 		.tls_key = cfg->upstream_tls_key,

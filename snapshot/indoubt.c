@@ -3,13 +3,12 @@
  * markers (indoubt.h).
  *
  * Runs once at start, before any session: the journal's writer thread is
- * up, so the records go through journal_append, and this waits for each
- * one to be durable, since the answer is final only once it is recorded.
+ * up, so the records go through journal_append_wait, each one durable
+ * before the next, since the answer is final only once it is recorded.
  */
 #include "indoubt.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,42 +18,15 @@
 #include "journal_walk.h"
 #include "jtxn.h"
 
-/* ---- waiting for one record ------------------------------------------- */
-
-struct wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	int err;
-};
-
-static void record_done(void *arg, uint64_t seq, int err)
-{
-	struct wait *w = arg;
-	(void)seq;
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	w->err = err;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
 static int append_and_wait(struct journal *j, uint8_t type, uint64_t time_usec, const struct jtxn *t)
 {
 	uint8_t *payload;
 	size_t len;
 	if (!jtxn_encode(t, &payload, &len))
 		return ENOMEM;
-	struct wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-	bool queued = journal_append(j, type, time_usec, payload, len, record_done, &w);
+	int err = journal_append_wait(j, type, time_usec, payload, len, NULL);
 	free(payload);
-	if (!queued)
-		return ENOMEM;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	return w.err;
+	return err;
 }
 
 /* ---- the runs the journal holds ----------------------------------------- */

@@ -90,6 +90,13 @@ bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const v
  */
 bool journal_append_reserving(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
 			      uint64_t reserve, uint64_t release, journal_done_fn done, void *arg);
+/* Append and wait until the record completes (never from the writer
+ * thread, nor from a worker's loop: it blocks). 0 with *seq (may be NULL)
+ * set, or the errno its completion got (ENOMEM when it could not be
+ * queued). */
+int journal_append_wait(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
+			uint64_t *seq);
+
 /* Give back a reservation no record will use (an outcome never written). */
 bool journal_release(struct journal *j, uint64_t release);
 

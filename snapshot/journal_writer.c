@@ -688,6 +688,41 @@ bool journal_append(struct journal *j, uint8_t type, uint64_t time_usec, const v
 	return journal_append_reserving(j, type, time_usec, payload, len, 0, 0, done, arg);
 }
 
+/* journal_append_wait's rendezvous with the writer thread. */
+struct append_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint64_t seq;
+	int err;
+};
+
+static void append_waited(void *arg, uint64_t seq, int err)
+{
+	struct append_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->seq = seq;
+	w->err = err;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int journal_append_wait(struct journal *j, uint8_t type, uint64_t time_usec, const void *payload, size_t len,
+			uint64_t *seq)
+{
+	struct append_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	if (!journal_append(j, type, time_usec, payload, len, append_waited, &w))
+		return ENOMEM;
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	if (seq)
+		*seq = w.seq;
+	return w.err;
+}
+
 bool journal_release(struct journal *j, uint64_t release)
 {
 	struct jentry *e = calloc(1, sizeof(*e));
