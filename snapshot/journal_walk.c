@@ -69,9 +69,12 @@ bool journal_parse_time(const char *text, uint64_t *usec)
 	return true;
 }
 
-/* Commits wait here for the clock values before theirs (see journal_walk.h). */
+/* Commits wait here for the clock values before theirs (see journal_walk.h),
+ * and commits without a clock for every clocked one read before them. */
 struct waiting {
-	uint64_t clock;
+	uint64_t clock;   /* 0: none (a mid-query or implicit commit) */
+	uint64_t after;   /* without a clock: the highest clock read before it */
+	uint64_t arrival; /* read order, which breaks ties */
 	struct journal_record rec; /* rec.payload points to payload */
 	uint8_t *payload;
 	char segment[64];
@@ -89,6 +92,8 @@ struct walk {
 	void *arg;
 	bool calling;
 	uint64_t run, want;         /* the run being ordered, and the clock value due next */
+	uint64_t max_clock;         /* the highest clock value of the run read so far */
+	uint64_t arrivals;
 	struct waiting *wait;
 	size_t nwait, wait_cap;
 	bool oom;
@@ -179,31 +184,46 @@ static void deliver_waiting(struct walk *w, size_t i)
 	w->wait[i] = w->wait[--w->nwait];
 }
 
-/* Deliver the waiting commits that are due, in clock order. */
+/* Due: a clocked commit whose value is next, or one without a clock
+ * once every value read before it has gone. */
+static bool due(const struct walk *w, const struct waiting *x)
+{
+	return x->clock ? x->clock == w->want : x->after < w->want;
+}
+
+/* Deliver the waiting commits that are due, the earliest read first: a
+ * clocked one before a commit without a clock read after it (that commit
+ * was answered later: the only order known for it). */
 static void drain_due(struct walk *w)
 {
-	for (bool found = true; found;) {
-		found = false;
-		for (size_t i = 0; i < w->nwait; i++) {
-			if (w->wait[i].clock == w->want) {
-				deliver_waiting(w, i);
-				w->want++;
-				found = true;
-				break;
-			}
-		}
+	for (;;) {
+		size_t pick = w->nwait;
+		for (size_t i = 0; i < w->nwait; i++)
+			if (due(w, &w->wait[i]) && (pick == w->nwait || w->wait[i].arrival < w->wait[pick].arrival))
+				pick = i;
+		if (pick == w->nwait)
+			return;
+		bool clocked = w->wait[pick].clock != 0;
+		deliver_waiting(w, pick);
+		if (clocked)
+			w->want++;
 	}
 }
 
-/* Give up on the missing value: the smallest waiting one is next. */
+/* Give up on the missing value: the smallest waiting one is next; with
+ * only commits without a clock waiting, the value they wait for. */
 static void skip_gap(struct walk *w)
 {
-	size_t low = 0;
-	for (size_t i = 1; i < w->nwait; i++)
-		if (w->wait[i].clock < w->wait[low].clock)
-			low = i;
+	uint64_t low = 0, low_after = 0;
+	for (size_t i = 0; i < w->nwait; i++) {
+		const struct waiting *x = &w->wait[i];
+		if (x->clock && (!low || x->clock < low))
+			low = x->clock;
+		if (!x->clock && (!low_after || x->after < low_after))
+			low_after = x->after;
+	}
 	w->sum->clock_gaps++;
-	w->want = w->wait[low].clock;
+	w->want = low ? low : low_after + 1;
 	drain_due(w);
 }
 
@@ -213,35 +233,8 @@ static void flush_waiting(struct walk *w)
 		skip_gap(w);
 }
 
-/*
- * A COMMIT or ABORT in the order of its commit clock, not of its record:
- * the records follow the servers' answers, which conflicting commits can
- * send in either order (indoubt.h). Records without a clock go at once.
- */
-static void ordered(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
+static void wait_for_turn(struct walk *w, const struct journal_record *rec, uint64_t clock)
 {
-	if (!t->clock) {
-		deliver(w, rec, t);
-		return;
-	}
-	if (t->run_id != w->run) {
-		/* A restart: what the earlier run left waiting comes first. */
-		size_t before = w->sum->clock_gaps;
-		flush_waiting(w);
-		w->sum->clock_gaps = before;
-		w->run = t->run_id;
-		w->want = t->clock;
-	}
-	if (t->clock < w->want) {
-		deliver(w, rec, t);
-		return;
-	}
-	if (t->clock == w->want) {
-		deliver(w, rec, t);
-		w->want++;
-		drain_due(w);
-		return;
-	}
 	if (w->nwait == w->wait_cap) {
 		size_t cap = w->wait_cap ? w->wait_cap * 2 : 64;
 		struct waiting *p = realloc(w->wait, cap * sizeof(*p));
@@ -260,11 +253,56 @@ static void ordered(struct walk *w, const struct journal_record *rec, const stru
 	}
 	memcpy(x->payload, rec->payload, rec->len);
 	x->rec = *rec;
-	x->clock = t->clock;
+	x->clock = clock;
+	x->after = w->max_clock;
+	x->arrival = w->arrivals++;
 	snprintf(x->segment, sizeof(x->segment), "%s", rec->segment);
 	w->nwait++;
 	if (w->nwait > CLOCK_WINDOW)
 		skip_gap(w);
+}
+
+/*
+ * A COMMIT or ABORT in the order of its commit clock, not of its record:
+ * the records follow the servers' answers, which conflicting commits can
+ * send in either order (indoubt.h). A commit without a clock goes after
+ * every clocked one read before it (a mid-query COMMIT that changed a row
+ * an earlier clocked commit created must find it), at once if none waits.
+ */
+static void ordered(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
+{
+	if (!t->clock) {
+		if (w->nwait)
+			wait_for_turn(w, rec, 0);
+		else
+			deliver(w, rec, t);
+		return;
+	}
+	if (t->run_id != w->run) {
+		/* A restart: what the earlier run left waiting comes first. */
+		size_t before = w->sum->clock_gaps;
+		flush_waiting(w);
+		w->sum->clock_gaps = before;
+		w->run = t->run_id;
+		/* A run's clock starts at 1 (indoubt.c): the first value read
+		 * may be a later one answered first. One far from 1 is a run
+		 * whose start retention removed. */
+		w->want = t->clock <= CLOCK_WINDOW ? 1 : t->clock;
+		w->max_clock = 0;
+	}
+	if (t->clock > w->max_clock)
+		w->max_clock = t->clock;
+	if (t->clock < w->want) {
+		deliver(w, rec, t);
+		return;
+	}
+	if (t->clock == w->want) {
+		deliver(w, rec, t);
+		w->want++;
+		drain_due(w);
+		return;
+	}
+	wait_for_turn(w, rec, t->clock);
 }
 
 int journal_walk(const char *dir, const struct journal_walk_range *range, journal_commit_fn each, void *arg,

@@ -3,7 +3,8 @@
  * written under each fsync policy read back as written, rotation, reopen,
  * concurrent appends, group commit, retention, the writer's error paths
  * (through the test-only hooks of journal_test.h), and forged corrupt
- * segments, each of which must produce its exact message.
+ * segments, each of which must produce its exact message; and the walk's
+ * commit order (journal_walk.h) over records written out of it.
  *
  * The layout constants below are written out again from journal.c's
  * drawing rather than taken from the implementation, so a change of the
@@ -31,6 +32,8 @@
 
 #include "journal.h"
 #include "journal_test.h"
+#include "journal_walk.h"
+#include "jtxn.h"
 
 #define SEG_HDR 48
 #define REC_HDR 40
@@ -961,6 +964,80 @@ static void test_torn_garbage(void **state)
 	read_back(state, 1, 3, len_100, true);
 }
 
+/* ---- the walk's commit order ------------------------------------------- */
+
+/* One COMMIT of run 1 whose txn_id names it, with commit clock `clock`
+ * (0: none, as a mid-query COMMIT). */
+static void append_commit(struct journal *j, uint64_t txn, uint64_t clock)
+{
+	struct jstmt st = {.text = "INSERT INTO t VALUES (1)", .len = 24};
+	struct jtxn t = {.run_id = 1, .session_id = txn, .txn_id = txn, .clock = clock, .stmts = &st, .nstmts = 1};
+	uint8_t *p;
+	size_t len;
+	assert_true(jtxn_encode(&t, &p, &len));
+	uint64_t seq;
+	assert_int_equal(journal_append_wait(j, JREC_COMMIT, now_usec(), p, len, &seq), 0);
+	free(p);
+}
+
+static size_t nwalked;
+static uint64_t walked[16];
+
+static bool note_txn(void *arg, const struct journal_record *rec, const struct jtxn *t)
+{
+	(void)arg;
+	(void)rec;
+	assert_true(nwalked < 16);
+	walked[nwalked++] = t->txn_id;
+	return true;
+}
+
+static void walk_expect(void **state, const struct journal_walk_range *range, const uint64_t *want, size_t n)
+{
+	struct journal_walk_summary sum;
+	char why[256] = "";
+	nwalked = 0;
+	assert_int_equal(journal_walk(jdir(state), range, note_txn, NULL, &sum, why, sizeof(why)), 0);
+	journal_walk_summary_free(&sum);
+	assert_int_equal(nwalked, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(walked[i], want[i]);
+}
+
+/* Records in answer order, commits in clock order: a commit without a
+ * clock (txn 3, read after txn 2 which waits for clock 1) goes after
+ * every clocked commit read before it, and before the clocked one read
+ * after it (txn 5); alone, it goes at once (txn 6 before nothing waits). */
+static void test_walk_clock_order(void **state)
+{
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	append_commit(j, 2, 2); /* seq 1 */
+	append_commit(j, 3, 0); /* seq 2: mid-query COMMIT */
+	append_commit(j, 1, 1); /* seq 3 */
+	append_commit(j, 5, 4); /* seq 4 */
+	append_commit(j, 4, 3); /* seq 5 */
+	append_commit(j, 6, 0); /* seq 6 */
+	journal_close(j);
+	walk_expect(state, NULL, (const uint64_t[]){1, 2, 3, 4, 5, 6}, 6);
+	/* A range ends at the first commit past it in that order: up to seq
+	 * 3 the three read so far, in commit order. */
+	struct journal_walk_range r = {.until_seq = 3};
+	walk_expect(state, &r, (const uint64_t[]){1, 2, 3}, 3);
+}
+
+/* A clock value that never comes (a commit left in doubt): the commits
+ * without a clock waiting behind it go, in order, at the end. */
+static void test_walk_clock_gap(void **state)
+{
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	append_commit(j, 1, 1);
+	append_commit(j, 3, 3); /* clock 2 never comes */
+	append_commit(j, 4, 0);
+	append_commit(j, 5, 0);
+	journal_close(j);
+	walk_expect(state, NULL, (const uint64_t[]){1, 3, 4, 5}, 4);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -994,6 +1071,8 @@ int main(void)
 		T(test_everysec_fsync_error),
 		T(test_full_disk_at_rotation),
 		T(test_record_too_large),
+		T(test_walk_clock_order),
+		T(test_walk_clock_gap),
 	};
 	return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }
