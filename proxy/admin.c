@@ -561,15 +561,15 @@ static void read_commands(struct admin_conn *ac)
 			continue;
 		}
 		char err[300];
-		enum admin_verb verb;
-		bool ok = admin_parse((const char *)p + 1, plen - 1, &verb, err, sizeof(err));
+		struct admin_command cmd;
+		bool ok = admin_parse((const char *)p + 1, plen - 1, &cmd, err, sizeof(err));
 		conn_consume(ac->c, wire);
 		if (!ok) {
 			if (!admin_send_err(ac, ER_PARSE_ERROR, "42000", "%s", err))
 				admin_close(ac, "out of memory");
 			continue;
 		}
-		admin_run(ac, verb);
+		admin_run(ac, &cmd);
 	}
 }
 

@@ -425,8 +425,9 @@ static void answer_reload(struct admin_conn *ac)
 		fail_oom(ac);
 }
 
-void admin_run(struct admin_conn *ac, enum admin_verb verb)
+void admin_run(struct admin_conn *ac, const struct admin_command *cmd)
 {
+	enum admin_verb verb = cmd->verb;
 	switch (verb) {
 	case ADMIN_HELP:
 		answer_help(ac);
@@ -453,6 +454,13 @@ void admin_run(struct admin_conn *ac, enum admin_verb verb)
 		break;
 	case ADMIN_SNAPSHOT:
 		admin_snapshot(ac);
+		break;
+	case ADMIN_VERIFY_SNAPSHOT:
+	case ADMIN_RESTORE_SNAPSHOT:
+		admin_snapshot_task(ac, cmd);
+		break;
+	case ADMIN_DROP_SNAPSHOT:
+		admin_drop_snapshot(ac, cmd);
 		break;
 	case ADMIN_SHOW_CONFIG:
 		answer_config(ac);

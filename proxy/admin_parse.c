@@ -1,31 +1,39 @@
 /*
  * admin_parse.c - see admin_parse.h. A command is a few words: the text is
- * cut into words (runs of anything but whitespace and ';'), trailing ';'
- * dropped, and the words matched against the grammar one by one, so each
- * error can say which word was wrong and what would have been right.
+ * cut into words (runs of anything but whitespace and ';', or a quoted
+ * value), trailing ';' dropped, and the words matched against the grammar
+ * one by one, so each error can say which word was wrong and what would
+ * have been right.
  */
 #include "admin_parse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define WORDS_MAX 6
+#define WORDS_MAX 10
 
 struct word {
 	const char *p;
 	size_t len;
+	bool quoted;
+};
+
+enum split_error {
+	SPLIT_OK,
+	SPLIT_EXTRA_STATEMENT, /* text after a ';' */
+	SPLIT_TOO_MANY,
+	SPLIT_UNTERMINATED,    /* a quote never closed */
 };
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-/* Split into words; false when a ';' is followed by more text (one command
- * per query) or there are more than WORDS_MAX words. */
-static bool split(const char *t, size_t len, struct word *w, size_t *n, bool *extra_statement)
+/* Split into words (a quoted value is one, without its quotes). */
+static enum split_error split(const char *t, size_t len, struct word *w, size_t *n)
 {
 	size_t i = 0;
 	*n = 0;
-	*extra_statement = false;
 	bool semicolon = false;
 	while (i < len) {
 		if (is_space(t[i])) {
@@ -37,21 +45,33 @@ static bool split(const char *t, size_t len, struct word *w, size_t *n, bool *ex
 			i++;
 			continue;
 		}
-		if (semicolon) {
-			*extra_statement = true;
-			return false;
+		if (semicolon)
+			return SPLIT_EXTRA_STATEMENT;
+		if (*n == WORDS_MAX)
+			return SPLIT_TOO_MANY;
+		if (t[i] == '\'' || t[i] == '"') {
+			char q = t[i++];
+			size_t start = i;
+			while (i < len && t[i] != q)
+				i++;
+			if (i == len)
+				return SPLIT_UNTERMINATED;
+			w[(*n)++] = (struct word){t + start, i - start, true};
+			i++;
+			continue;
 		}
 		size_t start = i;
 		while (i < len && !is_space(t[i]) && t[i] != ';')
 			i++;
-		if (*n == WORDS_MAX)
-			return false;
-		w[(*n)++] = (struct word){t + start, i - start};
+		w[(*n)++] = (struct word){t + start, i - start, false};
 	}
-	return true;
+	return SPLIT_OK;
 }
 
-static bool is(const struct word *w, const char *kw) { return w->len == strlen(kw) && strncasecmp(w->p, kw, w->len) == 0; }
+static bool is(const struct word *w, const char *kw)
+{
+	return !w->quoted && w->len == strlen(kw) && strncasecmp(w->p, kw, w->len) == 0;
+}
 
 /* "got 'WORD'" as the message quotes it: at most 40 bytes, printable only. */
 static void quote(const struct word *w, char *buf, size_t len)
@@ -83,16 +103,115 @@ static bool no_more(const struct word *w, size_t n, size_t from, const char *com
 	return false;
 }
 
-bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err, size_t errlen)
+/* A value made only of the bytes `allowed` accepts, copied out. */
+static bool value(const struct word *w, bool (*allowed)(char), char *out, size_t cap)
+{
+	if (w->len == 0 || w->len >= cap)
+		return false;
+	for (size_t i = 0; i < w->len; i++)
+		if (!allowed(w->p[i]))
+			return false;
+	memcpy(out, w->p, w->len);
+	out[w->len] = '\0';
+	return true;
+}
+
+static bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+/* A snapshot id names a directory under [snapshot] dir: nothing that
+ * could climb out of it ('/', a leading '.'). */
+static bool id_byte(char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; }
+static bool db_byte(char c) { return alnum(c) || c == '_' || c == '$'; }
+static bool time_byte(char c) { return alnum(c) || c == '-' || c == ':' || c == '.' || c == ' ' || c == '@' || c == '+'; }
+
+/* "<VERB> SNAPSHOT 'id'": the id into cmd. */
+static bool snapshot_id(const struct word *w, size_t n, const char *command, struct admin_command *cmd,
+			char *err, size_t errlen)
+{
+	char q[64];
+	if (n < 2 || !is(&w[1], "SNAPSHOT")) {
+		if (n < 2)
+			snprintf(err, errlen, "%s: expected SNAPSHOT 'id' after %s, got nothing", command, command);
+		else {
+			quote(&w[1], q, sizeof(q));
+			snprintf(err, errlen, "%s: expected SNAPSHOT 'id' after %s, got '%s'", command, command, q);
+		}
+		return false;
+	}
+	if (n < 3) {
+		snprintf(err, errlen, "%s SNAPSHOT: expected the snapshot's id (SHOW SNAPSHOTS lists them), got nothing",
+			 command);
+		return false;
+	}
+	if (w[2].p[0] == '.' || !value(&w[2], id_byte, cmd->snapshot_id, sizeof(cmd->snapshot_id))) {
+		quote(&w[2], q, sizeof(q));
+		snprintf(err, errlen, "%s SNAPSHOT: expected a snapshot id (letters, digits, '-', '_', '.'), got '%s'",
+			 command, q);
+		return false;
+	}
+	return true;
+}
+
+/* RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] INTO DATABASE 'name' */
+static bool restore_args(const struct word *w, size_t n, struct admin_command *cmd, char *err, size_t errlen)
+{
+	char q[64];
+	size_t i = 3;
+	if (i < n && is(&w[i], "UNTIL")) {
+		if (i + 1 < n && is(&w[i + 1], "SEQUENCE")) {
+			char digits[24];
+			if (i + 2 >= n || !value(&w[i + 2], alnum, digits, sizeof(digits)) ||
+			    strspn(digits, "0123456789") != strlen(digits) || (cmd->until_seq = strtoull(digits, NULL, 10)) == 0) {
+				snprintf(err, errlen, "RESTORE SNAPSHOT: expected a journal sequence number after UNTIL SEQUENCE");
+				return false;
+			}
+			i += 3;
+		} else {
+			if (i + 1 >= n || !(w[i + 1].p[0] == '@' || (w[i + 1].p[0] >= '0' && w[i + 1].p[0] <= '9')) ||
+			    !value(&w[i + 1], time_byte, cmd->until_time, sizeof(cmd->until_time))) {
+				snprintf(err, errlen, "RESTORE SNAPSHOT: expected UNTIL 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) or "
+						      "UNTIL SEQUENCE n");
+				return false;
+			}
+			i += 2;
+		}
+	}
+	/* In place, under slurmdbd's feet, is not offered: the admin restores
+	 * beside the live database, or stops slurmdbd and uses the offline
+	 * `acctgate restore` (README "Backup and restore"). */
+	if (i >= n || !is(&w[i], "INTO") || i + 1 >= n || !is(&w[i + 1], "DATABASE") || i + 2 >= n ||
+	    !value(&w[i + 2], db_byte, cmd->into_database, sizeof(cmd->into_database))) {
+		snprintf(err, errlen, "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): "
+				      "the admin port restores beside the live database; in place, stop slurmdbd and "
+				      "run `acctgate restore`");
+		return false;
+	}
+	i += 3;
+	if (i < n) {
+		quote(&w[i], q, sizeof(q));
+		snprintf(err, errlen, "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE or the end, got '%s'", q);
+		return false;
+	}
+	return true;
+}
+
+bool admin_parse(const char *text, size_t len, struct admin_command *cmd, char *err, size_t errlen)
 {
 	struct word w[WORDS_MAX];
 	size_t n;
-	bool extra;
 	char q[64];
-	if (!split(text, len, w, &n, &extra)) {
-		snprintf(err, errlen, extra ? "expected one command per query (nothing after ';')"
-					    : "expected a command of at most %d words (HELP lists them)",
-			 WORDS_MAX);
+	memset(cmd, 0, sizeof(*cmd));
+	enum admin_verb *verb = &cmd->verb;
+	switch (split(text, len, w, &n)) {
+	case SPLIT_OK:
+		break;
+	case SPLIT_EXTRA_STATEMENT:
+		snprintf(err, errlen, "expected one command per query (nothing after ';')");
+		return false;
+	case SPLIT_TOO_MANY:
+		snprintf(err, errlen, "expected a command of at most %d words (HELP lists them)", WORDS_MAX);
+		return false;
+	case SPLIT_UNTERMINATED:
+		snprintf(err, errlen, "expected a closing quote");
 		return false;
 	}
 	if (n == 0) {
@@ -112,6 +231,18 @@ bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err,
 	if (is(&w[0], "SNAPSHOT")) {
 		*verb = ADMIN_SNAPSHOT;
 		return no_more(w, n, 1, "SNAPSHOT", err, errlen);
+	}
+	if (is(&w[0], "VERIFY")) {
+		*verb = ADMIN_VERIFY_SNAPSHOT;
+		return snapshot_id(w, n, "VERIFY", cmd, err, errlen) && no_more(w, n, 3, "VERIFY SNAPSHOT 'id'", err, errlen);
+	}
+	if (is(&w[0], "DROP")) {
+		*verb = ADMIN_DROP_SNAPSHOT;
+		return snapshot_id(w, n, "DROP", cmd, err, errlen) && no_more(w, n, 3, "DROP SNAPSHOT 'id'", err, errlen);
+	}
+	if (is(&w[0], "RESTORE")) {
+		*verb = ADMIN_RESTORE_SNAPSHOT;
+		return snapshot_id(w, n, "RESTORE", cmd, err, errlen) && restore_args(w, n, cmd, err, errlen);
 	}
 	if (is(&w[0], "SHOW")) {
 		if (n < 2) {
@@ -142,7 +273,10 @@ bool admin_parse(const char *text, size_t len, enum admin_verb *verb, char *err,
 		return false;
 	}
 	quote(&w[0], q, sizeof(q));
-	snprintf(err, errlen, "unknown command '%s': expected HELP, SHOW " SHOW_EXPECTED ", SNAPSHOT or RELOAD", q);
+	snprintf(err, errlen,
+		 "unknown command '%s': expected HELP, SHOW " SHOW_EXPECTED
+		 ", SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD",
+		 q);
 	return false;
 }
 
@@ -158,6 +292,11 @@ static const struct {
 	{"SHOW CONFIG", "every configuration key with its running value (passwords as '(set)')"},
 	{"SNAPSHOT", "a consistent snapshot into [snapshot] dir, cut with the journal: id, sequence, time, tables, "
 		     "rows, bytes, seconds, longest commit hold"},
+	{"VERIFY SNAPSHOT 'id'", "re-read a snapshot: its manifest, every data file's rows and checksum"},
+	{"DROP SNAPSHOT 'id'", "delete a snapshot's directory"},
+	{"RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] INTO DATABASE 'name'",
+	 "load a one-database snapshot under another name and roll it forward with the journal (to its end, a UTC "
+	 "time or a sequence); one line per step, divergence and transaction in doubt"},
 	{"RELOAD", "reload the configuration file, as SIGHUP does; ERR says why when it is refused"},
 };
 

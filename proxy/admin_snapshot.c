@@ -37,9 +37,8 @@ struct snapshot_job {
 	struct snapshot_options o;
 	struct snapshot_cut cut;
 	char dir[CONFIG_STR_MAX + 64];
-	char host[CONFIG_HOST_MAX];
-	char user[128], password[256], databases[CONFIG_STR_MAX];
-	char tls_ca[CONFIG_STR_MAX], tls_cert[CONFIG_STR_MAX], tls_key[CONFIG_STR_MAX];
+	struct admin_db_account acct;
+	char databases[CONFIG_STR_MAX];
 	bool ok;
 	struct snapshot_result res;
 	char err[768];
@@ -87,7 +86,7 @@ static void snapshot_done_on_main(struct worker *unused, void *arg)
 			admin_flush(ac);
 		}
 	}
-	OPENSSL_cleanse(job->password, sizeof(job->password));
+	OPENSSL_cleanse(job->acct.password, sizeof(job->acct.password));
 	free(job);
 }
 
@@ -142,28 +141,15 @@ void admin_snapshot(struct admin_conn *ac)
 	strftime(id, sizeof(id), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(job->dir, sizeof(job->dir), "%s/%s", cfg->snapshot_dir, id);
 	snprintf(job->res.id, sizeof(job->res.id), "%s", id);
-	snprintf(job->host, sizeof(job->host), "%s", cfg->servers[0].host);
-	snprintf(job->user, sizeof(job->user), "%s", cfg->snapshot_user);
-	snprintf(job->password, sizeof(job->password), "%s", cfg->snapshot_password);
 	snprintf(job->databases, sizeof(job->databases), "%s", cfg->snapshot_databases);
-	snprintf(job->tls_ca, sizeof(job->tls_ca), "%s", cfg->upstream_tls_ca);
-	snprintf(job->tls_cert, sizeof(job->tls_cert), "%s", cfg->upstream_tls_cert);
-	snprintf(job->tls_key, sizeof(job->tls_key), "%s", cfg->upstream_tls_key);
 	job->cut = (struct snapshot_cut){cut_begin, cut_mark, cut_end, gt->recorder};
 	job->o = (struct snapshot_options){
-		.conn = {.host = job->host,
-			 .port = cfg->servers[0].port,
-			 .user = job->user,
-			 .password = job->password,
-			 .tls = gate_replay_tls(cfg->upstream_tls),
-			 .tls_ca = job->tls_ca,
-			 .tls_cert = job->tls_cert,
-			 .tls_key = job->tls_key},
 		.dir = job->dir,
 		.databases = job->databases,
 		.threads = cfg->snapshot_threads,
 		.cut = &job->cut,
 	};
+	admin_db_account(cfg, &job->acct, &job->o.conn);
 	settings_release(st);
 	pthread_t th;
 	pthread_attr_t attr;
@@ -181,6 +167,29 @@ void admin_snapshot(struct admin_conn *ac)
 	log_notice("admin: snapshot %s started by admin %llu into %s", id, (unsigned long long)ac->id, job->dir);
 	ac->state = AS_GATHERING;
 	conn_set_reading(ac->c, false);
+}
+
+void admin_db_account(const struct config *cfg, struct admin_db_account *acct, struct replay_options *conn)
+{
+	snprintf(acct->host, sizeof(acct->host), "%s", cfg->servers[0].host);
+	snprintf(acct->user, sizeof(acct->user), "%s", cfg->snapshot_user);
+	snprintf(acct->password, sizeof(acct->password), "%s", cfg->snapshot_password);
+	snprintf(acct->tls_ca, sizeof(acct->tls_ca), "%s", cfg->upstream_tls_ca);
+	snprintf(acct->tls_cert, sizeof(acct->tls_cert), "%s", cfg->upstream_tls_cert);
+	snprintf(acct->tls_key, sizeof(acct->tls_key), "%s", cfg->upstream_tls_key);
+	*conn = (struct replay_options){.host = acct->host,
+					.port = cfg->servers[0].port,
+					.user = acct->user,
+					.password = acct->password,
+					.tls = gate_replay_tls(cfg->upstream_tls),
+					.tls_ca = acct->tls_ca,
+					.tls_cert = acct->tls_cert,
+					.tls_key = acct->tls_key};
+}
+
+bool admin_snapshot_running_id(const struct admin *a, const char *id)
+{
+	return a->snapshot_running && strcmp(a->snapshot_running->res.id, id) == 0;
 }
 
 /* One manifest's summary (without re-reading the data: VERIFY does). */

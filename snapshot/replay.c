@@ -41,6 +41,7 @@ struct replay {
 	struct replay_conn conns[REPLAY_CONNECTIONS_MAX];
 	uint64_t clock;
 	uint64_t transactions, statements, divergences;
+	uint64_t applied_seq, applied_usec; /* the last transaction applied: its COMMIT record */
 	uint64_t last_seq;
 	bool connect_failed;
 	struct timespec started, last_progress;
@@ -267,6 +268,8 @@ static bool replay_commit(void *arg, const struct journal_record *rec, const str
 		r->divergences++;
 	}
 	r->transactions++;
+	r->applied_seq = rec->seq;
+	r->applied_usec = rec->time_usec;
 	progress(r, false);
 	return true;
 }
@@ -298,6 +301,12 @@ int replay_run(const struct replay_options *o, FILE *out, FILE *err)
 	fprintf(out, "replayed %llu transactions (%llu statements) up to seq %llu in %.3f s: %llu divergences\n",
 		(unsigned long long)r->transactions, (unsigned long long)r->statements, (unsigned long long)r->last_seq,
 		since(&r->started), (unsigned long long)r->divergences);
+	if (r->transactions) {
+		char when[48];
+		journal_format_time(r->applied_usec, when, sizeof(when));
+		fprintf(out, "last transaction applied: seq %llu, committed at %s\n", (unsigned long long)r->applied_seq,
+			when);
+	}
 	for (size_t i = 0; i < sum.nin_doubt; i++)
 		fprintf(out, "in doubt, not applied: PREPARE seq %llu (session %llu, transaction %llu: %s)\n",
 			(unsigned long long)sum.in_doubt[i].seq, (unsigned long long)sum.in_doubt[i].session_id,

@@ -315,6 +315,22 @@ static char *show_create(MYSQL *m, const char *sql, unsigned col, char *err, siz
 	return text;
 }
 
+/* A table's CREATE TABLE; one dropped (or rebuilt) since it was listed
+ * is DDL during the snapshot, which the admin answers by taking another. */
+static char *show_create_table(MYSQL *m, const char *db, const char *name, char *err, size_t err_len)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", db, name);
+	char *text = show_create(m, sql, 1, err, err_len);
+	unsigned e = text ? 0 : mysql_errno(m);
+	if (e == 1146 || e == 1412)
+		snprintf(err, err_len,
+			 "table %s.%s was dropped or changed during the snapshot (DDL, which no consistent snapshot "
+			 "isolates); take it again",
+			 db, name);
+	return text;
+}
+
 struct collect {
 	struct dump *d;
 	const char *db;
@@ -408,8 +424,7 @@ static bool dump_schema(struct dump *d, MYSQL *m, const char *db, char *err, siz
 		fprintf(f, "%s;\nUSE `%s`;\nSET foreign_key_checks = 0;\n", create_db, db);
 	free(create_db);
 	for (size_t i = first; ok && i < d->ntables; i++) {
-		snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", db, d->tables[i].name);
-		d->tables[i].create = show_create(m, sql, 1, err, err_len);
+		d->tables[i].create = show_create_table(m, db, d->tables[i].name, err, err_len);
 		ok = d->tables[i].create != NULL;
 		if (ok)
 			fprintf(f, "%s;\n", d->tables[i].create);
@@ -518,9 +533,7 @@ static char *table_fingerprint(MYSQL *m, char *err, size_t err_len)
 static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len)
 {
 	for (size_t i = 0; i < d->ntables; i++) {
-		char sql[256];
-		snprintf(sql, sizeof(sql), "SHOW CREATE TABLE `%s`.`%s`", d->tables[i].db, d->tables[i].name);
-		char *now = show_create(m, sql, 1, err, err_len);
+		char *now = show_create_table(m, d->tables[i].db, d->tables[i].name, err, err_len);
 		if (!now || !same_definition(now, d->tables[i].create)) {
 			if (now)
 				snprintf(err, err_len,

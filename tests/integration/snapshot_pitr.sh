@@ -7,7 +7,10 @@
 #   the snapshot rolled forward with the journal to its end equals the
 #     original database, table by table;
 #   the SNAPSHOT answer's row, SHOW SNAPSHOTS, the longest commit hold;
-#   a restore into a database that exists is refused.
+#   a restore into a database that exists is refused;
+#   the admin port's VERIFY SNAPSHOT, RESTORE SNAPSHOT ... INTO DATABASE
+#     (the copy, rolled forward, equals the original; bad input refused)
+#     and DROP SNAPSHOT.
 # acctgate only (77 = skipped in direct mode).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
@@ -54,6 +57,50 @@ echo "commits held ${held:-?} ms of a ${secs:-?} s snapshot"
 check "the SNAPSHOT answer reports the commit hold" "$([[ $held =~ ^[0-9.]+$ ]] && echo 1 || echo 0)" "${held:-none}"
 list=$(admin "SHOW SNAPSHOTS")
 check "SHOW SNAPSHOTS lists it" "$([[ $list == *"$id"*done* ]] && echo 1 || echo 0)" "$list"
+
+# The admin port's VERIFY, RESTORE ... INTO DATABASE (beside the live
+# database, rolled forward to the journal's end) and DROP.
+out=$(admin "VERIFY SNAPSHOT '$id'")
+check "VERIFY SNAPSHOT: ok, the SNAPSHOT answer's sequence and rows" \
+	"$([[ $out == "$id"$'\t'"$seq"$'\t'"$tables"$'\t'"$rows"$'\t'*$'\t'ok ]] && echo 1 || echo 0)" "$out"
+out=$(admin "VERIFY SNAPSHOT 'no_such_snapshot'")
+check "VERIFY SNAPSHOT of an unknown id: ERR" "$([[ $out == *"unknown snapshot 'no_such_snapshot'"* ]] && echo 1 || echo 0)" "$out"
+copy=${jdb}_copy
+direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
+direct "DROP DATABASE IF EXISTS \`$copy\`" >/dev/null
+out=$(admin "RESTORE SNAPSHOT '$id' INTO DATABASE '$copy'")
+echo "$out" | sed 's/^/  | /' | head -n 8
+check "RESTORE SNAPSHOT ... INTO DATABASE: loaded and rolled forward, 0 divergences" \
+	"$([[ $out == *"restored snapshot $id"* && $out == *" 0 divergences"* && $out == *"last transaction applied: seq"* ]] && echo 1 || echo 0)" \
+	"$(tr '\n' ' ' <<<"$out" | cut -c1-300)"
+# Every table of the copy against the original, on the same server.
+differ=""
+ntab=0
+for t in $(direct "SELECT table_name FROM information_schema.tables WHERE table_schema = '$jdb' AND table_type = 'BASE TABLE'"); do
+	ntab=$((ntab + 1))
+	a=$(direct "CHECKSUM TABLE \`$jdb\`.\`$t\` EXTENDED" | cut -f2)
+	b=$(direct "CHECKSUM TABLE \`$copy\`.\`$t\` EXTENDED" | cut -f2)
+	[[ $a == "$b" && -n $a ]] || differ+=" $t ($a vs $b)"
+done
+check "the restored copy == the original database ($ntab tables, CHECKSUM TABLE EXTENDED)" \
+	"$([[ -z $differ && $ntab -gt 0 ]] && echo 1 || echo 0)" "${differ:-equal}"
+out=$(admin "RESTORE SNAPSHOT '$id' INTO DATABASE '$copy'")
+check "RESTORE SNAPSHOT into a database that exists: ERR, nothing changed" \
+	"$([[ $out == *"ERROR"*"exists on the target"* ]] && echo 1 || echo 0)" "$out"
+out=$(admin "RESTORE SNAPSHOT '$id' UNTIL '2001-01-01 00:00:00' INTO DATABASE '${copy}2'")
+check "RESTORE SNAPSHOT UNTIL a time before the snapshot: ERR" \
+	"$([[ $out == *"ERROR"*"before the snapshot"* && -z $(direct "SHOW DATABASES LIKE '${copy}2'") ]] && echo 1 || echo 0)" "$out"
+out=$(admin "RESTORE SNAPSHOT '$id'")
+check "RESTORE SNAPSHOT in place: refused, naming the offline way" \
+	"$([[ $out == *"INTO DATABASE"*"acctgate restore"* ]] && echo 1 || echo 0)" "$out"
+direct "DROP DATABASE \`$copy\`" >/dev/null
+cp -a "$lab/$jname/snapshots/$id" "$lab/$jname/snapshots/$id-copy"
+out=$(admin "DROP SNAPSHOT '$id-copy'")
+check "DROP SNAPSHOT: gone from the directory and from SHOW SNAPSHOTS" \
+	"$([[ -z $out && ! -e $lab/$jname/snapshots/$id-copy && $(admin "SHOW SNAPSHOTS") != *"$id-copy"* ]] && echo 1 || echo 0)" \
+	"${out:-OK}"
+out=$(admin "DROP SNAPSHOT '$id-copy'")
+check "DROP SNAPSHOT of an unknown id: ERR" "$([[ $out == *"unknown snapshot"* ]] && echo 1 || echo 0)" "$out"
 lab_acctgate_stop "$jag"
 "$ACCTGATE_BIN" journal verify "$jdir" | grep -E 'transactions|OK' | head -n 2
 

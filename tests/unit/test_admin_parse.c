@@ -14,20 +14,20 @@
 
 #include "admin_parse.h"
 
+static struct admin_command parsed;
+
 static void expect_verb(const char *text, enum admin_verb want)
 {
-	enum admin_verb verb;
 	char err[300] = "";
-	if (!admin_parse(text, strlen(text), &verb, err, sizeof(err)))
+	if (!admin_parse(text, strlen(text), &parsed, err, sizeof(err)))
 		fail_msg("'%s' refused: %s", text, err);
-	assert_int_equal(verb, want);
+	assert_int_equal(parsed.verb, want);
 }
 
 static void expect_refusal(const char *text, const char *want)
 {
-	enum admin_verb verb;
 	char err[300] = "";
-	assert_false(admin_parse(text, strlen(text), &verb, err, sizeof(err)));
+	assert_false(admin_parse(text, strlen(text), &parsed, err, sizeof(err)));
 	assert_string_equal(err, want);
 }
 
@@ -42,10 +42,11 @@ static void test_refused(void **state)
 	expect_refusal("RELOAD now", "RELOAD takes nothing after it, got 'now'");
 	expect_refusal("HELP me please", "HELP [topic] takes nothing after it, got 'please'");
 	expect_refusal("SHOW STATUS; SHOW SERVERS", "expected one command per query (nothing after ';')");
-	expect_refusal("a b c d e f g", "expected a command of at most 6 words (HELP lists them)");
-	expect_refusal("DROP DATABASE slurm_acct_db",
-		       "unknown command 'DROP': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or "
-		       "CONFIG, SNAPSHOT or RELOAD");
+	expect_refusal("a b c d e f g h i j k", "expected a command of at most 10 words (HELP lists them)");
+	expect_refusal("DROP DATABASE slurm_acct_db", "DROP: expected SNAPSHOT 'id' after DROP, got 'DATABASE'");
+	expect_refusal("FLUSH TABLES",
+		       "unknown command 'FLUSH': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or "
+		       "CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
 	expect_refusal("SELECT 1", "SELECT: expected SELECT @@version_comment [LIMIT 1], the only SELECT the admin port "
 				   "answers (HELP lists the commands)");
 	expect_refusal("SELECT @@version_comment LIMIT 2",
@@ -53,10 +54,60 @@ static void test_refused(void **state)
 		       "lists the commands)");
 	/* Control bytes and long words are quoted harmlessly. */
 	expect_refusal("\x01\x1b[31m", "unknown command '??[31m': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-				       "SNAPSHOTS or CONFIG, SNAPSHOT or RELOAD");
+				       "SNAPSHOTS or CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
+				       "RELOAD");
 	expect_refusal("SHOW XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
 		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG after SHOW, got "
 		       "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX...'");
+}
+
+/* The snapshot commands' arguments: ids that stay inside [snapshot] dir,
+ * the restore's end and target, each refusal naming what was expected. */
+static void test_snapshot_commands(void **state)
+{
+	expect_verb("verify snapshot '20261202T031500Z'", ADMIN_VERIFY_SNAPSHOT);
+	assert_string_equal(parsed.snapshot_id, "20261202T031500Z");
+	expect_verb("DROP SNAPSHOT 20261202T031500Z;", ADMIN_DROP_SNAPSHOT);
+	assert_string_equal(parsed.snapshot_id, "20261202T031500Z");
+	expect_verb("RESTORE SNAPSHOT 'a' INTO DATABASE 'slurm_copy'", ADMIN_RESTORE_SNAPSHOT);
+	assert_string_equal(parsed.into_database, "slurm_copy");
+	assert_string_equal(parsed.until_time, "");
+	assert_int_equal(parsed.until_seq, 0);
+	expect_verb("restore snapshot \"a\" until '2026-12-02 03:00:00.5' into database x", ADMIN_RESTORE_SNAPSHOT);
+	assert_string_equal(parsed.until_time, "2026-12-02 03:00:00.5");
+	assert_string_equal(parsed.into_database, "x");
+	expect_verb("RESTORE SNAPSHOT a UNTIL SEQUENCE 1234 INTO DATABASE y", ADMIN_RESTORE_SNAPSHOT);
+	assert_int_equal(parsed.until_seq, 1234);
+	assert_string_equal(parsed.until_time, "");
+
+	expect_refusal("VERIFY", "VERIFY: expected SNAPSHOT 'id' after VERIFY, got nothing");
+	expect_refusal("VERIFY SNAPSHOT",
+		       "VERIFY SNAPSHOT: expected the snapshot's id (SHOW SNAPSHOTS lists them), got nothing");
+	expect_refusal("DROP SNAPSHOT '../etc'",
+		       "DROP SNAPSHOT: expected a snapshot id (letters, digits, '-', '_', '.'), got '../etc'");
+	expect_refusal("DROP SNAPSHOT '.'", "DROP SNAPSHOT: expected a snapshot id (letters, digits, '-', '_', '.'), got '.'");
+	expect_refusal("DROP SNAPSHOT 'a/b'",
+		       "DROP SNAPSHOT: expected a snapshot id (letters, digits, '-', '_', '.'), got 'a/b'");
+	expect_refusal("DROP SNAPSHOT a b", "DROP SNAPSHOT 'id' takes nothing after it, got 'b'");
+	expect_refusal("DROP SNAPSHOT 'a", "expected a closing quote");
+	expect_refusal("RESTORE SNAPSHOT a",
+		       "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): the admin port "
+		       "restores beside the live database; in place, stop slurmdbd and run `acctgate restore`");
+	expect_refusal("RESTORE SNAPSHOT a INTO DATABASE 'x;drop'",
+		       "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): the admin port "
+		       "restores beside the live database; in place, stop slurmdbd and run `acctgate restore`");
+	expect_refusal("RESTORE SNAPSHOT a UNTIL SEQUENCE 0 INTO DATABASE x",
+		       "RESTORE SNAPSHOT: expected a journal sequence number after UNTIL SEQUENCE");
+	expect_refusal("RESTORE SNAPSHOT a UNTIL SEQUENCE 12x INTO DATABASE x",
+		       "RESTORE SNAPSHOT: expected a journal sequence number after UNTIL SEQUENCE");
+	expect_refusal("RESTORE SNAPSHOT a UNTIL INTO DATABASE x",
+		       "RESTORE SNAPSHOT: expected UNTIL 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) or UNTIL SEQUENCE n");
+	expect_refusal("RESTORE SNAPSHOT a INTO DATABASE x now",
+		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE or the end, got 'now'");
+	/* A quoted keyword is a value, not the keyword. */
+	expect_refusal("'SHOW' STATUS", "unknown command 'SHOW': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
+					"SNAPSHOTS or CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
+					"RELOAD");
 }
 
 static void test_accepted(void **state)
@@ -77,25 +128,34 @@ static void test_accepted(void **state)
 /* The text is not NUL-terminated: nothing past len is read. */
 static void test_length_bound(void **state)
 {
-	enum admin_verb verb;
 	char err[300];
 	const char text[] = "RELOADX";
-	assert_true(admin_parse(text, 6, &verb, err, sizeof(err)));
-	assert_int_equal(verb, ADMIN_RELOAD);
+	assert_true(admin_parse(text, 6, &parsed, err, sizeof(err)));
+	assert_int_equal(parsed.verb, ADMIN_RELOAD);
 }
 
-/* HELP lists every command the parser takes, each with a description. */
+/* HELP lists every command the parser takes, each with a description:
+ * each entry, its [optional parts] left out, parses. */
 static void test_help_lists_commands(void **state)
 {
 	const char *command, *description;
 	size_t n = 0;
 	for (; admin_help_at(n, &command, &description); n++) {
-		enum admin_verb verb;
-		char err[300];
-		assert_true(admin_parse(command, strlen(command), &verb, err, sizeof(err)));
+		char bare[256], err[300];
+		size_t k = 0;
+		int depth = 0;
+		for (const char *p = command; *p && k + 1 < sizeof(bare); p++) {
+			depth += *p == '[';
+			if (!depth)
+				bare[k++] = *p;
+			depth -= *p == ']';
+		}
+		bare[k] = '\0';
+		if (!admin_parse(bare, k, &parsed, err, sizeof(err)))
+			fail_msg("HELP's '%s' refused: %s", bare, err);
 		assert_true(strlen(description) > 0);
 	}
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 12);
 }
 
 int main(void)
@@ -103,6 +163,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_accepted),
+		cmocka_unit_test(test_snapshot_commands),
 		cmocka_unit_test(test_length_bound),
 		cmocka_unit_test(test_help_lists_commands),
 	};
