@@ -42,7 +42,8 @@
 # --dry-run prints the changes as unified diffs and touches nothing.
 # --undo puts slurmdbd's file back (byte for byte when nothing else changed
 # it since; otherwise only the two lines), restores or removes acctgate.conf
-# as it was before the first run, restarts slurmdbd and stops acctgate. The
+# as it was before the first run, removes the CA bundle if a run installed
+# it, restarts slurmdbd and stops acctgate. The
 # originals are kept in /var/lib/acctgate/pcluster/.
 #
 # Environment (for tests): ACCTGATE_PCLUSTER_ROOT prefixes every path (a
@@ -191,6 +192,10 @@ if [[ $mode == undo ]]; then
 	else
 		$systemctl stop acctgate
 	fi
+	if [[ -f $(R $state/installed-ca-bundle) ]]; then
+		rm -f "$(R $ca_bundle)"
+		say "removed $ca_bundle (installed by the first run)"
+	fi
 	rm -rf "$(R $state)"
 	exit 0
 fi
@@ -263,6 +268,8 @@ if ! cmp -s "$work/acctgate.conf.cur" "$work/acctgate.conf"; then
 		die "acctgate --check refused the configuration; slurmdbd is unchanged"
 	fi
 	mkdir -p "$(R $state)"
+	# The bundle this run installed goes again with --undo.
+	((installed_ca)) && : >"$(R $state/installed-ca-bundle)"
 	if [[ -f $(R "$ag_conf") && ! -f $(R $state/acctgate.conf) && ! -f $(R $state/slurm_parallelcluster_slurmdbd.conf) ]]; then
 		cp -p "$(R "$ag_conf")" "$(R $state/acctgate.conf)" # the admin's own, from before the first run
 	fi

@@ -6,6 +6,7 @@
 #                                                         verify_identity)
 #
 #   slurm_e2e.sh [--variant plain|tls] [--lab DIR] [--acctgate BIN] [--keep]
+#                [--installed DEB]
 #
 # plain: slurmdbd talks plaintext to acctgate (no StorageParameters).
 # tls:   slurmdbd uses StorageParameters=SSL_CA=<lab CA>.
@@ -22,12 +23,16 @@
 # that should be encrypted must carry TLS (a ClientHello) and no SQL text
 # (slurm_acct_db, insert into, job_table); a plaintext leg must show the SQL
 # (proving the check can see it).
+# --installed DEB (plain only): the package installed on this machine and
+# configured by its ParallelCluster bootstrap, acctgate run as the unit
+# runs it (installed.sh says what that checks and undoes).
 # Exit 0 when everything holds; every failure is printed with its evidence.
 set -uo pipefail
 
 variant=plain
 lab=""
 keep=0
+deb=""
 here=$(cd "$(dirname "$0")" && pwd)
 while (($#)); do
 	case $1 in
@@ -35,10 +40,12 @@ while (($#)); do
 	--lab) lab=$2; shift 2 ;;
 	--acctgate) export ACCTGATE_BIN=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
-	*) echo "usage: $0 [--variant plain|tls] [--lab DIR] [--acctgate BIN] [--keep]" >&2; exit 2 ;;
+	--installed) deb=$2; shift 2 ;;
+	*) echo "usage: $0 [--variant plain|tls] [--lab DIR] [--acctgate BIN] [--keep] [--installed DEB]" >&2; exit 2 ;;
 	esac
 done
 [[ $variant == plain || $variant == tls ]] || { echo "unknown variant $variant" >&2; exit 2; }
+[[ -z $deb || $variant == plain ]] || { echo "--installed: the bootstrap's client leg is plaintext (loopback)" >&2; exit 2; }
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 lab=${lab:-$(lab_dir "e2e-$variant")}
@@ -61,7 +68,11 @@ stop_all() {
 		return
 	fi
 	lab_slurm_stop "$sl"
-	lab_acctgate_stop "$ag"
+	if [[ -n $deb ]]; then
+		installed_teardown
+	else
+		lab_acctgate_stop "$ag"
+	fi
 	lab_mariadb_stop "$db"
 }
 trap stop_all EXIT
@@ -72,6 +83,15 @@ fail() {
 	echo "FAIL $*"
 	failures=$((failures + 1))
 }
+check() { # check NAME EXPECTED ACTUAL
+	if [[ $2 == "$3" ]]; then
+		pass "$1"
+	else
+		fail "$1"$'\n'"  expected: $(printf '%q' "$2")"$'\n'"  got:      $(printf '%q' "$3")"
+	fi
+}
+# shellcheck source=installed.sh
+[[ -n $deb ]] && . "$here/installed.sh"
 # show_logs: on failure, the lines that explain it.
 show_logs() {
 	local f
@@ -99,8 +119,14 @@ t0=$(lab_now_ms)
 lab_mariadb_start "$db" "$dbport" "$lab/certs" server || exit 1
 phase "MariaDB start" "$t0"
 
-storage_port=$dbport
-if ((!direct)); then
+storage_host=127.0.0.1 storage_port=$dbport
+if [[ -n $deb ]]; then
+	agport=$(lab_free_port $((base - 273)))
+	ACCTGATE_BIN=/usr/sbin/acctgate
+	t0=$(lab_now_ms)
+	installed_setup "$deb" "$dbport" || exit 1
+	phase "install, bootstrap, acctgate start" "$t0"
+elif ((!direct)); then
 	agport=$(lab_free_port $((base - 273)))
 	lab_acctgate_conf "$ag/acctgate.conf" "$agport" "127.0.0.1:$dbport" "$lab/certs" \
 		client_tls=optional tls=verify_identity log_level="${ACCTGATE_TEST_LOG_LEVEL:-info}"
@@ -134,7 +160,7 @@ slurmd_port=$(lab_free_port $((ctld_port + 1)))
 ssl_ca=""
 [[ $variant == tls ]] && ssl_ca=$lab/certs/ca.pem
 t0=$(lab_now_ms)
-if ! lab_slurm_start "$sl" cluster="$cluster" storage_host=127.0.0.1 storage_port="$storage_port" \
+if ! lab_slurm_start "$sl" cluster="$cluster" storage_host="$storage_host" storage_port="$storage_port" \
 	dbd_port="$dbd_port" ctld_port="$ctld_port" slurmd_port="$slurmd_port" ssl_ca="$ssl_ca"; then
 	show_logs
 	exit 1
@@ -189,13 +215,6 @@ all_sacct=$(S sacct -a -X -n -P -o JobID,State,ExitCode,Account,User 2>&1 | sort
 # ---- what the database holds (read directly, not through acctgate) -----------
 t0=$(lab_now_ms)
 sql() { lab_mariadb_sql "$db" -B -N slurm_acct_db -e "$1" 2>&1; }
-check() { # check NAME EXPECTED ACTUAL
-	if [[ $2 == "$3" ]]; then
-		pass "$1"
-	else
-		fail "$1"$'\n'"  expected: $(printf '%q' "$2")"$'\n'"  got:      $(printf '%q' "$3")"
-	fi
-}
 check "cluster_table holds the cluster" "$cluster" "$(sql "SELECT name FROM cluster_table WHERE deleted = 0")"
 check "acct_table holds the accounts" $'chemistry\nphysics\nroot' \
 	"$(sql "SELECT name FROM acct_table WHERE deleted = 0 ORDER BY name")"

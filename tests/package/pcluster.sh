@@ -13,7 +13,8 @@
 #   - the written configuration passes acctgate --check;
 #   - a second run (and a second --dry-run) changes nothing, restarts nothing;
 #   - a cluster update regenerating the file is followed again;
-#   - --undo restores both files byte for byte;
+#   - --undo restores both files byte for byte and removes the bundle it
+#     installed;
 #   - a CA bundle acctgate cannot load stops the run before slurmdbd's file
 #     or slurmdbd is touched;
 #   - on a compute node it does nothing.
@@ -149,6 +150,9 @@ check "--undo restores slurmdbd's file byte for byte" \
 check "--undo removes acctgate.conf, which did not exist, restarts slurmdbd, stops acctgate" \
 	"$([[ ! -e $ag && $(calls) == "restart slurmdbd;stop acctgate;" ]] && echo 1 || echo 0)" \
 	"$(ls "$ag" 2>&1); systemctl: $(calls)"
+check "--undo removes the CA bundle the first run installed" \
+	"$([[ ! -e $root/etc/acctgate/rds-global-bundle.pem ]] && echo 1 || echo 0)" \
+	"$(ls "$root/etc/acctgate/" 2>&1 | tr '\n' ' ')"
 
 # An acctgate.conf of the admin's own comes back as it was.
 printf '# mine\n[proxy]\nclient_tls = disabled\n' >"$ag"
