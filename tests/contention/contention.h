@@ -107,7 +107,7 @@ struct ct_session {
 	long err_deadlock, err_timeout, err_other, disconnects;
 	struct ct_errcount other[CT_ERR_CODES];
 	bool stopped;            /* the session ended before the run did */
-	char why[200];           /* the first error that stopped or hurt it */
+	char why[200];           /* why it stopped, else its first error */
 	char err[200];           /* a harness failure (cannot connect, out of memory) */
 };
 

@@ -257,9 +257,9 @@ static int summarise(const struct ct_opts *o, struct ct_session *ss, int nsess, 
 	qsort(lat, nlat, sizeof(*lat), cmp_double);
 	char other[256] = "-";
 	size_t len = 0;
-	for (size_t j = 0; j < sizeof(codes) / sizeof(codes[0]) && codes[j].code; j++)
-		len += (size_t)snprintf(other + len, len < sizeof(other) ? sizeof(other) - len : 0, "%s%u:%ld",
-					j ? "," : "", codes[j].code, codes[j].count);
+	for (size_t j = 0; j < sizeof(codes) / sizeof(codes[0]) && codes[j].code && len + 1 < sizeof(other); j++)
+		len += (size_t)snprintf(other + len, sizeof(other) - len, "%s%u:%ld", j ? "," : "", codes[j].code,
+					codes[j].count);
 	printf("contention: layout=%s clusters=%d sessions=%d seconds=%.2f seed=%lu attempted=%ld acked=%ld "
 	       "abandoned=%ld indoubt=%ld err_1213=%ld err_1205=%ld err_other=%ld other_codes=%s lost=%ld "
 	       "lost_expected=%ld lost_statements=%ld mismatch=%ld phantom=%ld indoubt_committed=%ld "

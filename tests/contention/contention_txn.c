@@ -94,6 +94,17 @@ static void note(struct ct_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The session ends as slurmdbd would; the reason replaces any earlier note. */
+static void stop(struct ct_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stop(struct ct_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+	s->stopped = true;
+}
+
 static void count_other(struct ct_session *s, unsigned code)
 {
 	s->err_other++;
@@ -142,14 +153,12 @@ static enum step exec(struct ct_session *s, struct txn *t, bool marked, const ch
 			t->live = 0;
 			if (resend < CT_RESENDS)
 				continue;
-			note(s, "stopped after %d deadlocks in a row on: %.100s", resend + 1, sql);
-			s->stopped = true;
+			stop(s, "%d deadlocks in a row on: %.100s", resend + 1, sql);
 			return STEP_STOP;
 		}
 		if (e == ER_LOCK_WAIT_TIMEOUT) {
 			s->err_timeout++;
-			note(s, "stopped on ERR 1205 (%s) on: %.100s", mysql_error(s->m), sql);
-			s->stopped = true;
+			stop(s, "ERR 1205 (%s) on: %.100s", mysql_error(s->m), sql);
 			return STEP_STOP;
 		}
 		count_other(s, e);
@@ -339,8 +348,7 @@ static bool reconnect(struct ct_session *s)
 	char err[200];
 	while (!(s->m = ct_connect(s->o, s->port, s->db, true, err, sizeof(err)))) {
 		if (ct_now() > until) {
-			note(s, "stopped: cannot reconnect: %s", err);
-			s->stopped = true;
+			stop(s, "cannot reconnect: %s", err);
 			return false;
 		}
 		usleep(100000);
