@@ -389,8 +389,8 @@ void ct_session_run(struct ct_session *s, double deadline)
 			break;
 		case STEP_ABANDON:
 			s->abandoned++;
-			if (ct_query(s->m, "ROLLBACK", NULL) != 0 && !reconnect(s))
-				s->stopped = true;
+			if (ct_query(s->m, "ROLLBACK", NULL) != 0)
+				reconnect(s); /* closing rolls back; it stops the session if it fails */
 			break;
 		case STEP_GONE:
 			if (commit_sent) {
