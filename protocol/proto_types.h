@@ -402,6 +402,8 @@ struct proto_result_end {
 	uint16_t err_code;
 	char sql_state[6];
 	bool result_set;       /* it ends the rows of a result set (not a bare OK or ERR) */
+	uint64_t rows;         /* the rows that result set sent (also when an ERR broke it off);
+	                          0 for a bare OK or ERR */
 };
 
 struct proto_tracker {

@@ -373,12 +373,17 @@ static enum proto_tracker_event on_definitions_eof(struct proto_tracker *t, cons
 static enum proto_tracker_event on_row(struct proto_tracker *t, const uint8_t *p, size_t avail, uint64_t payload_len,
 				       struct proto_error *err)
 {
-	if (p[0] == 0xFF)
-		return on_err(t, p, avail, err);
+	if (p[0] == 0xFF) {
+		enum proto_tracker_event ev = on_err(t, p, avail, err);
+		if (ev == TRK_EV_DONE)
+			t->last.rows = t->rows; /* the client got them before the error */
+		return ev;
+	}
 	if (p[0] == 0xFE && is_end(t, payload_len)) {
 		if (!take_end(t, p, avail, payload_len, err))
 			return TRK_EV_MALFORMED;
 		t->last.result_set = true;
+		t->last.rows = t->rows;
 		if (t->command == COM_STMT_FETCH)
 			return done(t);
 		return result_end(t);

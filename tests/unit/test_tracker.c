@@ -113,6 +113,7 @@ static void test_result_set_eof(void **state)
 	assert_int_equal(feed_hex(&t, "fe 01 00 22 00"), TRK_EV_DONE);
 	assert_int_equal(t.last.kind, END_EOF);
 	assert_int_equal(t.last.warnings, 1);
+	assert_int_equal(t.last.rows, 3);
 	assert_int_equal(t.last.status_flags, 0x22);
 }
 
@@ -165,8 +166,10 @@ static void test_call_multi_result(void **state)
 	feed_metadata(&t, 1, false);
 	assert_int_equal(feed_hex(&t, ROW), TRK_EV_CONTINUE);
 	assert_int_equal(feed_hex(&t, OKEOF_MORE), TRK_EV_RESULT_END);
+	assert_int_equal(t.last.rows, 1); /* each result's own, kept past the reset for the next */
 	feed_metadata(&t, 1, false);
 	assert_int_equal(feed_hex(&t, OKEOF_MORE), TRK_EV_RESULT_END);
+	assert_int_equal(t.last.rows, 0);
 	assert_int_equal(feed_hex(&t, OK_PLAIN), TRK_EV_DONE);
 }
 
@@ -195,6 +198,7 @@ static void test_err_mid_result(void **state)
 	assert_int_equal(feed_hex(&t, ROW), TRK_EV_CONTINUE);
 	assert_int_equal(feed_hex(&t, ERR_DEADLOCK), TRK_EV_DONE);
 	assert_int_equal(t.last.kind, END_ERR);
+	assert_int_equal(t.last.rows, 1); /* sent before the error */
 
 	/* Even inside the column definitions. */
 	assert_true(proto_tracker_begin(&t, COM_QUERY, CAPS));
