@@ -129,6 +129,8 @@ static const struct setting settings[] = {
 	{"admin", "tls_cert", T_PATH, FIELD(admin_tls_cert), NULL, 0, 0, NULL, false, 0},
 	{"admin", "tls_key", T_PATH, FIELD(admin_tls_key), NULL, 0, 0, NULL, false, 0},
 	{"admin", "client_tls", T_ENUM, FIELD(admin_client_tls), "optional", 0, 0, client_tls_names, false, 0},
+
+	{"digests", "max", T_INT, FIELD(digests_max), "5000", 0, 1000000, NULL, false, 0},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -103,6 +103,9 @@ struct config {
 	char admin_tls_cert[CONFIG_STR_MAX];
 	char admin_tls_key[CONFIG_STR_MAX];
 	enum client_tls_mode admin_client_tls; /* optional without a certificate = plaintext only */
+
+	/* [digests]: per-digest statement statistics (proxy/digests.h) */
+	int digests_max;            /* distinct digests per worker; 0 = not kept */
 };
 
 /* What a COMMIT meets when its record cannot be written. */

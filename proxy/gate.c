@@ -27,6 +27,7 @@
 
 #include "admin.h"
 #include "auth_key.h"
+#include "digests.h"
 #include "health.h"
 #include "log.h"
 #include "notify.h"
@@ -289,6 +290,16 @@ int gate_run(const char *config_path, const struct config *cfg)
 			goto out;
 		}
 	}
+	if (cfg->digests_max > 0) {
+		/* The last hook: its before_command is asked when the command
+		 * is about to leave, after any other hook released it, which is
+		 * where latency is measured from. Keep it last. */
+		g.digests = digests_new(&g, cfg, err, sizeof(err));
+		if (!g.digests) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	g.listener = open_listener(&g, &cfg->listen, err, sizeof(err));
 	if (!g.listener) {
 		log_error("%s", err);
@@ -368,6 +379,7 @@ out:
 	if (g.base)
 		event_base_free(g.base);
 	recorder_free(g.recorder);
+	digests_free(g.digests);
 	settings_release(g.settings);
 	auth_key_free(g.auth_key);
 	upstream_pool_destroy(&g.pool);
