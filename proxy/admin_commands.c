@@ -6,7 +6,9 @@
  * journal's and recorder's counters). Sessions and I/O counters belong to
  * the workers, unlocked: SHOW STATUS and SHOW SESSIONS ask every worker
  * with worker_call (an admin_gather), each worker copies what it has into
- * its own slot on its own thread, and the last one to finish posts the
+ * its own slot on its own thread (SHOW QUERY DIGESTS: a copy of its digest
+ * table, merged here; RESET QUERY DIGESTS: it clears its table), and the
+ * last one to finish posts the
  * gather back to the admin's mailbox, where the answer is written. The
  * admin connection waits in AS_GATHERING, unread, meanwhile; if it closed,
  * the answer is dropped. A gather belongs to the admin (its list), never
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "digests.h"
 #include "gate.h"
 #include "hooks.h"
 #include "journal.h"
@@ -53,13 +56,15 @@ struct worker_report {
 	struct conn_stats stats;
 	struct session_row *rows; /* SHOW SESSIONS only */
 	size_t nrows;
+	struct digest_table digests; /* SHOW QUERY DIGESTS only: a copy of the worker's */
+	bool digests_copied;
 };
 
 struct admin_gather {
 	struct admin *admin;
 	struct admin_gather *prev, *next; /* the admin's list (main thread) */
 	uint64_t conn_id;                 /* who waits; it may have gone */
-	enum admin_verb verb;
+	struct admin_command req;
 	atomic_int pending;               /* workers yet to answer, plus one while posting */
 	int nworkers;
 	struct worker_report reports[];   /* by worker index */
@@ -67,8 +72,11 @@ struct admin_gather {
 
 static void gather_free(struct admin_gather *g)
 {
-	for (int i = 0; i < g->nworkers; i++)
+	for (int i = 0; i < g->nworkers; i++) {
 		free(g->reports[i].rows);
+		if (g->reports[i].digests_copied)
+			digest_table_free(&g->reports[i].digests);
+	}
 	free(g);
 }
 
@@ -128,7 +136,12 @@ static void gather_on_worker(struct worker *w, void *arg)
 	r->nsessions = w->nsessions;
 	r->commands = w->commands;
 	r->stats = w->stats;
-	if (g->verb == ADMIN_SHOW_SESSIONS && w->nsessions > 0) {
+	struct digests *dg = g->admin->gate->digests;
+	if (g->req.verb == ADMIN_SHOW_DIGESTS && dg)
+		r->digests_copied = digests_copy(dg, w->index, &r->digests);
+	if (g->req.verb == ADMIN_RESET_DIGESTS && dg)
+		digests_reset(dg, w->index);
+	if (g->req.verb == ADMIN_SHOW_SESSIONS && w->nsessions > 0) {
 		r->rows = calloc((size_t)w->nsessions, sizeof(*r->rows));
 		for (struct session *s = session_first(w); r->rows && s && r->nrows < (size_t)w->nsessions;
 		     s = session_next(s)) {
@@ -144,7 +157,7 @@ static void gather_on_worker(struct worker *w, void *arg)
 	gather_arrive(g, false);
 }
 
-static void start_gather(struct admin_conn *ac, enum admin_verb verb)
+static void start_gather(struct admin_conn *ac, const struct admin_command *cmd)
 {
 	struct admin *a = ac->admin;
 	struct gate *gt = a->gate;
@@ -155,7 +168,7 @@ static void start_gather(struct admin_conn *ac, enum admin_verb verb)
 	}
 	g->admin = a;
 	g->conn_id = ac->id;
-	g->verb = verb;
+	g->req = *cmd;
 	g->nworkers = gt->nworkers;
 	atomic_init(&g->pending, gt->nworkers + 1);
 	g->next = a->gathers;
@@ -180,6 +193,8 @@ struct admin_conn *admin_find_conn(struct admin *a, uint64_t id)
 
 static void answer_status(struct admin_conn *ac, const struct admin_gather *g);
 static void answer_sessions(struct admin_conn *ac, const struct admin_gather *g);
+static void answer_digests(struct admin_conn *ac, const struct admin_gather *g);
+static bool fail_oom(struct admin_conn *ac);
 
 static void gather_complete(struct admin_gather *g)
 {
@@ -192,10 +207,21 @@ static void gather_complete(struct admin_gather *g)
 		g->next->prev = g->prev;
 	struct admin_conn *ac = admin_find_conn(a, g->conn_id);
 	if (ac && ac->state == AS_GATHERING) {
-		if (g->verb == ADMIN_SHOW_SESSIONS)
+		switch (g->req.verb) {
+		case ADMIN_SHOW_SESSIONS:
 			answer_sessions(ac, g);
-		else
+			break;
+		case ADMIN_SHOW_DIGESTS:
+			answer_digests(ac, g);
+			break;
+		case ADMIN_RESET_DIGESTS:
+			if (!admin_send_ok(ac, "every worker forgot its digests"))
+				fail_oom(ac);
+			break;
+		default:
 			answer_status(ac, g);
+			break;
+		}
 		admin_command_done(ac);
 		admin_flush(ac);
 	}
@@ -316,6 +342,84 @@ static void answer_sessions(struct admin_conn *ac, const struct admin_gather *g)
 			ok = admin_rs_row(ac, v, 7);
 		}
 	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
+/* Microseconds as milliseconds with three decimals. */
+static void ms(uint64_t usec, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu64 ".%03u", usec / 1000u, (unsigned)(usec % 1000u));
+}
+
+/* "1213:5 1205:2 other:1", most frequent first; "" without errors. */
+static void error_codes(const struct digest_stats *st, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < DIGEST_ERR_CODES && st->err[i].count && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%u:%" PRIu64, used ? " " : "", st->err[i].code,
+					 st->err[i].count);
+	if (st->err_other && used < len)
+		snprintf(buf + used, len - used, "%sother:%" PRIu64, used ? " " : "", st->err_other);
+}
+
+/* Every worker's copy merged (histograms bucket by bucket), ranked. */
+static void answer_digests(struct admin_conn *ac, const struct admin_gather *g)
+{
+	static const char *const cols[] = {"digest",	"digest_text", "count",	  "errors",	   "error_codes",
+					   "total_ms",	"mean_ms",     "p95_ms",  "max_ms",	   "rows_sent",
+					   "rows_affected", "lock_waits", "first_seen", "last_seen"};
+	enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
+	size_t total = 0;
+	for (int i = 0; i < g->nworkers; i++) {
+		if (!g->reports[i].digests_copied) {
+			(void)admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000",
+					     "acctgate admin: out of memory copying worker %d's digests", i);
+			return;
+		}
+		total += g->reports[i].digests.n;
+	}
+	struct digest_table merged;
+	struct digest_ranked *ranked = NULL;
+	bool ok = digest_table_init(&merged, total ? total : 1);
+	for (int i = 0; ok && i < g->nworkers; i++)
+		ok = digest_table_merge(&merged, &g->reports[i].digests);
+	if (ok && (ranked = malloc((merged.n ? merged.n : 1) * sizeof(*ranked))) == NULL)
+		ok = false;
+	if (!ok) {
+		digest_table_free(&merged);
+		(void)admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000", "acctgate admin: out of memory merging digests");
+		return;
+	}
+	digest_table_rank(&merged, g->req.order, ranked);
+	size_t rows = merged.n < g->req.limit ? merged.n : g->req.limit;
+	ok = admin_rs_begin(ac, cols, NCOLS);
+	for (size_t k = 0; ok && k < rows; k++) {
+		const struct digest_entry *e = ranked[k].e;
+		const struct digest_stats *st = &e->st;
+		char digest[20], count[24], errors[24], codes[128], total_ms[32], mean_ms[32], p95_ms[32], max_ms[32],
+			sent[24], affected[24], waits[24], first[64], last[64];
+		snprintf(digest, sizeof(digest), "%016" PRIx64, e->hash);
+		snprintf(count, sizeof(count), "%" PRIu64, st->count);
+		snprintf(errors, sizeof(errors), "%" PRIu64, st->errors);
+		error_codes(st, codes, sizeof(codes));
+		ms(st->total_usec, total_ms, sizeof(total_ms));
+		ms(st->count ? st->total_usec / st->count : 0, mean_ms, sizeof(mean_ms));
+		ms(digest_stats_p95(st), p95_ms, sizeof(p95_ms));
+		ms(st->max_usec, max_ms, sizeof(max_ms));
+		snprintf(sent, sizeof(sent), "%" PRIu64, st->rows_sent);
+		snprintf(affected, sizeof(affected), "%" PRIu64, st->rows_affected);
+		snprintf(waits, sizeof(waits), "%" PRIu64, st->lock_waits);
+		utc_time(st->first_seen_usec, first, sizeof(first));
+		utc_time(st->last_seen_usec, last, sizeof(last));
+		const char *v[NCOLS] = {digest,	 e->text, count,  errors,   codes[0] ? codes : NULL,
+					total_ms, mean_ms, p95_ms, max_ms,   sent,
+					affected, waits,   first,  last};
+		ok = admin_rs_row(ac, v, NCOLS);
+	}
+	free(ranked);
+	digest_table_free(&merged);
 	if (!(ok && admin_rs_end(ac)))
 		fail_oom(ac);
 }
@@ -441,7 +545,15 @@ void admin_run(struct admin_conn *ac, const struct admin_command *cmd)
 	}
 	case ADMIN_SHOW_STATUS:
 	case ADMIN_SHOW_SESSIONS:
-		start_gather(ac, verb);
+		start_gather(ac, cmd);
+		break;
+	case ADMIN_SHOW_DIGESTS:
+	case ADMIN_RESET_DIGESTS:
+		if (ac->admin->gate->digests)
+			start_gather(ac, cmd);
+		else if (!admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000",
+					 "acctgate admin: no digests are kept ([digests] max = 0)"))
+			fail_oom(ac);
 		break;
 	case ADMIN_SHOW_SERVERS:
 		answer_servers(ac);

@@ -7,6 +7,7 @@
  */
 #include "admin_parse.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,13 @@ static const struct {
 	{"STATUS", ADMIN_SHOW_STATUS},	   {"SESSIONS", ADMIN_SHOW_SESSIONS}, {"SERVERS", ADMIN_SHOW_SERVERS},
 	{"JOURNAL", ADMIN_SHOW_JOURNAL},   {"SNAPSHOTS", ADMIN_SHOW_SNAPSHOTS}, {"CONFIG", ADMIN_SHOW_CONFIG},
 };
-#define SHOW_EXPECTED "STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG"
+#define SHOW_EXPECTED "STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS"
+
+static const enum digest_order orders[] = {
+	DIGEST_ORDER_COUNT, DIGEST_ORDER_TOTAL,	 DIGEST_ORDER_MEAN, DIGEST_ORDER_P95,
+	DIGEST_ORDER_MAX,   DIGEST_ORDER_ERRORS, DIGEST_ORDER_ROWS,
+};
+#define ORDER_EXPECTED "count, total, mean, p95, max, errors or rows"
 
 static bool no_more(const struct word *w, size_t n, size_t from, const char *command, char *err, size_t errlen)
 {
@@ -194,13 +201,98 @@ static bool restore_args(const struct word *w, size_t n, struct admin_command *c
 	return true;
 }
 
+/* What the message says came instead of the word expected at w[at]:
+ * "'WORD'", or "nothing" past the end. */
+static void got(const struct word *w, size_t n, size_t at, char *buf, size_t len)
+{
+	char q[64];
+	if (at >= n) {
+		snprintf(buf, len, "nothing");
+		return;
+	}
+	quote(&w[at], q, sizeof(q));
+	snprintf(buf, len, "'%s'", q);
+}
+
+/* "QUERY DIGESTS" after SHOW or RESET (w[0]). */
+static bool query_digests(const struct word *w, size_t n, char *err, size_t errlen)
+{
+	char g[72], command[8];
+	snprintf(command, sizeof(command), "%s", is(&w[0], "SHOW") ? "SHOW" : "RESET");
+	if (n < 2 || !is(&w[1], "QUERY")) {
+		got(w, n, 1, g, sizeof(g));
+		snprintf(err, errlen, "%s: expected QUERY DIGESTS after %s, got %s", command, command, g);
+		return false;
+	}
+	if (n < 3 || !is(&w[2], "DIGESTS")) {
+		got(w, n, 2, g, sizeof(g));
+		snprintf(err, errlen, "%s QUERY: expected DIGESTS after %s QUERY, got %s", command, command, g);
+		return false;
+	}
+	return true;
+}
+
+/* A row count: decimal digits only, at most ADMIN_LIMIT_MAX. */
+static bool parse_limit(const struct word *w, size_t *out)
+{
+	if (w->len == 0 || w->len > 10)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < w->len; i++) {
+		if (w->p[i] < '0' || w->p[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(w->p[i] - '0');
+	}
+	if (v > ADMIN_LIMIT_MAX)
+		return false;
+	*out = (size_t)v;
+	return true;
+}
+
+/* The clauses after SHOW QUERY DIGESTS (w[3] on): [ORDER BY key] [LIMIT n]. */
+static bool digests_clauses(const struct word *w, size_t n, struct admin_command *cmd, char *err, size_t errlen)
+{
+	char g[72];
+	size_t at = 3;
+	if (at < n && is(&w[at], "ORDER")) {
+		if (at + 1 >= n || !is(&w[at + 1], "BY")) {
+			got(w, n, at + 1, g, sizeof(g));
+			snprintf(err, errlen, "SHOW QUERY DIGESTS: expected BY after ORDER, got %s", g);
+			return false;
+		}
+		size_t k = 0, norders = sizeof(orders) / sizeof(orders[0]);
+		while (k < norders && !(at + 2 < n && is(&w[at + 2], digest_order_name(orders[k]))))
+			k++;
+		if (k == norders) {
+			got(w, n, at + 2, g, sizeof(g));
+			snprintf(err, errlen, "SHOW QUERY DIGESTS: expected " ORDER_EXPECTED " after ORDER BY, got %s", g);
+			return false;
+		}
+		cmd->order = orders[k];
+		at += 3;
+	}
+	if (at < n && is(&w[at], "LIMIT")) {
+		if (at + 1 >= n || !parse_limit(&w[at + 1], &cmd->limit)) {
+			got(w, n, at + 1, g, sizeof(g));
+			snprintf(err, errlen, "SHOW QUERY DIGESTS: expected a number of rows (0 to %u) after LIMIT, got %s",
+				 ADMIN_LIMIT_MAX, g);
+			return false;
+		}
+		at += 2;
+	}
+	if (at >= n)
+		return true;
+	got(w, n, at, g, sizeof(g));
+	snprintf(err, errlen, "SHOW QUERY DIGESTS: expected [ORDER BY " ORDER_EXPECTED "] [LIMIT n], got %s", g);
+	return false;
+}
+
 bool admin_parse(const char *text, size_t len, struct admin_command *cmd, char *err, size_t errlen)
 {
 	struct word w[WORDS_MAX];
 	size_t n;
 	char q[64];
-	memset(cmd, 0, sizeof(*cmd));
-	enum admin_verb *verb = &cmd->verb;
+	*cmd = (struct admin_command){.order = DIGEST_ORDER_COUNT, .limit = SIZE_MAX};
 	switch (split(text, len, w, &n)) {
 	case SPLIT_OK:
 		break;
@@ -221,37 +313,45 @@ bool admin_parse(const char *text, size_t len, struct admin_command *cmd, char *
 	if (is(&w[0], "HELP")) {
 		/* One word after it is allowed and ignored: the stock client keeps
 		 * a bare "help" to itself and sends "help 'WORD'" for "help WORD". */
-		*verb = ADMIN_HELP;
+		cmd->verb = ADMIN_HELP;
 		return no_more(w, n, 2, "HELP [topic]", err, errlen);
 	}
 	if (is(&w[0], "RELOAD")) {
-		*verb = ADMIN_RELOAD;
+		cmd->verb = ADMIN_RELOAD;
 		return no_more(w, n, 1, "RELOAD", err, errlen);
 	}
 	if (is(&w[0], "SNAPSHOT")) {
-		*verb = ADMIN_SNAPSHOT;
+		cmd->verb = ADMIN_SNAPSHOT;
 		return no_more(w, n, 1, "SNAPSHOT", err, errlen);
 	}
 	if (is(&w[0], "VERIFY")) {
-		*verb = ADMIN_VERIFY_SNAPSHOT;
+		cmd->verb = ADMIN_VERIFY_SNAPSHOT;
 		return snapshot_id(w, n, "VERIFY", cmd, err, errlen) && no_more(w, n, 3, "VERIFY SNAPSHOT 'id'", err, errlen);
 	}
 	if (is(&w[0], "DROP")) {
-		*verb = ADMIN_DROP_SNAPSHOT;
+		cmd->verb = ADMIN_DROP_SNAPSHOT;
 		return snapshot_id(w, n, "DROP", cmd, err, errlen) && no_more(w, n, 3, "DROP SNAPSHOT 'id'", err, errlen);
 	}
 	if (is(&w[0], "RESTORE")) {
-		*verb = ADMIN_RESTORE_SNAPSHOT;
+		cmd->verb = ADMIN_RESTORE_SNAPSHOT;
 		return snapshot_id(w, n, "RESTORE", cmd, err, errlen) && restore_args(w, n, cmd, err, errlen);
+	}
+	if (is(&w[0], "RESET")) {
+		cmd->verb = ADMIN_RESET_DIGESTS;
+		return query_digests(w, n, err, errlen) && no_more(w, n, 3, "RESET QUERY DIGESTS", err, errlen);
 	}
 	if (is(&w[0], "SHOW")) {
 		if (n < 2) {
 			snprintf(err, errlen, "SHOW: expected " SHOW_EXPECTED " after SHOW, got nothing");
 			return false;
 		}
+		if (is(&w[1], "QUERY")) {
+			cmd->verb = ADMIN_SHOW_DIGESTS;
+			return query_digests(w, n, err, errlen) && digests_clauses(w, n, cmd, err, errlen);
+		}
 		for (size_t i = 0; i < sizeof(show_objects) / sizeof(show_objects[0]); i++) {
 			if (is(&w[1], show_objects[i].word)) {
-				*verb = show_objects[i].verb;
+				cmd->verb = show_objects[i].verb;
 				char command[32];
 				snprintf(command, sizeof(command), "SHOW %s", show_objects[i].word);
 				return no_more(w, n, 2, command, err, errlen);
@@ -265,7 +365,7 @@ bool admin_parse(const char *text, size_t len, struct admin_command *cmd, char *
 		/* The stock client's first query in interactive mode. */
 		if (n >= 2 && is(&w[1], "@@version_comment") &&
 		    (n == 2 || (n == 4 && is(&w[2], "LIMIT") && is(&w[3], "1")))) {
-			*verb = ADMIN_VERSION_COMMENT;
+			cmd->verb = ADMIN_VERSION_COMMENT;
 			return true;
 		}
 		snprintf(err, errlen, "SELECT: expected SELECT @@version_comment [LIMIT 1], the only SELECT the admin "
@@ -275,7 +375,7 @@ bool admin_parse(const char *text, size_t len, struct admin_command *cmd, char *
 	quote(&w[0], q, sizeof(q));
 	snprintf(err, errlen,
 		 "unknown command '%s': expected HELP, SHOW " SHOW_EXPECTED
-		 ", SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD",
+		 ", RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD",
 		 q);
 	return false;
 }
@@ -290,6 +390,9 @@ static const struct {
 	{"SHOW JOURNAL", "the journal: segments, sequences, in-doubt and flagged counts (name, value)"},
 	{"SHOW SNAPSHOTS", "snapshots taken and in progress"},
 	{"SHOW CONFIG", "every configuration key with its running value (passwords as '(set)')"},
+	{"SHOW QUERY DIGESTS", "per-statement-digest statistics, largest first: [ORDER BY " ORDER_EXPECTED
+			       "] (default count) [LIMIT n]; count, errors by code, mean/p95/max ms, rows, lock waits"},
+	{"RESET QUERY DIGESTS", "forget every digest's statistics"},
 	{"SNAPSHOT", "a consistent snapshot into [snapshot] dir, cut with the journal: id, sequence, time, tables, "
 		     "rows, bytes, seconds, longest commit hold"},
 	{"VERIFY SNAPSHOT 'id'", "re-read a snapshot: its manifest, every data file's rows and checksum"},

@@ -6,6 +6,8 @@
  *   HELP [topic]    (ignored: the stock client answers a bare "help" itself
  *                    and sends "help 'topic'" for "help topic")
  *   SHOW STATUS | SESSIONS | SERVERS | JOURNAL | SNAPSHOTS | CONFIG
+ *   SHOW QUERY DIGESTS [ORDER BY count|total|mean|p95|max|errors|rows] [LIMIT n]
+ *   RESET QUERY DIGESTS
  *   RELOAD
  *   SNAPSHOT
  *   VERIFY SNAPSHOT 'id' | DROP SNAPSHOT 'id'
@@ -23,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "digest_table.h"
+
 enum admin_verb {
 	ADMIN_HELP,
 	ADMIN_SHOW_STATUS,
@@ -31,6 +35,8 @@ enum admin_verb {
 	ADMIN_SHOW_JOURNAL,
 	ADMIN_SHOW_SNAPSHOTS,
 	ADMIN_SHOW_CONFIG,
+	ADMIN_SHOW_DIGESTS,
+	ADMIN_RESET_DIGESTS,
 	ADMIN_RELOAD,
 	ADMIN_SNAPSHOT,
 	ADMIN_VERIFY_SNAPSHOT,
@@ -38,6 +44,9 @@ enum admin_verb {
 	ADMIN_RESTORE_SNAPSHOT,
 	ADMIN_VERSION_COMMENT,
 };
+
+/* The largest LIMIT SHOW QUERY DIGESTS takes. */
+#define ADMIN_LIMIT_MAX 1000000000u
 
 #define ADMIN_SNAPSHOT_ID_MAX 64
 #define ADMIN_TIME_MAX 48
@@ -50,6 +59,8 @@ struct admin_command {
 	char until_time[ADMIN_TIME_MAX];         /* as written; the caller parses it (journal_parse_time) */
 	unsigned long long until_seq;
 	char into_database[ADMIN_DATABASE_MAX];  /* letters, digits, '_', '$' */
+	enum digest_order order;                 /* SHOW QUERY DIGESTS: ORDER BY (count when not given) */
+	size_t limit;                            /* SHOW QUERY DIGESTS: LIMIT (SIZE_MAX when not given) */
 };
 
 /*

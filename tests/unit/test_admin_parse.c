@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -16,12 +17,13 @@
 
 static struct admin_command parsed;
 
-static void expect_verb(const char *text, enum admin_verb want)
+static struct admin_command expect_verb(const char *text, enum admin_verb want)
 {
 	char err[300] = "";
 	if (!admin_parse(text, strlen(text), &parsed, err, sizeof(err)))
 		fail_msg("'%s' refused: %s", text, err);
 	assert_int_equal(parsed.verb, want);
+	return parsed;
 }
 
 static void expect_refusal(const char *text, const char *want)
@@ -35,9 +37,10 @@ static void test_refused(void **state)
 {
 	expect_refusal("", "expected a command (HELP lists them), got an empty query");
 	expect_refusal(" ;; ", "expected a command (HELP lists them), got an empty query");
-	expect_refusal("SHOW", "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG after SHOW, got nothing");
+	expect_refusal("SHOW", "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS "
+			       "after SHOW, got nothing");
 	expect_refusal("show stauts",
-		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG after SHOW, got 'stauts'");
+		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS after SHOW, got 'stauts'");
 	expect_refusal("SHOW STATUS LIKE 'x'", "SHOW STATUS takes nothing after it, got 'LIKE'");
 	expect_refusal("RELOAD now", "RELOAD takes nothing after it, got 'now'");
 	expect_refusal("HELP me please", "HELP [topic] takes nothing after it, got 'please'");
@@ -45,8 +48,9 @@ static void test_refused(void **state)
 	expect_refusal("a b c d e f g h i j k", "expected a command of at most 10 words (HELP lists them)");
 	expect_refusal("DROP DATABASE slurm_acct_db", "DROP: expected SNAPSHOT 'id' after DROP, got 'DATABASE'");
 	expect_refusal("FLUSH TABLES",
-		       "unknown command 'FLUSH': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or "
-		       "CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
+		       "unknown command 'FLUSH': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or "
+		       "QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
+		       "RELOAD");
 	expect_refusal("SELECT 1", "SELECT: expected SELECT @@version_comment [LIMIT 1], the only SELECT the admin port "
 				   "answers (HELP lists the commands)");
 	expect_refusal("SELECT @@version_comment LIMIT 2",
@@ -54,10 +58,10 @@ static void test_refused(void **state)
 		       "lists the commands)");
 	/* Control bytes and long words are quoted harmlessly. */
 	expect_refusal("\x01\x1b[31m", "unknown command '??[31m': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-				       "SNAPSHOTS or CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
-				       "RELOAD");
+				       "SNAPSHOTS, CONFIG or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP "
+				       "SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
 	expect_refusal("SHOW XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS or CONFIG after SHOW, got "
+		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS after SHOW, got "
 		       "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX...'");
 }
 
@@ -106,8 +110,8 @@ static void test_snapshot_commands(void **state)
 		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE or the end, got 'now'");
 	/* A quoted keyword is a value, not the keyword. */
 	expect_refusal("'SHOW' STATUS", "unknown command 'SHOW': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-					"SNAPSHOTS or CONFIG, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
-					"RELOAD");
+					"SNAPSHOTS, CONFIG or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, "
+					"DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
 }
 
 static void test_accepted(void **state)
@@ -132,6 +136,10 @@ static void test_length_bound(void **state)
 	const char text[] = "RELOADX";
 	assert_true(admin_parse(text, 6, &parsed, err, sizeof(err)));
 	assert_int_equal(parsed.verb, ADMIN_RELOAD);
+	/* A LIMIT's digits end at len too. */
+	const char limit[] = "SHOW QUERY DIGESTS LIMIT 12345";
+	assert_true(admin_parse(limit, sizeof(limit) - 4, &parsed, err, sizeof(err)));
+	assert_int_equal(parsed.limit, 12);
 }
 
 /* HELP lists every command the parser takes, each with a description:
@@ -155,7 +163,73 @@ static void test_help_lists_commands(void **state)
 			fail_msg("HELP's '%s' refused: %s", bare, err);
 		assert_true(strlen(description) > 0);
 	}
-	assert_int_equal(n, 12);
+	assert_int_equal(n, 14);
+}
+
+/* SHOW QUERY DIGESTS [ORDER BY key] [LIMIT n] and RESET QUERY DIGESTS:
+ * every key, the defaults, and the exact refusal of each malformed clause. */
+static void test_digests(void **state)
+{
+	struct admin_command r = expect_verb("SHOW QUERY DIGESTS", ADMIN_SHOW_DIGESTS);
+	assert_int_equal(r.order, DIGEST_ORDER_COUNT);
+	assert_true(r.limit == SIZE_MAX);
+	static const struct {
+		const char *word;
+		enum digest_order order;
+	} keys[] = {{"count", DIGEST_ORDER_COUNT}, {"TOTAL", DIGEST_ORDER_TOTAL}, {"Mean", DIGEST_ORDER_MEAN},
+		    {"p95", DIGEST_ORDER_P95},	   {"max", DIGEST_ORDER_MAX},	  {"errors", DIGEST_ORDER_ERRORS},
+		    {"rows", DIGEST_ORDER_ROWS}};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char text[96];
+		snprintf(text, sizeof(text), "show query digests order by %s;", keys[i].word);
+		r = expect_verb(text, ADMIN_SHOW_DIGESTS);
+		assert_int_equal(r.order, keys[i].order);
+		assert_true(r.limit == SIZE_MAX);
+	}
+	r = expect_verb("SHOW QUERY DIGESTS ORDER BY p95 LIMIT 10", ADMIN_SHOW_DIGESTS);
+	assert_int_equal(r.order, DIGEST_ORDER_P95);
+	assert_int_equal(r.limit, 10);
+	r = expect_verb("SHOW QUERY DIGESTS LIMIT 0", ADMIN_SHOW_DIGESTS);
+	assert_int_equal(r.order, DIGEST_ORDER_COUNT);
+	assert_int_equal(r.limit, 0);
+	r = expect_verb("SHOW QUERY DIGESTS LIMIT 1000000000", ADMIN_SHOW_DIGESTS);
+	assert_int_equal(r.limit, 1000000000);
+	expect_verb("reset query digests ;", ADMIN_RESET_DIGESTS);
+
+	expect_refusal("SHOW QUERY", "SHOW QUERY: expected DIGESTS after SHOW QUERY, got nothing");
+	expect_refusal("SHOW QUERY DIGEST", "SHOW QUERY: expected DIGESTS after SHOW QUERY, got 'DIGEST'");
+	expect_refusal("SHOW QUERY DIGESTS ORDER", "SHOW QUERY DIGESTS: expected BY after ORDER, got nothing");
+	expect_refusal("SHOW QUERY DIGESTS ORDER count",
+		       "SHOW QUERY DIGESTS: expected BY after ORDER, got 'count'");
+	expect_refusal("SHOW QUERY DIGESTS ORDER BY",
+		       "SHOW QUERY DIGESTS: expected count, total, mean, p95, max, errors or rows after ORDER BY, got "
+		       "nothing");
+	expect_refusal("SHOW QUERY DIGESTS ORDER BY latency",
+		       "SHOW QUERY DIGESTS: expected count, total, mean, p95, max, errors or rows after ORDER BY, got "
+		       "'latency'");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT",
+		       "SHOW QUERY DIGESTS: expected a number of rows (0 to 1000000000) after LIMIT, got nothing");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT -1",
+		       "SHOW QUERY DIGESTS: expected a number of rows (0 to 1000000000) after LIMIT, got '-1'");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT 1000000001",
+		       "SHOW QUERY DIGESTS: expected a number of rows (0 to 1000000000) after LIMIT, got '1000000001'");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT 99999999999",
+		       "SHOW QUERY DIGESTS: expected a number of rows (0 to 1000000000) after LIMIT, got '99999999999'");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT 1e3",
+		       "SHOW QUERY DIGESTS: expected a number of rows (0 to 1000000000) after LIMIT, got '1e3'");
+	/* The clauses come in SQL's order, once each. */
+	expect_refusal("SHOW QUERY DIGESTS LIMIT 5 ORDER BY max",
+		       "SHOW QUERY DIGESTS: expected [ORDER BY count, total, mean, p95, max, errors or rows] [LIMIT n], "
+		       "got 'ORDER'");
+	expect_refusal("SHOW QUERY DIGESTS ORDER BY max DESC",
+		       "SHOW QUERY DIGESTS: expected [ORDER BY count, total, mean, p95, max, errors or rows] [LIMIT n], "
+		       "got 'DESC'");
+	expect_refusal("SHOW QUERY DIGESTS LIMIT 1 LIMIT 2",
+		       "SHOW QUERY DIGESTS: expected [ORDER BY count, total, mean, p95, max, errors or rows] [LIMIT n], "
+		       "got 'LIMIT'");
+	expect_refusal("RESET", "RESET: expected QUERY DIGESTS after RESET, got nothing");
+	expect_refusal("RESET STATUS", "RESET: expected QUERY DIGESTS after RESET, got 'STATUS'");
+	expect_refusal("RESET QUERY DIGESTS now", "RESET QUERY DIGESTS takes nothing after it, got 'now'");
 }
 
 int main(void)
@@ -165,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_snapshot_commands),
 		cmocka_unit_test(test_length_bound),
+		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_help_lists_commands),
 	};
 	return cmocka_run_group_tests_name("admin_parse", tests, NULL, NULL);
