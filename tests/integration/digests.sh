@@ -9,7 +9,8 @@
 #     client sends "a; b" as one COM_QUERY under another delimiter);
 #   rows sent and rows affected; a failing statement's error code, and
 #     the statement after it in the same query never counted;
-#   a statement that sleeps shows in mean/p95/max;
+#   a statement that sleeps shows in mean/p95/max; a CALL's rows are its
+#     result sets'; a lock wait lost (1205) counts in lock_waits;
 #   COM_STMT_EXECUTE under its prepared text's digest (the client test's
 #     prepared scenario);
 #   ORDER BY and LIMIT sort and cut as asked; a bad clause gets ERR 1064;
@@ -19,7 +20,10 @@ set -uo pipefail
 . "$(dirname "$0")/common.sh"
 [[ $MODE == direct ]] && { echo "SKIP: the admin port is acctgate's"; exit 77; }
 ag=$lab/ag-digests
-cleanup() { lab_acctgate_stop "$ag"; }
+cleanup() {
+	sess_close_all
+	lab_acctgate_stop "$ag"
+}
 trap cleanup EXIT
 rm -rf "$ag"
 mkdir -p "$ag"
@@ -69,6 +73,17 @@ out=$(q --delimiter='//' -e "UPDATE dig SET v = 'z' WHERE id <= 2; SELECT * FROM
 check "a multi-statement query stops at its failing statement" "$(has "$out" "ERROR 1146")" "$out"
 q -e "SELECT * FROM no_such_table WHERE id = 7" >/dev/null
 q -e "SELECT SLEEP(0.3)" >/dev/null
+# A CALL: its result set's rows are the CALL's, its digest one statement.
+q -e "DROP PROCEDURE IF EXISTS dig_rows; CREATE PROCEDURE dig_rows() SELECT id FROM dig WHERE id <= 2" >/dev/null
+q -e "CALL dig_rows()" >/dev/null
+# A lock wait lost: a session holds the row, another waits 1 s for it (1205).
+sess_open holder "$ap"
+sess_send holder "BEGIN"
+sess_send holder "SELECT id FROM dig WHERE id = 4 FOR UPDATE"
+sess_wait holder 1 >/dev/null
+out=$(q -e "SET SESSION innodb_lock_wait_timeout = 1; UPDATE dig SET v = 'w' WHERE id = 4")
+check "a statement waiting for a held row lock gets 1205" "$(has "$out" "ERROR 1205")" "$out"
+sess_close_all
 out=$("$client" "${client_args[@]}" --port "$ap" --client-tls off prepared 2>&1)
 rc=$?
 check "the client test's prepared scenario passes through acctgate" "$(is "$rc" 0)" \
@@ -106,6 +121,13 @@ mean=$(col "$r" 7) p95=$(col "$r" 8) max=$(col "$r" 9)
 check "SELECT SLEEP(0.3): mean, p95 and max about 300 ms (p95 within 1/16)" \
 	"$(awk -v a="$mean" -v b="$p95" -v c="$max" 'BEGIN { print (a >= 295 && a < 1000 && c >= 295 && c < 1000 && b >= 0.93 * c && b <= c) ? 1 : 0 }')" \
 	"${r:-no row}"
+r=$(row "$out" "CALL dig_rows()")
+check "CALL: count 1, the rows of its result set" "$([[ $(col "$r" 3) == 1 && $(col "$r" 10) == 2 ]] && echo 1 || echo 0)" \
+	"${r:-no row}"
+r=$(row "$out" "UPDATE dig SET v = ? WHERE id = ?")
+check "the lock wait lost: errors 1, code 1205, lock_waits 1, about 1 s" \
+	"$([[ $(col "$r" 4) == 1 && $(col "$r" 5) == "1205:1" && $(col "$r" 12) == 1 && $(col "$r" 9) == 1[0-9][0-9][0-9].* ]] && echo 1 || echo 0)" \
+	"${r:-no row}"
 r=$(row "$out" "INSERT INTO ps VALUES (...)")
 check "COM_STMT_EXECUTE under its prepared text's digest: 10 executions, 10 rows" \
 	"$([[ $(col "$r" 3) == 10 && $(col "$r" 11) == 10 ]] && echo 1 || echo 0)" "${r:-no row: $(cut -f 2,3 <<<"$out" | grep -i 'ps' | tr '\n' '|')}"
@@ -123,11 +145,12 @@ check "ORDER BY mean" "$(sorted mean 7)" ""
 check "ORDER BY p95" "$(sorted p95 8)" ""
 check "ORDER BY max" "$(sorted max 9)" ""
 top=$(ok -N -e "SHOW QUERY DIGESTS ORDER BY max LIMIT 1")
-check "ORDER BY max LIMIT 1: one row, the SLEEP" "$([[ $(wc -l <<<"$top") == 1 && $(col "$top" 2) == "SELECT SLEEP(?)" ]] && echo 1 || echo 0)" \
+check "ORDER BY max LIMIT 1: one row, the lock wait" \
+	"$([[ $(wc -l <<<"$top") == 1 && $(col "$top" 2) == "UPDATE dig SET v = ? WHERE id = ?" ]] && echo 1 || echo 0)" \
 	"$top"
-top=$(ok -N -e "show query digests order by errors limit 2")
-check "ORDER BY errors LIMIT 2: the two failing digests" \
-	"$([[ $(wc -l <<<"$top") == 2 && $(cut -f 2 <<<"$top" | sort | tr '\n' '|') == "SELECT * FROM no_such_table|SELECT * FROM no_such_table WHERE id = ?|" ]] && echo 1 || echo 0)" \
+top=$(ok -N -e "show query digests order by errors limit 3")
+check "ORDER BY errors LIMIT 3: the three failing digests" \
+	"$([[ $(wc -l <<<"$top") == 3 && $(cut -f 2 <<<"$top" | sort | tr '\n' '|') == "SELECT * FROM no_such_table|SELECT * FROM no_such_table WHERE id = ?|UPDATE dig SET v = ? WHERE id = ?|" ]] && echo 1 || echo 0)" \
 	"$(cut -f 2,4 <<<"$top" | tr '\n' '|')"
 top=$(ok -N -e "SHOW QUERY DIGESTS ORDER BY rows LIMIT 0")
 check "LIMIT 0: no row" "$([[ -z $top ]] && echo 1 || echo 0)" "$top"
