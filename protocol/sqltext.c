@@ -1174,3 +1174,29 @@ uint64_t sql_digest(const char *stmt, size_t len, char *out, size_t out_cap)
 	}
 	return d.hash;
 }
+
+static char fold(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
+
+bool sql_digest_matches(const char *p, const char *d)
+{
+	/* After a '*' only the last one matters: it can absorb whatever an
+	 * earlier one would have, so no deeper backtracking is needed. */
+	const char *star = NULL, *resume = NULL;
+	while (*d) {
+		if (*p == '*') {
+			star = ++p;
+			resume = d;
+		} else if (*p && fold(*p) == fold(*d)) {
+			p++;
+			d++;
+		} else if (star) {
+			p = star;
+			d = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return *p == '\0';
+}

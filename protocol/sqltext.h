@@ -132,4 +132,13 @@ const char *sql_kind_name(enum sql_kind k);
  */
 uint64_t sql_digest(const char *stmt, size_t len, char *out, size_t out_cap);
 
+/*
+ * Whether a digest matches a pattern: '*' stands for any run of bytes
+ * (empty too), every other byte for itself, letters in either case; '?'
+ * is a literal's place in a digest, so it is literal here too. Both are
+ * NUL-terminated. Linear in practice (the last '*' is retried, never an
+ * earlier one), so a rule cannot be made to cost more than len(p)*len(d).
+ */
+bool sql_digest_matches(const char *pattern, const char *digest);
+
 #endif

@@ -809,6 +809,35 @@ static void test_digest_binary(void **state)
 	assert_true(digest_hash("/* x */") == 0xcbf29ce484222325ull);
 }
 
+/* The throttle's rules against digests: '*' any run, case folded, '?'
+ * literal, the whole digest matched. */
+static void test_digest_matches(void **state)
+{
+	(void)state;
+	const char *rollup = "INSERT INTO c1_assoc_usage_hour_table (a,b) SELECT ?, ?, id FROM x WHERE t=? ON DUPLICATE "
+			     "KEY UPDATE a=VALUES(a)";
+	assert_true(sql_digest_matches("INSERT INTO *usage_* SELECT *", rollup));
+	assert_true(sql_digest_matches("insert into *USAGE_*", rollup));
+	assert_true(sql_digest_matches("*", rollup));
+	assert_true(sql_digest_matches("*VALUES(a)", rollup));
+	assert_false(sql_digest_matches("INSERT INTO *job_table*", rollup));
+	assert_false(sql_digest_matches("INSERT INTO *usage_*SELECT", rollup)); /* the end must match too */
+	assert_true(sql_digest_matches("UPDATE * LIMIT ?", "UPDATE c1_job_table SET deleted = ? WHERE deleted = ? LIMIT ?"));
+	assert_false(sql_digest_matches("UPDATE * LIMIT ?", "UPDATE c1_job_table SET deleted = ? WHERE deleted = ?"));
+	assert_false(sql_digest_matches("UPDATE * LIMIT ?", "UPDATE t SET a = ? LIMIT 5"));
+	assert_true(sql_digest_matches("", ""));
+	assert_false(sql_digest_matches("", "X"));
+	assert_true(sql_digest_matches("**", ""));
+	assert_true(sql_digest_matches("a*b*c", "aXXbYYbZZc"));
+	assert_false(sql_digest_matches("a*b*c", "aXXbYYcZZ"));
+	/* Many stars against a long near-miss stays cheap (no exponential
+	 * backtracking): this returns at once. */
+	char d[4096];
+	memset(d, 'a', sizeof(d) - 1);
+	d[sizeof(d) - 1] = '\0';
+	assert_false(sql_digest_matches("*a*a*a*a*a*a*a*a*a*a*b", d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -834,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_digest_negative),
 		cmocka_unit_test(test_digest_truncation),
 		cmocka_unit_test(test_digest_binary),
+		cmocka_unit_test(test_digest_matches),
 	};
 	return cmocka_run_group_tests_name("sqltext", tests, NULL, NULL);
 }
