@@ -29,6 +29,7 @@
 #include "log.h"
 #include "recorder.h"
 #include "session.h"
+#include "throttle.h"
 #include "worker.h"
 
 #ifndef ACCTGATE_VERSION
@@ -321,6 +322,14 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 		     admin_rs_pair(ac, "journal_refused", "%" PRIu64, rs.refused) &&
 		     admin_rs_pair(ac, "journal_gaps", "%" PRIu64, rs.gaps);
 	}
+	ok = ok && admin_rs_pair(ac, "throttle", "%s", gt->throttle ? "on" : "off");
+	if (gt->throttle) {
+		struct throttle_counters tc;
+		throttle_counters(gt->throttle, &tc);
+		ok = ok && admin_rs_pair(ac, "throttle_unadmitted", "%" PRIu64, tc.unadmitted) &&
+		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
+		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
+	}
 	ok = ok && admin_rs_pair(ac, "last_snapshot", "none") && admin_rs_end(ac);
 	if (!ok)
 		fail_oom(ac);
@@ -449,6 +458,47 @@ static void answer_servers(struct admin_conn *ac)
 		fail_oom(ac);
 }
 
+/* One row per class (cluster "*": the class's totals), then one per
+ * cluster that used it. */
+static void answer_throttle(struct admin_conn *ac)
+{
+	static const char *const cols[] = {"class",  "cluster",   "limit",	    "holding",	  "waiting",
+					   "admitted", "waited", "timed_out", "wait_ms_max", "wait_ms_mean"};
+	struct throttle *t = ac->admin->gate->throttle;
+	bool ok = admin_rs_begin(ac, cols, 10);
+	struct admission_cluster_stats cl[ADMISSION_CLUSTERS_MAX];
+	struct throttle_class_stats cs;
+	size_t ncl = 0;
+	for (int c = 0; ok && t && throttle_class_stats(t, c, &cs, cl, ADMISSION_CLUSTERS_MAX, &ncl); c++) {
+		char lim[16], hold[16], wait[16], adm[24], waited[24], tmo[24], mx[24];
+		snprintf(lim, sizeof(lim), "%u", cs.adm.limit);
+		snprintf(hold, sizeof(hold), "%u", cs.adm.holding);
+		snprintf(wait, sizeof(wait), "%u", cs.adm.waiting);
+		snprintf(adm, sizeof(adm), "%llu", (unsigned long long)cs.adm.admitted);
+		snprintf(waited, sizeof(waited), "%llu", (unsigned long long)cs.adm.waited);
+		snprintf(tmo, sizeof(tmo), "%llu", (unsigned long long)cs.adm.timed_out);
+		snprintf(mx, sizeof(mx), "%llu", (unsigned long long)cs.adm.wait_ms_max);
+		const char *v[] = {cs.name, "*", lim, hold, wait, adm, waited, tmo, mx, NULL};
+		ok = admin_rs_row(ac, v, 10);
+		for (size_t i = 0; ok && i < ncl; i++) {
+			char mean[32];
+			snprintf(hold, sizeof(hold), "%u", cl[i].holding);
+			snprintf(wait, sizeof(wait), "%u", cl[i].waiting);
+			snprintf(adm, sizeof(adm), "%llu", (unsigned long long)cl[i].admitted);
+			snprintf(waited, sizeof(waited), "%llu", (unsigned long long)cl[i].waited);
+			snprintf(tmo, sizeof(tmo), "%llu", (unsigned long long)cl[i].timed_out);
+			snprintf(mx, sizeof(mx), "%llu", (unsigned long long)cl[i].wait_ms_max);
+			/* Waits counted when they end: admitted ones. */
+			uint64_t ended = cl[i].waited - cl[i].waiting - cl[i].timed_out;
+			snprintf(mean, sizeof(mean), "%.1f", ended ? (double)cl[i].wait_ms_total / (double)ended : 0.0);
+			const char *r[] = {cs.name, cl[i].name, lim, hold, wait, adm, waited, tmo, mx, mean};
+			ok = admin_rs_row(ac, r, 10);
+		}
+	}
+	if (!(ok && admin_rs_end(ac)))
+		fail_oom(ac);
+}
+
 static void answer_journal(struct admin_conn *ac)
 {
 	struct gate *gt = ac->admin->gate;
@@ -557,6 +607,9 @@ void admin_run(struct admin_conn *ac, const struct admin_command *cmd)
 		break;
 	case ADMIN_SHOW_SERVERS:
 		answer_servers(ac);
+		break;
+	case ADMIN_SHOW_THROTTLE:
+		answer_throttle(ac);
 		break;
 	case ADMIN_SHOW_JOURNAL:
 		answer_journal(ac);

@@ -91,8 +91,9 @@ static const struct {
 } show_objects[] = {
 	{"STATUS", ADMIN_SHOW_STATUS},	   {"SESSIONS", ADMIN_SHOW_SESSIONS}, {"SERVERS", ADMIN_SHOW_SERVERS},
 	{"JOURNAL", ADMIN_SHOW_JOURNAL},   {"SNAPSHOTS", ADMIN_SHOW_SNAPSHOTS}, {"CONFIG", ADMIN_SHOW_CONFIG},
+	{"THROTTLE", ADMIN_SHOW_THROTTLE},
 };
-#define SHOW_EXPECTED "STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS"
+#define SHOW_EXPECTED "STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS"
 
 static const enum digest_order orders[] = {
 	DIGEST_ORDER_COUNT, DIGEST_ORDER_TOTAL,	 DIGEST_ORDER_MEAN, DIGEST_ORDER_P95,
@@ -390,6 +391,8 @@ static const struct {
 	{"SHOW JOURNAL", "the journal: segments, sequences, in-doubt and flagged counts (name, value)"},
 	{"SHOW SNAPSHOTS", "snapshots taken and in progress"},
 	{"SHOW CONFIG", "every configuration key with its running value (passwords as '(set)')"},
+	{"SHOW THROTTLE", "each throttle class (heavy, bulk) and each cluster in it: limit, holding, waiting, admitted, "
+			  "waited, timed out, longest and mean wait"},
 	{"SHOW QUERY DIGESTS", "per-statement-digest statistics, largest first: [ORDER BY " ORDER_EXPECTED
 			       "] (default count) [LIMIT n]; count, errors by code, mean/p95/max ms, rows, lock waits"},
 	{"RESET QUERY DIGESTS", "forget every digest's statistics"},

@@ -5,7 +5,7 @@
  *
  *   HELP [topic]    (ignored: the stock client answers a bare "help" itself
  *                    and sends "help 'topic'" for "help topic")
- *   SHOW STATUS | SESSIONS | SERVERS | JOURNAL | SNAPSHOTS | CONFIG
+ *   SHOW STATUS | SESSIONS | SERVERS | JOURNAL | SNAPSHOTS | CONFIG | THROTTLE
  *   SHOW QUERY DIGESTS [ORDER BY count|total|mean|p95|max|errors|rows] [LIMIT n]
  *   RESET QUERY DIGESTS
  *   RELOAD
@@ -35,6 +35,7 @@ enum admin_verb {
 	ADMIN_SHOW_JOURNAL,
 	ADMIN_SHOW_SNAPSHOTS,
 	ADMIN_SHOW_CONFIG,
+	ADMIN_SHOW_THROTTLE,
 	ADMIN_SHOW_DIGESTS,
 	ADMIN_RESET_DIGESTS,
 	ADMIN_RELOAD,

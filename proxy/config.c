@@ -57,6 +57,19 @@ struct setting {
 	size_t secret;      /* T_PASSWORD_FILE: offset of the field its secret is read into */
 };
 
+/* Slurm's writes that contend (slurmdbd-on-the-wire notes). Heavy: the
+ * association changes on the shared tables and their nested-set shifts,
+ * which deadlock against each other across clusters, and the shared
+ * txn_table's purge. Bulk: rollups and purge or archive batches, per
+ * cluster tables, which load the server at the top of the hour. */
+#define THROTTLE_HEAVY_DEFAULT                                                                                       \
+	"INSERT INTO *acct_table * | INSERT INTO *user_table * | INSERT INTO *assoc_table * | UPDATE *acct_table * | "   \
+	"UPDATE *user_table * | UPDATE *assoc_table * | SELECT * FROM *assoc_table * FOR UPDATE | INSERT INTO "          \
+	"*qos_table * | UPDATE *qos_table * | DELETE FROM *txn_table * LIMIT ?"
+#define THROTTLE_BULK_DEFAULT                                                                                        \
+	"INSERT INTO *usage_* SELECT * | INSERT INTO *usage_* ON DUPLICATE KEY UPDATE * | DELETE FROM * LIMIT ? | "     \
+	"UPDATE * LIMIT ?"
+
 static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
 static const char *const upstream_tls_names[] = {"disabled", "preferred", "required", "verify_ca",
 						 "verify_identity", NULL};
@@ -131,6 +144,13 @@ static const struct setting settings[] = {
 	{"admin", "client_tls", T_ENUM, FIELD(admin_client_tls), "optional", 0, 0, client_tls_names, false, 0},
 
 	{"digests", "max", T_INT, FIELD(digests_max), "5000", 0, 1000000, NULL, false, 0},
+
+	{"throttle", "heavy_limit", T_INT, FIELD(throttle_heavy_limit), "1", 0, 64, NULL, false, 0},
+	{"throttle", "heavy", T_STRING, FIELD(throttle_heavy), THROTTLE_HEAVY_DEFAULT, 0, 0, NULL, false, 0},
+	{"throttle", "bulk_limit", T_INT, FIELD(throttle_bulk_limit), "2", 0, 64, NULL, false, 0},
+	{"throttle", "bulk", T_STRING, FIELD(throttle_bulk), THROTTLE_BULK_DEFAULT, 0, 0, NULL, false, 0},
+	{"throttle", "queue_timeout", T_DURATION, FIELD(throttle_queue_timeout), "30s", 1, 3600, NULL, false, 0},
+	{"throttle", "idle_release", T_DURATION, FIELD(throttle_idle_release), "5s", 0, 3600, NULL, false, 0},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

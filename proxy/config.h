@@ -106,6 +106,14 @@ struct config {
 
 	/* [digests]: per-digest statement statistics (proxy/digests.h) */
 	int digests_max;            /* distinct digests per worker; 0 = not kept */
+
+	/* [throttle]: admission of heavy transactions (proxy/throttle.h) */
+	int throttle_heavy_limit;           /* heavy transactions at once; 0 = not throttled */
+	char throttle_heavy[CONFIG_STR_MAX]; /* digest patterns, '|'-separated */
+	int throttle_bulk_limit;            /* bulk transactions at once; 0 = not throttled */
+	char throttle_bulk[CONFIG_STR_MAX];
+	int64_t throttle_queue_timeout;     /* seconds a heavy transaction waits for a slot */
+	int64_t throttle_idle_release;      /* seconds idle in a transaction before its slot goes; 0 = never */
 };
 
 /* What a COMMIT meets when its record cannot be written. */

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "notify.h"
 #include "recorder.h"
+#include "throttle.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -282,6 +283,15 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("cannot create the main event base");
 		goto out;
 	}
+	if (cfg->throttle_heavy_limit > 0 || cfg->throttle_bulk_limit > 0) {
+		/* Before the recorder: a command waits for its slot before
+		 * the journal fixes its time or writes its PREPARE. */
+		g.throttle = throttle_new(&g, cfg, err, sizeof(err));
+		if (!g.throttle) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (cfg->journal_dir[0]) {
 		/* Before the listener: no session may run unrecorded. */
 		g.recorder = recorder_new(&g, cfg, err, sizeof(err));
@@ -379,6 +389,7 @@ out:
 	if (g.base)
 		event_base_free(g.base);
 	recorder_free(g.recorder);
+	throttle_free(g.throttle);
 	digests_free(g.digests);
 	settings_release(g.settings);
 	auth_key_free(g.auth_key);

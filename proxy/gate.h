@@ -63,6 +63,7 @@ struct gate {
 	bool hooks_keep_statements; /* some hook has on_txn_end */
 	struct recorder *recorder;  /* [journal] dir set: the write stream's journal */
 	struct admin *admin;        /* [admin] user set: the admin port (admin.h) */
+	struct throttle *throttle;  /* [throttle] heavy_limit or bulk_limit > 0: admission (throttle.h) */
 	struct digests *digests;    /* [digests] max > 0: per-digest statistics (digests.h) */
 	struct timespec started;    /* CLOCK_MONOTONIC, for uptime */
 };

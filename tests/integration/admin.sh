@@ -177,7 +177,7 @@ check "SHOW CONFIG: every key" "$(is "$n" "$keys")" "$n rows, $keys keys in conf
 
 out=$(ok -e "SHOW STAUTS")
 check "a malformed command: ERR 1064 naming what was expected" \
-	"$(has "$out" "ERROR 1064 (42000) at line 1: SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS after SHOW, got 'STAUTS'")" \
+	"$(has "$out" "ERROR 1064 (42000) at line 1: SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS after SHOW, got 'STAUTS'")" \
 	"$out"
 out=$(ok -e "FLUSH TABLES")
 check "an unknown command: ERR 1064" "$(has "$out" "ERROR 1064 (42000) at line 1: unknown command 'FLUSH'")" "$out"

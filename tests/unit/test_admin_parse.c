@@ -37,10 +37,10 @@ static void test_refused(void **state)
 {
 	expect_refusal("", "expected a command (HELP lists them), got an empty query");
 	expect_refusal(" ;; ", "expected a command (HELP lists them), got an empty query");
-	expect_refusal("SHOW", "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS "
+	expect_refusal("SHOW", "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS "
 			       "after SHOW, got nothing");
 	expect_refusal("show stauts",
-		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS after SHOW, got 'stauts'");
+		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS after SHOW, got 'stauts'");
 	expect_refusal("SHOW STATUS LIKE 'x'", "SHOW STATUS takes nothing after it, got 'LIKE'");
 	expect_refusal("RELOAD now", "RELOAD takes nothing after it, got 'now'");
 	expect_refusal("HELP me please", "HELP [topic] takes nothing after it, got 'please'");
@@ -48,7 +48,7 @@ static void test_refused(void **state)
 	expect_refusal("a b c d e f g h i j k", "expected a command of at most 10 words (HELP lists them)");
 	expect_refusal("DROP DATABASE slurm_acct_db", "DROP: expected SNAPSHOT 'id' after DROP, got 'DATABASE'");
 	expect_refusal("FLUSH TABLES",
-		       "unknown command 'FLUSH': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or "
+		       "unknown command 'FLUSH': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or "
 		       "QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP SNAPSHOT, RESTORE SNAPSHOT or "
 		       "RELOAD");
 	expect_refusal("SELECT 1", "SELECT: expected SELECT @@version_comment [LIMIT 1], the only SELECT the admin port "
@@ -58,10 +58,10 @@ static void test_refused(void **state)
 		       "lists the commands)");
 	/* Control bytes and long words are quoted harmlessly. */
 	expect_refusal("\x01\x1b[31m", "unknown command '??[31m': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-				       "SNAPSHOTS, CONFIG or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP "
+				       "SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, DROP "
 				       "SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
 	expect_refusal("SHOW XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG or QUERY DIGESTS after SHOW, got "
+		       "SHOW: expected STATUS, SESSIONS, SERVERS, JOURNAL, SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS after SHOW, got "
 		       "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX...'");
 }
 
@@ -110,7 +110,7 @@ static void test_snapshot_commands(void **state)
 		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE or the end, got 'now'");
 	/* A quoted keyword is a value, not the keyword. */
 	expect_refusal("'SHOW' STATUS", "unknown command 'SHOW': expected HELP, SHOW STATUS, SESSIONS, SERVERS, JOURNAL, "
-					"SNAPSHOTS, CONFIG or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, "
+					"SNAPSHOTS, CONFIG, THROTTLE or QUERY DIGESTS, RESET QUERY DIGESTS, SNAPSHOT, VERIFY SNAPSHOT, "
 					"DROP SNAPSHOT, RESTORE SNAPSHOT or RELOAD");
 }
 
@@ -124,6 +124,7 @@ static void test_accepted(void **state)
 	expect_verb("SHOW JOURNAL", ADMIN_SHOW_JOURNAL);
 	expect_verb("SHOW SNAPSHOTS", ADMIN_SHOW_SNAPSHOTS);
 	expect_verb("SHOW CONFIG", ADMIN_SHOW_CONFIG);
+	expect_verb("show throttle", ADMIN_SHOW_THROTTLE);
 	expect_verb("reload;", ADMIN_RELOAD);
 	expect_verb("select @@version_comment limit 1", ADMIN_VERSION_COMMENT);
 	expect_verb("SELECT @@VERSION_COMMENT", ADMIN_VERSION_COMMENT);
@@ -163,7 +164,7 @@ static void test_help_lists_commands(void **state)
 			fail_msg("HELP's '%s' refused: %s", bare, err);
 		assert_true(strlen(description) > 0);
 	}
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 15);
 }
 
 /* SHOW QUERY DIGESTS [ORDER BY key] [LIMIT n] and RESET QUERY DIGESTS:

@@ -52,7 +52,7 @@ static void test_unknown_key(void **state)
 
 static void test_unknown_section(void **state)
 {
-	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal], [snapshot], [admin], [digests])");
+	expect_error("[proxi]\n", ":1: unknown section [proxi] (known: [proxy], [upstream], [journal], [snapshot], [admin], [digests], [throttle])");
 }
 
 static void test_key_before_section(void **state)

@@ -1,0 +1,501 @@
+/*
+ * throttle.c - see throttle.h.
+ *
+ * Threads: sessions live on the workers; the admission queue is one for
+ * the process, behind one mutex, taken only at a heavy transaction's
+ * start and end (a few per second), never per statement of the others.
+ * A slot freed on one worker admits a waiter that may live on another: the
+ * admission is handed to that worker (worker_call) and the session found
+ * there by id, so that session_release runs on the session's own thread.
+ * Each session's timer (its queue timeout while waiting, its idle release
+ * while holding) lives on its worker's event base.
+ */
+#include "throttle.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "gate.h"
+#include "hooks.h"
+#include "log.h"
+#include "session.h"
+#include "sqltext.h"
+#include "worker.h"
+
+#define ER_UNKNOWN_ERROR 1105
+#define THROTTLE_PATTERNS_MAX 32
+/* A command's statements looked at for a heavy one, at most. */
+#define THROTTLE_STATEMENTS_MAX 16
+/* Waiters a freed slot admits at once, at most (more: the next release). */
+#define THROTTLE_ADMIT_BATCH 16
+
+/* A class of transactions sharing one admission queue. */
+struct throttle_class {
+	const char *name;
+	unsigned limit;
+	struct admission *adm; /* under the throttle's lock */
+	char patterns[THROTTLE_PATTERNS_MAX][CONFIG_STR_MAX];
+	size_t npatterns;
+};
+
+struct throttle {
+	struct session_hooks hooks;
+	pthread_mutex_t lock;
+	struct throttle_class classes[THROTTLE_CLASSES];
+	uint64_t queue_timeout_ms, idle_release_ms;
+	atomic_uint_fast64_t unadmitted, idle_releases, timeouts;
+	atomic_bool refused_logged;
+};
+
+enum ts_state {
+	TS_NONE,    /* no slot, not waiting */
+	TS_WAITING, /* its command is held until admitted or timed out */
+	TS_HOLDING, /* its transaction holds a slot */
+};
+
+struct ts_session {
+	struct throttle *t;
+	struct session *s;
+	uint64_t id;
+	enum ts_state state;
+	int cls;              /* the class it waits for or holds */
+	bool lockfree;        /* its open transaction has run nothing that takes row locks */
+	struct event *timer;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void arm(struct ts_session *ts, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000u), (suseconds_t)(ms % 1000u) * 1000};
+	evtimer_add(ts->timer, &tv);
+}
+
+/* ------------------------------------------------------------------------
+ * Classification
+ * ------------------------------------------------------------------------ */
+
+/* The first class (heavy before bulk) one of whose patterns the
+ * statement's digest matches, or THROTTLE_CLASSES. */
+static int statement_class(const struct throttle *t, const char *text, size_t len)
+{
+	char digest[1024];
+	sql_digest(text, len, digest, sizeof(digest));
+	for (int c = 0; c < THROTTLE_CLASSES; c++)
+		for (size_t i = 0; i < t->classes[c].npatterns; i++)
+			if (sql_digest_matches(t->classes[c].patterns[i], digest))
+				return c;
+	return THROTTLE_CLASSES;
+}
+
+/* The command's class: the first class any of its statements is in (a
+ * transaction that begins with a rollup and touches an association is
+ * heavy), THROTTLE_CLASSES for none. A command too large to be contiguous
+ * (16 MiB and more) is not looked into: it goes as it is. */
+static int command_class(const struct throttle *t, const struct hook_command *cmd)
+{
+	if (cmd->code != COM_QUERY || !cmd->args)
+		return THROTTLE_CLASSES;
+	const char *text = (const char *)cmd->args;
+	size_t pos = 0, start, len;
+	int best = THROTTLE_CLASSES;
+	for (int i = 0; i < THROTTLE_STATEMENTS_MAX && best > 0 &&
+			sql_next_statement(text, cmd->args_len, &pos, &start, &len);
+	     i++) {
+		int c = statement_class(t, text + start, len);
+		if (c < best)
+			best = c;
+	}
+	return best;
+}
+
+/* Whether a statement may take row locks: anything but a plain read
+ * (a consistent read takes none), SHOW, SET, USE, BEGIN and savepoints. */
+static bool statement_locks(const char *text, size_t len)
+{
+	struct sql_facts f;
+	sql_analyse(text, len, &f);
+	switch (f.kind) {
+	case SQL_SELECT:
+		return f.for_update;
+	case SQL_SHOW:
+	case SQL_SET:
+	case SQL_SET_TRANSACTION:
+	case SQL_USE:
+	case SQL_BEGIN:
+	case SQL_SAVEPOINT:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool command_locks(const struct hook_command *cmd)
+{
+	if (cmd->code == COM_STMT_EXECUTE)
+		return true; /* its text is the recorder's business; assume it writes */
+	if (cmd->code != COM_QUERY)
+		return false;
+	if (!cmd->args)
+		return true;
+	const char *text = (const char *)cmd->args;
+	size_t pos = 0, start, len;
+	while (sql_next_statement(text, cmd->args_len, &pos, &start, &len))
+		if (statement_locks(text + start, len))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Slots between workers
+ * ------------------------------------------------------------------------ */
+
+struct admit_call {
+	struct throttle *t;
+	uint64_t id;
+};
+
+static struct ts_session *ts_of(struct throttle *t, struct session *s)
+{
+	void **slot = session_hook_data(s, &t->hooks);
+	return slot ? *slot : NULL;
+}
+
+/* On the waiter's worker: its slot is there. */
+static void admit_on_worker(struct worker *w, void *arg)
+{
+	struct admit_call *c = arg;
+	for (struct session *s = session_first(w); s; s = session_next(s)) {
+		if (session_id(s) != c->id)
+			continue;
+		struct ts_session *ts = ts_of(c->t, s);
+		if (ts && ts->state == TS_WAITING) {
+			evtimer_del(ts->timer);
+			ts->state = TS_HOLDING;
+			session_release(s);
+		}
+		break;
+	}
+	/* A session gone meanwhile gave its slot back when it ended. */
+	free(c);
+}
+
+static void hand_over(struct throttle *t, struct throttle_class *cl, const struct admission_waiter *admitted, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct admit_call *c = malloc(sizeof(*c));
+		if (c)
+			*c = (struct admit_call){t, admitted[i].id};
+		if (!c || !worker_call(admitted[i].owner, admit_on_worker, c)) {
+			free(c);
+			/* Nobody will tell that session: give the slot back
+			 * rather than lose it. */
+			log_error("throttle: cannot hand a %s slot to session %llu (out of memory); it waits until its "
+				  "queue timeout",
+				  cl->name, (unsigned long long)admitted[i].id);
+			pthread_mutex_lock(&t->lock);
+			struct admission_waiter more[THROTTLE_ADMIT_BATCH];
+			size_t m = admission_leave(cl->adm, admitted[i].id, false, now_ms(), more, THROTTLE_ADMIT_BATCH);
+			pthread_mutex_unlock(&t->lock);
+			hand_over(t, cl, more, m);
+		}
+	}
+}
+
+/* The session leaves its class's queue or gives its slot back; waiters
+ * get the slot. */
+static void leave_class(struct ts_session *ts)
+{
+	struct throttle *t = ts->t;
+	struct throttle_class *cl = &t->classes[ts->cls];
+	evtimer_del(ts->timer);
+	ts->state = TS_NONE;
+	struct admission_waiter admitted[THROTTLE_ADMIT_BATCH];
+	pthread_mutex_lock(&t->lock);
+	size_t n = admission_leave(cl->adm, ts->id, false, now_ms(), admitted, THROTTLE_ADMIT_BATCH);
+	pthread_mutex_unlock(&t->lock);
+	hand_over(t, cl, admitted, n);
+}
+
+/* ------------------------------------------------------------------------
+ * Timers: the queue timeout, the idle release
+ * ------------------------------------------------------------------------ */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct ts_session *ts = arg;
+	struct throttle *t = ts->t;
+	if (ts->state == TS_HOLDING) {
+		atomic_fetch_add(&t->idle_releases, 1);
+		log_notice("throttle: session %llu (%s@%s) left its %s transaction idle for %llu ms: its slot goes to "
+			   "the next ([throttle] idle_release)",
+			   (unsigned long long)ts->id, session_user(ts->s), session_database(ts->s),
+			   t->classes[ts->cls].name, (unsigned long long)t->idle_release_ms);
+		leave_class(ts);
+		return;
+	}
+	if (ts->state != TS_WAITING)
+		return;
+	struct throttle_class *cl = &t->classes[ts->cls];
+	pthread_mutex_lock(&t->lock);
+	bool admitted = admission_holds(cl->adm, ts->id);
+	if (!admitted)
+		admission_leave(cl->adm, ts->id, true, now_ms(), NULL, 0);
+	pthread_mutex_unlock(&t->lock);
+	if (admitted)
+		return; /* admit_on_worker is on its way */
+	ts->state = TS_NONE;
+	atomic_fetch_add(&t->timeouts, 1);
+	log_warning("throttle: session %llu (%s@%s) waited %llu ms for a %s slot; its command is answered with an "
+		    "error ([throttle] queue_timeout)",
+		    (unsigned long long)ts->id, session_user(ts->s), session_database(ts->s),
+		    (unsigned long long)t->queue_timeout_ms, cl->name);
+	struct hook_answer ans = {.code = ER_UNKNOWN_ERROR, .sql_state = "HY000"};
+	snprintf(ans.message, sizeof(ans.message),
+		 "acctgate: waited %llu s for a %s-transaction slot ([throttle] %s_limit = %u, all busy); the "
+		 "statement did not run, try again",
+		 (unsigned long long)(t->queue_timeout_ms / 1000u), cl->name, cl->name, cl->limit);
+	session_release_error(ts->s, &ans);
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * ------------------------------------------------------------------------ */
+
+static struct ts_session *ts_get(struct throttle *t, struct session *s)
+{
+	void **slot = session_hook_data(s, &t->hooks);
+	if (!slot)
+		return NULL;
+	if (*slot)
+		return *slot;
+	struct ts_session *ts = calloc(1, sizeof(*ts));
+	if (!ts)
+		return NULL;
+	ts->t = t;
+	ts->s = s;
+	ts->id = session_id(s);
+	ts->timer = evtimer_new(session_worker(s)->base, on_timer, ts);
+	if (!ts->timer) {
+		free(ts);
+		return NULL;
+	}
+	*slot = ts;
+	return ts;
+}
+
+static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
+					struct hook_answer *answer)
+{
+	(void)answer;
+	struct throttle *t = arg;
+	struct ts_session *ts = ts_get(t, s);
+	if (!ts)
+		return HOOK_FORWARD;
+	if (ts->state == TS_HOLDING) {
+		evtimer_del(ts->timer); /* busy again: not idle */
+		return HOOK_FORWARD;
+	}
+	if (!session_in_transaction(s))
+		ts->lockfree = true;
+	int c = command_class(t, cmd);
+	if (c == THROTTLE_CLASSES || !t->classes[c].limit) {
+		if (ts->lockfree && command_locks(cmd))
+			ts->lockfree = false;
+		return HOOK_FORWARD;
+	}
+	if (!ts->lockfree) {
+		/* It may hold row locks a slot holder waits for: never queued. */
+		atomic_fetch_add(&t->unadmitted, 1);
+		return HOOK_FORWARD;
+	}
+	ts->lockfree = false; /* what it waits to run takes locks */
+	char cluster[ADMISSION_CLUSTER_NAME_MAX];
+	snprintf(cluster, sizeof(cluster), "%s@%s", session_user(s), session_database(s));
+	pthread_mutex_lock(&t->lock);
+	enum admission_verdict v = admission_request(t->classes[c].adm, cluster, ts->id, session_worker(s), now_ms());
+	pthread_mutex_unlock(&t->lock);
+	ts->cls = c;
+	switch (v) {
+	case ADMISSION_ADMITTED:
+		ts->state = TS_HOLDING;
+		return HOOK_FORWARD;
+	case ADMISSION_QUEUED:
+		ts->state = TS_WAITING;
+		arm(ts, t->queue_timeout_ms);
+		return HOOK_HOLD;
+	case ADMISSION_REFUSED:
+		break;
+	}
+	if (!atomic_exchange(&t->refused_logged, true))
+		log_error("throttle: out of memory queueing session %llu; heavy transactions go unthrottled when that "
+			  "happens (logged once)",
+			  (unsigned long long)ts->id);
+	return HOOK_FORWARD;
+}
+
+/* A response ended: a holder whose transaction goes on is idle now. */
+static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
+					   const uint8_t *packet, size_t len, struct hook_answer *answer)
+{
+	(void)end;
+	(void)packet;
+	(void)len;
+	(void)answer;
+	struct throttle *t = arg;
+	struct ts_session *ts = ts_of(t, s);
+	if (ts && ts->state == TS_HOLDING && t->idle_release_ms)
+		arm(ts, t->idle_release_ms);
+	return HOOK_FORWARD;
+}
+
+static void on_txn_end(void *arg, struct session *s, const struct txn *txn, enum txn_end how)
+{
+	(void)txn;
+	(void)how;
+	struct ts_session *ts = ts_of(arg, s);
+	if (ts && ts->state == TS_HOLDING)
+		leave_class(ts);
+}
+
+static void on_session_end(void *arg, struct session *s)
+{
+	struct throttle *t = arg;
+	void **slot = session_hook_data(s, &t->hooks);
+	struct ts_session *ts = slot ? *slot : NULL;
+	if (!ts)
+		return;
+	/* Out of the queue, or the slot back (one admitted just now too). */
+	if (ts->state != TS_NONE)
+		leave_class(ts);
+	event_free(ts->timer);
+	free(ts);
+	*slot = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Life
+ * ------------------------------------------------------------------------ */
+
+/* Split "p1 | p2 | ..." into trimmed, non-empty patterns ('|' because
+ * digests are full of ',' and the config file takes " ;" for a comment). */
+static bool load_patterns(struct throttle_class *cl, const char *list, char *err, size_t err_len)
+{
+	const char *p = list;
+	while (*p) {
+		const char *end = strchr(p, '|');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n) {
+			if (cl->npatterns == THROTTLE_PATTERNS_MAX) {
+				snprintf(err, err_len, "[throttle] %s: more than %d patterns", cl->name, THROTTLE_PATTERNS_MAX);
+				return false;
+			}
+			snprintf(cl->patterns[cl->npatterns++], CONFIG_STR_MAX, "%.*s", (int)n, p);
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return true;
+}
+
+struct throttle *throttle_new(struct gate *g, const struct config *cfg, char *err, size_t err_len)
+{
+	struct throttle *t = calloc(1, sizeof(*t));
+	if (!t || pthread_mutex_init(&t->lock, NULL) != 0) {
+		free(t);
+		snprintf(err, err_len, "throttle: out of memory");
+		return NULL;
+	}
+	t->queue_timeout_ms = (uint64_t)cfg->throttle_queue_timeout * 1000u;
+	t->idle_release_ms = (uint64_t)cfg->throttle_idle_release * 1000u;
+	const struct {
+		const char *name, *patterns;
+		int limit;
+	} defs[THROTTLE_CLASSES] = {{"heavy", cfg->throttle_heavy, cfg->throttle_heavy_limit},
+				    {"bulk", cfg->throttle_bulk, cfg->throttle_bulk_limit}};
+	for (int c = 0; c < THROTTLE_CLASSES; c++) {
+		struct throttle_class *cl = &t->classes[c];
+		cl->name = defs[c].name;
+		cl->limit = (unsigned)defs[c].limit;
+		cl->adm = admission_new(cl->limit);
+		if (!cl->adm) {
+			snprintf(err, err_len, "throttle: out of memory");
+			throttle_free(t);
+			return NULL;
+		}
+		if (!load_patterns(cl, defs[c].patterns, err, err_len)) {
+			throttle_free(t);
+			return NULL;
+		}
+	}
+	t->hooks = (struct session_hooks){
+		.name = "throttle",
+		.arg = t,
+		.before_command = before_command,
+		.before_result_end = before_result_end,
+		.on_txn_end = on_txn_end,
+		.on_session_end = on_session_end,
+	};
+	if (!gate_add_hooks(g, &t->hooks)) {
+		throttle_free(t);
+		snprintf(err, err_len, "throttle: the session layer's hook table is full (%d)", HOOKS_MAX);
+		return NULL;
+	}
+	log_info("throttle: heavy transactions %u at once (%zu patterns), bulk %u at once (%zu patterns); queue "
+		 "timeout %llu s, idle release %llu s",
+		 t->classes[0].limit, t->classes[0].npatterns, t->classes[1].limit, t->classes[1].npatterns,
+		 (unsigned long long)cfg->throttle_queue_timeout, (unsigned long long)cfg->throttle_idle_release);
+	return t;
+}
+
+void throttle_free(struct throttle *t)
+{
+	if (!t)
+		return;
+	for (int c = 0; c < THROTTLE_CLASSES; c++)
+		admission_free(t->classes[c].adm);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+bool throttle_class_stats(struct throttle *t, int c, struct throttle_class_stats *out,
+			  struct admission_cluster_stats *cl, size_t cap, size_t *ncl)
+{
+	if (c < 0 || c >= THROTTLE_CLASSES)
+		return false;
+	struct throttle_class *k = &t->classes[c];
+	out->name = k->name;
+	pthread_mutex_lock(&t->lock);
+	admission_stats(k->adm, &out->adm);
+	size_t n = 0;
+	while (n < cap && admission_cluster_at(k->adm, n, &cl[n]))
+		n++;
+	pthread_mutex_unlock(&t->lock);
+	*ncl = n;
+	return true;
+}
+
+void throttle_counters(struct throttle *t, struct throttle_counters *out)
+{
+	out->unadmitted = atomic_load(&t->unadmitted);
+	out->idle_releases = atomic_load(&t->idle_releases);
+	out->timeouts = atomic_load(&t->timeouts);
+}
