@@ -330,7 +330,19 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
 		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
 	}
-	ok = ok && admin_rs_pair(ac, "last_snapshot", "none") && admin_rs_end(ac);
+	char snap[64];
+	uint64_t snap_usec = 0;
+	if (admin_last_snapshot(a, snap, sizeof(snap), &snap_usec)) {
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		uint64_t now_usec = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u;
+		ok = ok && admin_rs_pair(ac, "last_snapshot", "%s", snap) &&
+		     admin_rs_pair(ac, "last_snapshot_age_seconds", "%llu",
+				   (unsigned long long)(now_usec > snap_usec ? (now_usec - snap_usec) / 1000000u : 0));
+	} else {
+		ok = ok && admin_rs_pair(ac, "last_snapshot", "none");
+	}
+	ok = ok && admin_rs_end(ac);
 	if (!ok)
 		fail_oom(ac);
 }

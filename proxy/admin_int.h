@@ -130,6 +130,9 @@ struct admin_db_account {
 	char tls_ca[CONFIG_STR_MAX], tls_cert[CONFIG_STR_MAX], tls_key[CONFIG_STR_MAX];
 };
 void admin_db_account(const struct config *cfg, struct admin_db_account *acct, struct replay_options *conn);
+/* The newest snapshot in [snapshot] dir (by its manifest's time): its id
+ * and time; false when there is none. */
+bool admin_last_snapshot(struct admin *a, char *id, size_t id_len, uint64_t *time_usec);
 /* Whether the SNAPSHOT in progress is writing `id`. */
 bool admin_snapshot_running_id(const struct admin *a, const char *id);
 /* admin_restore.c: VERIFY SNAPSHOT and RESTORE SNAPSHOT (on a thread of

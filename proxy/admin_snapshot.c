@@ -250,3 +250,27 @@ void admin_show_snapshots(struct admin_conn *ac)
 	if (!(ok && admin_rs_end(ac)))
 		admin_close(ac, "out of memory writing an answer");
 }
+
+bool admin_last_snapshot(struct admin *a, char *id, size_t id_len, uint64_t *time_usec)
+{
+	struct settings *st = gate_settings(a->gate);
+	DIR *d = st->cfg.snapshot_dir[0] ? opendir(st->cfg.snapshot_dir) : NULL;
+	bool found = false;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || admin_snapshot_running_id(a, e->d_name))
+			continue;
+		char path[CONFIG_STR_MAX + 300];
+		snprintf(path, sizeof(path), "%s/%s/MANIFEST", st->cfg.snapshot_dir, e->d_name);
+		struct snapshot_result r = {0};
+		if (read_summary(path, &r) && (!found || r.time_usec > *time_usec)) {
+			found = true;
+			*time_usec = r.time_usec;
+			snprintf(id, id_len, "%s", e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	settings_release(st);
+	return found;
+}

@@ -57,6 +57,11 @@ echo "commits held ${held:-?} ms of a ${secs:-?} s snapshot"
 check "the SNAPSHOT answer reports the commit hold" "$([[ $held =~ ^[0-9.]+$ ]] && echo 1 || echo 0)" "${held:-none}"
 list=$(admin "SHOW SNAPSHOTS")
 check "SHOW SNAPSHOTS lists it" "$([[ $list == *"$id"*done* ]] && echo 1 || echo 0)" "$list"
+status=$(admin "SHOW STATUS")
+check "SHOW STATUS names it as the last snapshot, with its age" \
+	"$([[ $(awk '$1 == "last_snapshot" { print $2 }' <<<"$status") == "$id" &&
+		$(awk '$1 == "last_snapshot_age_seconds" { print $2 }' <<<"$status") =~ ^[0-9]+$ ]] && echo 1 || echo 0)" \
+	"$(grep last_snapshot <<<"$status" | tr '\n' ' ')"
 
 # The admin port's VERIFY, RESTORE ... INTO DATABASE (beside the live
 # database, rolled forward to the journal's end) and DROP.
