@@ -326,7 +326,8 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 	if (gt->throttle) {
 		struct throttle_counters tc;
 		throttle_counters(gt->throttle, &tc);
-		ok = ok && admin_rs_pair(ac, "throttle_unadmitted", "%" PRIu64, tc.unadmitted) &&
+		ok = ok && admin_rs_pair(ac, "throttle_coordination", "%s", tc.coordination) &&
+		     admin_rs_pair(ac, "throttle_unadmitted", "%" PRIu64, tc.unadmitted) &&
 		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
 		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
 	}

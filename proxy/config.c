@@ -70,6 +70,7 @@ struct setting {
 	"INSERT INTO *usage_* SELECT * | INSERT INTO *usage_* ON DUPLICATE KEY UPDATE * | DELETE FROM * LIMIT ? | "     \
 	"UPDATE * LIMIT ?"
 
+static const char *const off_on_names[] = {"off", "on", NULL};
 static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
 static const char *const upstream_tls_names[] = {"disabled", "preferred", "required", "verify_ca",
 						 "verify_identity", NULL};
@@ -149,6 +150,7 @@ static const struct setting settings[] = {
 	{"throttle", "heavy", T_STRING, FIELD(throttle_heavy), THROTTLE_HEAVY_DEFAULT, 0, 0, NULL, false, 0},
 	{"throttle", "bulk_limit", T_INT, FIELD(throttle_bulk_limit), "2", 0, 64, NULL, false, 0},
 	{"throttle", "bulk", T_STRING, FIELD(throttle_bulk), THROTTLE_BULK_DEFAULT, 0, 0, NULL, false, 0},
+	{"throttle", "coordinate", T_ENUM, FIELD(throttle_coordinate), "on", 0, 0, off_on_names, false, 0},
 	{"throttle", "queue_timeout", T_DURATION, FIELD(throttle_queue_timeout), "30s", 1, 3600, NULL, false, 0},
 	{"throttle", "idle_release", T_DURATION, FIELD(throttle_idle_release), "5s", 0, 3600, NULL, false, 0},
 };

@@ -112,6 +112,7 @@ struct config {
 	char throttle_heavy[CONFIG_STR_MAX]; /* digest patterns, '|'-separated */
 	int throttle_bulk_limit;            /* bulk transactions at once; 0 = not throttled */
 	char throttle_bulk[CONFIG_STR_MAX];
+	int throttle_coordinate;            /* 1: slots shared with other acctgates through the server's named locks */
 	int64_t throttle_queue_timeout;     /* seconds a heavy transaction waits for a slot */
 	int64_t throttle_idle_release;      /* seconds idle in a transaction before its slot goes; 0 = never */
 };

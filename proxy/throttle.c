@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "coord.h"
 #include "gate.h"
 #include "hooks.h"
 #include "log.h"
@@ -48,6 +49,7 @@ struct throttle {
 	struct session_hooks hooks;
 	pthread_mutex_t lock;
 	struct throttle_class classes[THROTTLE_CLASSES];
+	struct coord *coord;   /* NULL: the limits hold in this acctgate only */
 	uint64_t queue_timeout_ms, idle_release_ms;
 	atomic_uint_fast64_t unadmitted, idle_releases, timeouts;
 	atomic_bool refused_logged;
@@ -56,6 +58,7 @@ struct throttle {
 enum ts_state {
 	TS_NONE,    /* no slot, not waiting */
 	TS_WAITING, /* its command is held until admitted or timed out */
+	TS_GLOBAL,  /* admitted here, its command held for the slot shared with other acctgates (coord.h) */
 	TS_HOLDING, /* its transaction holds a slot */
 };
 
@@ -65,6 +68,7 @@ struct ts_session {
 	uint64_t id;
 	enum ts_state state;
 	int cls;              /* the class it waits for or holds */
+	int slot;             /* the coordinated slot it holds (coord.h), -1 for none */
 	bool lockfree;        /* its open transaction has run nothing that takes row locks */
 	struct event *timer;
 };
@@ -172,6 +176,59 @@ static struct ts_session *ts_of(struct throttle *t, struct session *s)
 	return slot ? *slot : NULL;
 }
 
+/* Admitted here: with coordination, it waits on for the shared slot
+ * (true: TS_GLOBAL, its command still held). */
+static bool wait_global(struct ts_session *ts)
+{
+	struct throttle *t = ts->t;
+	if (!t->coord || !coord_acquire(t->coord, ts->cls, ts->id, session_worker(ts->s)))
+		return false;
+	ts->state = TS_GLOBAL;
+	return true;
+}
+
+struct global_call {
+	struct throttle *t;
+	uint64_t id;
+	int cls, slot;
+};
+
+/* On the session's worker: the shared slot is there, or nobody wants it
+ * any more (the wait timed out, the session ended): given back. */
+static void global_on_worker(struct worker *w, void *arg)
+{
+	struct global_call *g = arg;
+	struct ts_session *ts = NULL;
+	for (struct session *s = session_first(w); s && !ts; s = session_next(s))
+		if (session_id(s) == g->id)
+			ts = ts_of(g->t, s);
+	if (ts && ts->state == TS_GLOBAL && ts->cls == g->cls) {
+		evtimer_del(ts->timer);
+		ts->slot = g->slot;
+		ts->state = TS_HOLDING;
+		session_release(ts->s);
+	} else {
+		coord_release(g->t->coord, g->cls, g->slot);
+	}
+	free(g);
+}
+
+/* On the coordination thread. */
+static void on_global_grant(void *arg, void *owner, uint64_t ticket, int cls, int slot)
+{
+	struct throttle *t = arg;
+	struct global_call *g = malloc(sizeof(*g));
+	if (g)
+		*g = (struct global_call){t, ticket, cls, slot};
+	if (!g || !worker_call(owner, global_on_worker, g)) {
+		free(g);
+		coord_release(t->coord, cls, slot);
+		log_error("throttle: out of memory handing a shared slot to session %llu; it waits until its queue "
+			  "timeout",
+			  (unsigned long long)ticket);
+	}
+}
+
 /* On the waiter's worker: its slot is there. */
 static void admit_on_worker(struct worker *w, void *arg)
 {
@@ -180,7 +237,7 @@ static void admit_on_worker(struct worker *w, void *arg)
 		if (session_id(s) != c->id)
 			continue;
 		struct ts_session *ts = ts_of(c->t, s);
-		if (ts && ts->state == TS_WAITING) {
+		if (ts && ts->state == TS_WAITING && !wait_global(ts)) {
 			evtimer_del(ts->timer);
 			ts->state = TS_HOLDING;
 			session_release(s);
@@ -220,6 +277,11 @@ static void leave_class(struct ts_session *ts)
 	struct throttle *t = ts->t;
 	struct throttle_class *cl = &t->classes[ts->cls];
 	evtimer_del(ts->timer);
+	if (ts->state == TS_GLOBAL)
+		coord_cancel(t->coord, ts->id);
+	if (ts->slot >= 0)
+		coord_release(t->coord, ts->cls, ts->slot);
+	ts->slot = -1;
 	ts->state = TS_NONE;
 	struct admission_waiter admitted[THROTTLE_ADMIT_BATCH];
 	pthread_mutex_lock(&t->lock);
@@ -247,17 +309,23 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		leave_class(ts);
 		return;
 	}
-	if (ts->state != TS_WAITING)
-		return;
 	struct throttle_class *cl = &t->classes[ts->cls];
-	pthread_mutex_lock(&t->lock);
-	bool admitted = admission_holds(cl->adm, ts->id);
-	if (!admitted)
-		admission_leave(cl->adm, ts->id, true, now_ms(), NULL, 0);
-	pthread_mutex_unlock(&t->lock);
-	if (admitted)
-		return; /* admit_on_worker is on its way */
-	ts->state = TS_NONE;
+	if (ts->state == TS_GLOBAL) {
+		/* Admitted here, but the other acctgates' holders kept the
+		 * shared slots: this one's local slot goes on to the next. */
+		leave_class(ts);
+	} else if (ts->state == TS_WAITING) {
+		pthread_mutex_lock(&t->lock);
+		bool admitted = admission_holds(cl->adm, ts->id);
+		if (!admitted)
+			admission_leave(cl->adm, ts->id, true, now_ms(), NULL, 0);
+		pthread_mutex_unlock(&t->lock);
+		if (admitted)
+			return; /* admit_on_worker is on its way */
+		ts->state = TS_NONE;
+	} else {
+		return;
+	}
 	atomic_fetch_add(&t->timeouts, 1);
 	log_warning("throttle: session %llu (%s@%s) waited %llu ms for a %s slot; its command is answered with an "
 		    "error ([throttle] queue_timeout)",
@@ -288,6 +356,7 @@ static struct ts_session *ts_get(struct throttle *t, struct session *s)
 	ts->t = t;
 	ts->s = s;
 	ts->id = session_id(s);
+	ts->slot = -1;
 	ts->timer = evtimer_new(session_worker(s)->base, on_timer, ts);
 	if (!ts->timer) {
 		free(ts);
@@ -331,6 +400,10 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	ts->cls = c;
 	switch (v) {
 	case ADMISSION_ADMITTED:
+		if (wait_global(ts)) {
+			arm(ts, t->queue_timeout_ms);
+			return HOOK_HOLD;
+		}
 		ts->state = TS_HOLDING;
 		return HOOK_FORWARD;
 	case ADMISSION_QUEUED:
@@ -446,6 +519,30 @@ struct throttle *throttle_new(struct gate *g, const struct config *cfg, char *er
 			return NULL;
 		}
 	}
+	if (cfg->throttle_coordinate && cfg->snapshot_user[0]) {
+		struct replay_options conn = {.host = cfg->servers[0].host,
+					      .port = cfg->servers[0].port,
+					      .user = cfg->snapshot_user,
+					      .password = cfg->snapshot_password,
+					      .tls = gate_replay_tls(cfg->upstream_tls),
+					      .tls_ca = cfg->upstream_tls_ca,
+					      .tls_cert = cfg->upstream_tls_cert,
+					      .tls_key = cfg->upstream_tls_key};
+		const char *names[THROTTLE_CLASSES];
+		unsigned limits[THROTTLE_CLASSES];
+		for (int c = 0; c < THROTTLE_CLASSES; c++) {
+			names[c] = t->classes[c].name;
+			limits[c] = t->classes[c].limit;
+		}
+		t->coord = coord_new(&conn, names, limits, THROTTLE_CLASSES, on_global_grant, t, err, err_len);
+		if (!t->coord) {
+			throttle_free(t);
+			return NULL;
+		}
+	} else if (cfg->throttle_coordinate) {
+		log_notice("throttle: no [snapshot] user to coordinate with other acctgates through the server: the "
+			   "limits hold in this acctgate only");
+	}
 	t->hooks = (struct session_hooks){
 		.name = "throttle",
 		.arg = t,
@@ -470,6 +567,7 @@ void throttle_free(struct throttle *t)
 {
 	if (!t)
 		return;
+	coord_free(t->coord);
 	for (int c = 0; c < THROTTLE_CLASSES; c++)
 		admission_free(t->classes[c].adm);
 	pthread_mutex_destroy(&t->lock);
@@ -498,4 +596,5 @@ void throttle_counters(struct throttle *t, struct throttle_counters *out)
 	out->unadmitted = atomic_load(&t->unadmitted);
 	out->idle_releases = atomic_load(&t->idle_releases);
 	out->timeouts = atomic_load(&t->timeouts);
+	out->coordination = !t->coord ? "off" : coord_connected(t->coord) ? "on" : "lost";
 }

@@ -17,7 +17,14 @@
 #     for them: its heavy statement inside its transaction goes at once
 #     (counted unadmitted) while the slot holder waits for its lock; both
 #     commit;
-#   - SHOW THROTTLE on the admin port: the classes, the clusters, the waits.
+#   - SHOW THROTTLE on the admin port: the classes, the clusters, the waits;
+#   - two acctgates in front of the one server share the slots (named
+#     locks): a heavy transaction on the second waits while the first
+#     holds the slot; when the first one's coordination connection is
+#     killed on the server, the log says the limits hold per acctgate only,
+#     the waiter goes on, and coordination comes back by itself;
+#   - the harness through one acctgate per cluster (two, coordinated,
+#     default classes): no deadlock, nothing lost.
 # acctgate only (77 = skipped in direct mode).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
@@ -31,7 +38,9 @@ chmod 600 "$pw"
 ag=$d/ag
 port=$(lab_free_port $((DB_PORT + 700)))
 adm_port=$(lab_free_port $((port + 1)))
-trap 'sess_close_all; lab_acctgate_stop "$ag"' EXIT
+ag2=$d/ag2
+port2=$(lab_free_port $((adm_port + 1)))
+trap 'sess_close_all; lab_acctgate_stop "$ag"; lab_acctgate_stop "$ag2"' EXIT
 direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
 admin() { mariadb -h 127.0.0.1 -P "$adm_port" -u admin -p"$LAB_DB_PASS" --skip-ssl -B -N -e "$1" 2>&1; }
 
@@ -168,5 +177,77 @@ check "SHOW THROTTLE: each class, then each cluster that used it" \
 check "SHOW THROTTLE: a wait and a timeout are counted" \
 	"$([[ $(awk -F'\t' '$1 == "heavy" && $2 == "*" { print ($7 >= 1 && $8 >= 0) }' <<<"$out") == 1 ]] && echo 1 || echo 0)" \
 	"$(grep $'^heavy\t\*' <<<"$out")"
-((failures)) && log_since "$ag/acctgate.log"
+# ---- two acctgates share the slots through the server ---------------------------------
+# conf DIR PORT ADMIN_PORT: an instance with [snapshot] user (its own
+# account, which holds the named locks) and the test's heavy class.
+conf() {
+	lab_acctgate_conf "$1/acctgate.conf" "$2" "127.0.0.1:$DB_PORT" "$CERTS" threads=2
+	{
+		printf '[snapshot]\nuser = %s\npassword_file = %s\n' "$LAB_DB_USER" "$pw"
+		printf '[admin]\nlisten = 127.0.0.1:%s\nuser = admin\npassword_file = %s\nclient_tls = disabled\n' "$3" "$pw"
+		printf '[throttle]\nheavy_limit = 1\n%s\nbulk_limit = 0\nqueue_timeout = 30s\nidle_release = 0\n' "$heavy"
+	} >>"$1/acctgate.conf"
+	rm -f "$1/acctgate.log"
+}
+lab_acctgate_stop "$ag"
+conf "$ag" "$port" "$adm_port"
+conf "$ag2" "$port2" "$(lab_free_port $((port2 + 1)))"
+lab_acctgate_start "$ag" "$ag/acctgate.conf" && lab_acctgate_start "$ag2" "$ag2/acctgate.conf" || exit 1
+direct "DELETE FROM thr_x.heavy_a; DELETE FROM thr_y.heavy_a" >/dev/null
+sess_open first "$port" --ssl-ca="$CERTS/ca.pem"
+sess_send first "USE thr_x"
+sess_send first "BEGIN"
+sess_send first "INSERT INTO heavy_a VALUES (40)"
+sess_send first "SELECT 'first holds'"
+sess_wait first 1 >/dev/null
+mariadb -h 127.0.0.1 -P "$port2" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --ssl-ca="$CERTS/ca.pem" -B -N thr_y \
+	-e "INSERT INTO heavy_a VALUES (41); SELECT 'second done'" >"$d/second.out" 2>&1 &
+second=$!
+sleep 1.5
+check "a heavy transaction through the second acctgate waits while the first acctgate's holds the shared slot" \
+	"$([[ ! -s $d/second.out && $(direct "SELECT COUNT(*) FROM thr_y.heavy_a") == 0 ]] && echo 1 || echo 0)" \
+	"$(cat "$d/second.out")"
+status=$(admin "SHOW STATUS")
+check "SHOW STATUS: throttle_coordination on" \
+	"$([[ $(awk '$1 == "throttle_coordination" { print $2 }' <<<"$status") == on ]] && echo 1 || echo 0)" \
+	"$(grep throttle_coordination <<<"$status")"
+holder=$(direct "SELECT IS_USED_LOCK('acctgate.heavy.0')")
+direct "KILL $holder" >/dev/null
+wait "$second"
+for i in $(seq 30); do
+	grep -q 'coordination through the server is unavailable' "$ag/acctgate.log" && break
+	sleep 0.1
+done
+check "its coordination connection killed, the first acctgate says the limits hold per acctgate only, and the waiter goes on" \
+	"$([[ $(cat "$d/second.out") == "second done" ]] &&
+		grep -q 'coordination through the server is unavailable' "$ag/acctgate.log" && echo 1 || echo 0)" \
+	"holder connection $holder; second: $(cat "$d/second.out"); $(grep -m1 'coordination through' "$ag/acctgate.log" | cut -c1-200)"
+sess_send first "COMMIT"
+sess_send first "SELECT 'first done'"
+sess_wait first 2 >/dev/null
+for i in $(seq 80); do
+	grep -q 'coordination through the server is back' "$ag/acctgate.log" && break
+	sleep 0.1
+done
+check "coordination comes back by itself" \
+	"$(grep -q 'coordination through the server is back' "$ag/acctgate.log" && echo 1 || echo 0)" \
+	"$(grep 'coordination' "$ag/acctgate.log" | tail -n 1 | cut -c1-160)"
+sess_close_all
+
+# ---- one acctgate per cluster (two here), the default classes, coordinated ----------------
+heavy='' # conf's heavy line: empty = the defaults
+for a in "$ag" "$ag2"; do lab_acctgate_stop "$a"; done
+conf "$ag" "$port" "$adm_port"
+conf "$ag2" "$port2" "$(lab_free_port $((port2 + 1)))"
+lab_acctgate_start "$ag" "$ag/acctgate.conf" && lab_acctgate_start "$ag2" "$ag2/acctgate.conf" || exit 1
+"$bin" --host 127.0.0.1 --port "$DB_PORT" --cluster-ports "$port,$port2,$port,$port2" --user "$LAB_DB_USER" \
+	--password "$LAB_DB_PASS" --ssl-ca "$CERTS/ca.pem" --database acct_throttle_per_cluster \
+	--seconds "${CONTENTION_SECONDS:-4}" --seed "$seed" >"$d/harness-per-cluster.out" 2>"$d/harness-per-cluster.err"
+line=$(grep '^contention:' "$d/harness-per-cluster.out")
+echo "per-cluster acctgates (seed $seed): ${line:-no summary: $(head -n 3 "$d/harness-per-cluster.err")}"
+check "one acctgate per cluster, coordinated: no deadlock reaches a client, no transaction loses anything" \
+	"$([[ -n $line && $(kv "$line" err_1213) == 0 && $(kv "$line" lost) == 0 && $(kv "$line" mismatch) == 0 &&
+		$(kv "$line" err_other) == 0 ]] && echo 1 || echo 0)" \
+	"err_1213=$(kv "$line" err_1213) lost=$(kv "$line" lost) err_other=$(kv "$line" err_other) tps=$(kv "$line" tps)"
+((failures)) && { log_since "$ag/acctgate.log"; log_since "$ag2/acctgate.log"; }
 ((failures == 0))
