@@ -119,8 +119,10 @@ bool coord_connected(struct coord *c) { return c->connected; }
 
 /* ---- the thread ------------------------------------------------------------- */
 
-static void lost(struct coord *c, const char *why)
+static void lost(struct coord *c, const char *reason)
 {
+	char why[512]; /* reason may be the connection's own error text */
+	snprintf(why, sizeof(why), "%s", reason);
 	if (c->m)
 		mysql_close(c->m);
 	c->m = NULL;

@@ -187,7 +187,7 @@ conf() {
 		printf '[admin]\nlisten = 127.0.0.1:%s\nuser = admin\npassword_file = %s\nclient_tls = disabled\n' "$3" "$pw"
 		printf '[throttle]\nheavy_limit = 1\n%s\nbulk_limit = 0\nqueue_timeout = 30s\nidle_release = 0\n' "$heavy"
 	} >>"$1/acctgate.conf"
-	rm -f "$1/acctgate.log"
+	[[ -f $1/acctgate.log ]] && mv "$1/acctgate.log" "$1/acctgate.log.$(date +%s%N)"
 }
 lab_acctgate_stop "$ag"
 conf "$ag" "$port" "$adm_port"
