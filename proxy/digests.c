@@ -89,29 +89,6 @@ static uint64_t hash_statement(const char *text, size_t len, bool *call)
 	return hash;
 }
 
-/* The command's payload after its code byte, as one malloc'd block. */
-static char *command_args(const struct hook_command *cmd, size_t *len_out)
-{
-	size_t len = (size_t)cmd->payload_len - 1;
-	char *text = malloc(len ? len : 1);
-	if (!text)
-		return NULL;
-	if (cmd->args) {
-		memcpy(text, cmd->args, len);
-	} else {
-		uint8_t *whole = malloc((size_t)cmd->payload_len);
-		if (!whole) {
-			free(text);
-			return NULL;
-		}
-		proto_frame_gather(cmd->wire, cmd->wire_len, whole);
-		memcpy(text, whole + 1, len);
-		free(whole);
-	}
-	*len_out = len;
-	return text;
-}
-
 static struct dig_session *session_state(struct digests *d, struct session *s)
 {
 	void **slot = session_hook_data(s, &d->hooks);
@@ -157,7 +134,7 @@ static void set_text(struct dig_session *ds, char *text, size_t len, bool normal
 static bool take_query(struct dig_session *ds, const struct hook_command *cmd)
 {
 	size_t len;
-	char *text = command_args(cmd, &len);
+	char *text = hook_command_args(cmd, &len);
 	if (!text)
 		return false;
 	set_text(ds, text, len, false);
@@ -241,7 +218,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		break;
 	case COM_STMT_PREPARE:
 		free(ds->preparing);
-		ds->preparing = command_args(cmd, &ds->preparing_len);
+		ds->preparing = hook_command_args(cmd, &ds->preparing_len);
 		break;
 	case COM_STMT_CLOSE:
 		drop_prepared(ds, stmt_id_of(cmd));

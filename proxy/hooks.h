@@ -49,6 +49,11 @@ struct hook_command {
 	size_t args_len;
 };
 
+/* The command's payload after its code byte as one malloc'd block,
+ * gathered from its chunks when it has several (the caller frees it);
+ * NULL when out of memory. */
+char *hook_command_args(const struct hook_command *cmd, size_t *len_out);
+
 /* The ERR a HOOK_ANSWER sends (its sequence id is the session's). */
 struct hook_answer {
 	uint16_t code;

@@ -877,29 +877,6 @@ static struct rec_session *session_state(struct recorder *rec, struct session *s
 	return *slot;
 }
 
-/* The command's payload after its code byte, as one malloc'd block. */
-static char *command_args(const struct hook_command *cmd, size_t *len_out)
-{
-	size_t len = (size_t)cmd->payload_len - 1;
-	char *text = malloc(len ? len : 1);
-	if (!text)
-		return NULL;
-	if (cmd->args) {
-		memcpy(text, cmd->args, len);
-	} else {
-		uint8_t *whole = malloc((size_t)cmd->payload_len);
-		if (!whole) {
-			free(text);
-			return NULL;
-		}
-		proto_frame_gather(cmd->wire, cmd->wire_len, whole);
-		memcpy(text, whole + 1, len);
-		free(whole);
-	}
-	*len_out = len;
-	return text;
-}
-
 static struct prepared *find_prepared(struct rec_session *rs, uint32_t id)
 {
 	for (size_t i = 0; i < rs->nprep; i++)
@@ -962,7 +939,7 @@ static void on_prepare_ok(void *arg, struct session *s, uint32_t stmt_id, uint16
 static void take_long_data(struct rec_session *rs, const struct hook_command *cmd)
 {
 	size_t len;
-	char *args = command_args(cmd, &len);
+	char *args = hook_command_args(cmd, &len);
 	if (!args)
 		return;
 	uint32_t id;
@@ -1019,7 +996,7 @@ static bool single_statement(struct rec_session *rs)
 static bool take_execute(struct rec_session *rs, const struct hook_command *cmd)
 {
 	size_t len;
-	char *args = command_args(cmd, &len);
+	char *args = hook_command_args(cmd, &len);
 	if (!args) {
 		count_unrecorded(rs, "out of memory");
 		return false;
@@ -1059,7 +1036,7 @@ static bool take_execute(struct rec_session *rs, const struct hook_command *cmd)
 static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
 {
 	size_t len;
-	char *text = command_args(cmd, &len);
+	char *text = hook_command_args(cmd, &len);
 	if (!text)
 		return false;
 	free(rs->text);
@@ -1128,7 +1105,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		return HOOK_FORWARD;
 	case COM_STMT_PREPARE:
 		free(rs->preparing);
-		rs->preparing = command_args(cmd, &rs->preparing_len);
+		rs->preparing = hook_command_args(cmd, &rs->preparing_len);
 		return HOOK_FORWARD;
 	case COM_STMT_SEND_LONG_DATA:
 		take_long_data(rs, cmd);

@@ -59,6 +59,28 @@ static struct hook_command held_command(const struct session *s)
 	return cmd;
 }
 
+char *hook_command_args(const struct hook_command *cmd, size_t *len_out)
+{
+	size_t len = (size_t)cmd->payload_len - 1;
+	char *text = malloc(len ? len : 1);
+	if (!text)
+		return NULL;
+	if (cmd->args) {
+		memcpy(text, cmd->args, len);
+	} else {
+		uint8_t *whole = malloc((size_t)cmd->payload_len);
+		if (!whole) {
+			free(text);
+			return NULL;
+		}
+		proto_frame_gather(cmd->wire, cmd->wire_len, whole);
+		memcpy(text, whole + 1, len);
+		free(whole);
+	}
+	*len_out = len;
+	return text;
+}
+
 /* Pick up what the session context needs from the command before it goes:
  * COM_INIT_DB's schema and COM_CHANGE_USER's user and schema take effect
  * on the server's OK (txn.c), not before. */
