@@ -103,6 +103,11 @@ start_acctgate() {
 	ag_port=$(lab_free_port 27033)
 	lab_acctgate_conf "$d/acctgate.conf" "$ag_port" "127.0.0.1:$DB_PORT" "$CERTS" client_tls=required \
 		tls=verify_identity threads=2 log_level=info
+	# Its own account, so that [throttle] coordinate (on by default)
+	# shares the slots between the per-cluster acctgates.
+	printf '%s\n' "$LAB_DB_PASS" >"$d/own.pw"
+	chmod 600 "$d/own.pw"
+	printf '[snapshot]\nuser = %s\npassword_file = %s\n' "$LAB_DB_USER" "$d/own.pw" >>"$d/acctgate.conf"
 	lab_acctgate_start "$d" "$d/acctgate.conf" >/dev/null 2>&1 || die "acctgate ($1) did not start: $(tail -n 3 "$d/acctgate.log")"
 	AG_DIRS+=("$d")
 }
