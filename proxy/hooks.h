@@ -138,6 +138,14 @@ struct session_inject_ops {
 #define SESSION_INJECT_COLUMNS 16
 bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg);
 
+/* From on_result_end, at a result end that is not the response's last
+ * (a statement of a multi-statement query): that result's last packet,
+ * and everything after it, reaches the client only after session_release
+ * (a mid-query COMMIT's OK waits for its journal record). The server is
+ * not read meanwhile. False when it cannot (the packet is not whole in
+ * the buffer, or this is not such a result end): nothing is paused. */
+bool session_pause_response(struct session *s);
+
 /* Send what session_inject queued while a final packet is held (from a
  * worker_call, not from a hook): answered, the packet stays held, and the
  * last one's on_done decides. */

@@ -460,8 +460,13 @@ static void forget_transaction(struct rec_session *rs)
 static bool markable(const struct rec_session *rs)
 {
 	const struct recorder *rec = rs->rec;
-	return rec->markers[0] && !atomic_load(&rec->markers_off) && rs->nst == 1 &&
-	       rs->st[0].facts.kind == SQL_COMMIT &&
+	if (!rec->markers[0] || atomic_load(&rec->markers_off))
+		return false;
+	/* A wrapped autocommit write: its marker goes with the COMMIT
+	 * acctgate sends for it (queue_wrap_commit). */
+	if (rs->wrapped)
+		return true;
+	return rs->nst == 1 && rs->st[0].facts.kind == SQL_COMMIT &&
 	       (session_in_transaction(rs->s) || !session_autocommit(rs->s));
 }
 
@@ -717,7 +722,7 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 		rs->prepare_seq = c->seq;
 		rs->prepare_resolved = false;
 		rs->commit_sent = true;
-		if (rs->marked) {
+		if (rs->marked && !rs->wrapped) {
 			inject_marker(rs, c->seq);
 			take_clock(rs);
 		}
@@ -1298,6 +1303,11 @@ static void statement_ran(struct rec_session *rs, const struct cmd_stmt *cs, con
 		if (rs->wrote && rs->n) {
 			write_commit(rs);
 			forget_transaction(rs);
+			/* A commit in the middle of a multi-statement query: its OK
+			 * (and the rest of the response) waits for the record, as a
+			 * final packet does (commit_done releases). */
+			if (rs->pending_commits > 0 && rs->next < rs->nst && session_pause_response(rs->s))
+				rs->wait = WAIT_COMMITS;
 		} else {
 			write_clock_only(rs);
 			keep_assignments(rs);
@@ -1341,6 +1351,9 @@ static const struct session_inject_ops wrap_commit_ops;
 /* The clock and the COMMIT of a wrapped autocommit write, queued. */
 static bool queue_wrap_commit(struct rec_session *rs)
 {
+	/* Marker, clock, COMMIT: SESSION_INJECT_MAX exactly. */
+	if (rs->marked)
+		inject_marker(rs, rs->prepare_seq);
 	take_clock(rs);
 	if (session_inject(rs->s, "COMMIT", 6, &wrap_commit_ops, rs))
 		return true;

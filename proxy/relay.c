@@ -667,8 +667,19 @@ void relay_server_input(struct session *s)
 			continue;
 		}
 		bool ends = ev == TRK_EV_RESULT_END || ev == TRK_EV_DONE;
-		if (ends && s->state == S_COMMAND)
+		if (ends && s->state == S_COMMAND) {
+			s->pause_requested = false;
 			txn_on_result_end(s, &s->tracker.last, payload, peek);
+			if (s->pause_requested) {
+				/* A hook's pause (session_pause_response): this
+				 * packet and the rest wait for its release. */
+				s->pause_requested = false;
+				s->paused_wire = wire;
+				session_set_state(s, S_RESPONSE_PAUSED);
+				conn_set_reading(s->server, false);
+				return;
+			}
+		}
 		if (ev != TRK_EV_DONE) {
 			if (!pass_on(s, wire))
 				return;
@@ -731,9 +742,26 @@ void relay_release_error(struct session *s, const struct hook_answer *answer)
 		process_client_commands(s);
 }
 
+bool session_pause_response(struct session *s)
+{
+	struct proto_frame_header h;
+	if (s->state != S_COMMAND || s->inject_sent || s->tracker.state != TRK_FIRST ||
+	    proto_frame_peek(iobuf_peek(&s->server->in), iobuf_len(&s->server->in), &h) != PROTO_OK ||
+	    iobuf_len(&s->server->in) < PROTO_HEADER_LEN + h.payload_len)
+		return false;
+	s->pause_requested = true;
+	return true;
+}
+
 void relay_release(struct session *s)
 {
 	switch (s->state) {
+	case S_RESPONSE_PAUSED:
+		session_set_state(s, S_COMMAND);
+		conn_set_reading(s->server, true);
+		if (pass_on(s, s->paused_wire))
+			relay_server_input(s);
+		break;
 	case S_COMMAND_HELD:
 		session_set_state(s, S_IDLE);
 		if (run_command_hooks(s))

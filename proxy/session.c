@@ -37,7 +37,7 @@ static const char *const state_names[] = {
 	[S_CONNECTING] = "connecting",	   [S_CLIENT_HELLO] = "client-hello", [S_CLIENT_TLS] = "client-tls",
 	[S_UPSTREAM_TLS] = "upstream-tls", [S_AUTH] = "auth",		      [S_IDLE] = "idle",
 	[S_COMMAND_HELD] = "command-held", [S_COMMAND] = "command",	      [S_RESULT_HELD] = "result-held",
-	[S_CLOSING] = "closing",
+	[S_RESPONSE_PAUSED] = "response-paused", [S_CLOSING] = "closing",
 };
 
 const char *session_state_name(enum session_state st) { return state_names[st]; }
@@ -62,7 +62,10 @@ bool session_in_transaction(const struct session *s) { return s->ctx.in_transact
 bool session_autocommit(const struct session *s) { return s->ctx.autocommit; }
 const char *session_state_label(const struct session *s) { return state_names[s->state]; }
 const char *session_peer(const struct session *s) { return s->peer; }
-bool session_held(const struct session *s) { return s->state == S_COMMAND_HELD || s->state == S_RESULT_HELD; }
+bool session_held(const struct session *s)
+{
+	return s->state == S_COMMAND_HELD || s->state == S_RESULT_HELD || s->state == S_RESPONSE_PAUSED;
+}
 
 void session_set_state(struct session *s, enum session_state st)
 {

@@ -62,6 +62,9 @@ enum session_state {
 	S_COMMAND_HELD,  /* a hook holds the command at the front of the client's input */
 	S_COMMAND,       /* a command was forwarded; its response is streaming back */
 	S_RESULT_HELD,   /* a hook holds the response's final packet (held_final) */
+	S_RESPONSE_PAUSED, /* a hook paused the response at a result end before its last: that
+	                      packet (paused_wire bytes at the server input's front) and all after it
+	                      wait, the server is not read */
 	S_CLOSING,       /* flushing the last bytes, then freed */
 };
 
@@ -141,6 +144,8 @@ struct session {
 	uint64_t held_payload;
 	uint8_t held_next_seq;
 	uint8_t *held_final;          /* S_RESULT_HELD: the final packet, header included */
+	bool pause_requested;         /* session_pause_response from a hook's on_result_end */
+	size_t paused_wire;           /* S_RESPONSE_PAUSED: the paused packet's bytes */
 	size_t held_final_len;
 
 	/* Statements of acctgate's own (session_inject): queued until the

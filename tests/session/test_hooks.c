@@ -32,6 +32,8 @@ struct probe_hook {
 	const char *swallow_result_of;
 	const char *answer_result_of; /* replace its final packet with ERR 1180 */
 	const char *inject_before;    /* inject two statements ahead of this query */
+	const char *pause_result_of;  /* pause this query's response at its first result end */
+	int pauses_asked, pauses_granted;
 	int injected_done;
 	uint16_t injected_last_code;  /* the last injected statement's ERR code, 0 for OK */
 	char injected_row[64];        /* the first value of the injected SELECT's row */
@@ -123,9 +125,16 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 
 static void on_result_end(void *arg, struct session *s, const struct proto_result_end *end)
 {
-	(void)s;
 	(void)end;
-	((struct probe_hook *)arg)->results++;
+	struct probe_hook *p = arg;
+	p->results++;
+	if (p->pause_result_of && strcmp(p->last_query, p->pause_result_of) == 0) {
+		p->pauses_asked++;
+		if (session_pause_response(s)) {
+			p->pauses_granted++;
+			p->held = s;
+		}
+	}
 }
 
 static void on_txn_begin(void *arg, struct session *s, const struct txn *t)
@@ -427,6 +436,35 @@ static void test_deadlock_ends_transaction(void **state)
 	harness_ping(h);
 }
 
+/* session_pause_response at a mid-query result end (a COMMIT's OK in a
+ * multi-statement query): that OK and what follows wait until released,
+ * then arrive in order; at the last result end there is nothing to pause. */
+static void test_response_paused_mid_query(void **state)
+{
+	struct fixture *f = *state;
+	struct harness *h = f->h;
+	f->probe.pause_result_of = "COMMIT; INSERT INTO t VALUES (2)";
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	harness_query(h, "BEGIN");
+	ok_relayed(h, IN_TRANS, 0);
+	harness_query(h, "COMMIT; INSERT INTO t VALUES (2)");
+	struct harness_buf r;
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS, 0, NULL);
+	harness_buf_ok(&r, h->caps, 0x00, SERVER_STATUS_AUTOCOMMIT, 1, NULL);
+	harness_server_send(h, r.data, r.len);
+	harness_expect_quiet(h, 300);
+	assert_int_equal(f->probe.pauses_asked, 1);
+	assert_int_equal(f->probe.pauses_granted, 1);
+	session_release(f->probe.held);
+	harness_client_expect_bytes(h, r.data, r.len);
+	harness_buf_free(&r);
+	/* Asked again at the final result end: refused, nothing held. */
+	assert_int_equal(f->probe.pauses_asked, 2);
+	assert_int_equal(f->probe.pauses_granted, 1);
+	harness_ping(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +477,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_injected_statements_precede_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_command_released_with_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_final_packet_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_response_paused_mid_query, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
