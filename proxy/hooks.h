@@ -161,9 +161,11 @@ void **session_hook_data(struct session *s, const struct session_hooks *h);
 /* The worker the session lives on: session_release must run there
  * (worker_call). */
 struct worker *session_worker(const struct session *s);
-/* The worker's first live session (walk on with session_next, session.h),
- * for finding one by id from a worker_call. */
+/* The worker's first live session (walk on with session_next, session.h). */
 struct session *session_first(struct worker *w);
+/* The worker's live session with this id, NULL if it ended (on the
+ * worker's thread, from a worker_call). */
+struct session *session_find(struct worker *w, uint64_t id);
 /* The negotiated client capabilities (CLIENT_* bits). */
 uint32_t session_caps(const struct session *s);
 

@@ -705,14 +705,6 @@ static void inflight_done(struct rec_session *rs)
  * Completions (writer thread -> worker)
  * ------------------------------------------------------------------------ */
 
-static struct session *find_session(struct worker *w, uint64_t id)
-{
-	for (struct session *s = session_first(w); s; s = session_next(s))
-		if (session_id(s) == id)
-			return s;
-	return NULL;
-}
-
 static void prepare_done(struct rec_session *rs, const struct completion *c)
 {
 	struct recorder *rec = rs->rec;
@@ -780,7 +772,7 @@ static void completion_on_worker(struct worker *w, void *arg)
 {
 	struct completion *c = arg;
 	struct recorder *rec = c->rec;
-	struct session *s = find_session(w, c->session_id);
+	struct session *s = session_find(w, c->session_id);
 	void **slot = s ? session_hook_data(s, &rec->hooks) : NULL;
 	struct rec_session *rs = slot ? *slot : NULL;
 	if (!rs) {
@@ -1497,7 +1489,7 @@ static void resume_after_cut(struct worker *w, void *arg)
 {
 	struct completion *c = arg;
 	struct recorder *rec = c->rec;
-	struct session *s = find_session(w, c->session_id);
+	struct session *s = session_find(w, c->session_id);
 	void **slot = s ? session_hook_data(s, &rec->hooks) : NULL;
 	struct rec_session *rs = slot ? *slot : NULL;
 	free(c);

@@ -44,6 +44,14 @@ const char *session_state_name(enum session_state st) { return state_names[st]; 
 
 struct session *session_next(struct session *s) { return s->next; }
 struct session *session_first(struct worker *w) { return w->sessions; }
+
+struct session *session_find(struct worker *w, uint64_t id)
+{
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
 struct worker *session_worker(const struct session *s) { return s->worker; }
 uint32_t session_caps(const struct session *s) { return s->caps; }
 

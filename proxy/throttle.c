@@ -25,7 +25,6 @@
 #include "gate.h"
 #include "hooks.h"
 #include "log.h"
-#include "session.h"
 #include "sqltext.h"
 #include "worker.h"
 
@@ -198,10 +197,8 @@ struct global_call {
 static void global_on_worker(struct worker *w, void *arg)
 {
 	struct global_call *g = arg;
-	struct ts_session *ts = NULL;
-	for (struct session *s = session_first(w); s && !ts; s = session_next(s))
-		if (session_id(s) == g->id)
-			ts = ts_of(g->t, s);
+	struct session *s = session_find(w, g->id);
+	struct ts_session *ts = s ? ts_of(g->t, s) : NULL;
 	if (ts && ts->state == TS_GLOBAL && ts->cls == g->cls) {
 		evtimer_del(ts->timer);
 		ts->slot = g->slot;
@@ -233,16 +230,12 @@ static void on_global_grant(void *arg, void *owner, uint64_t ticket, int cls, in
 static void admit_on_worker(struct worker *w, void *arg)
 {
 	struct admit_call *c = arg;
-	for (struct session *s = session_first(w); s; s = session_next(s)) {
-		if (session_id(s) != c->id)
-			continue;
-		struct ts_session *ts = ts_of(c->t, s);
-		if (ts && ts->state == TS_WAITING && !wait_global(ts)) {
-			evtimer_del(ts->timer);
-			ts->state = TS_HOLDING;
-			session_release(s);
-		}
-		break;
+	struct session *s = session_find(w, c->id);
+	struct ts_session *ts = s ? ts_of(c->t, s) : NULL;
+	if (ts && ts->state == TS_WAITING && !wait_global(ts)) {
+		evtimer_del(ts->timer);
+		ts->state = TS_HOLDING;
+		session_release(s);
 	}
 	/* A session gone meanwhile gave its slot back when it ended. */
 	free(c);
