@@ -55,6 +55,9 @@ sess_open() {
 	mkdir -p "$sess_dir"
 	rm -f "$sess_dir/$name.in" "$sess_dir/$name.out" "$sess_dir/$name.pid" # an earlier run's
 	mkfifo "$sess_dir/$name.in"
+	# Made here, not by the client's redirection in the background: a
+	# sess_wait right after would otherwise find no file, and not wait.
+	: >"$sess_dir/$name.out"
 	mariadb -h 127.0.0.1 -P "$port" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --connect-timeout=5 --skip-reconnect \
 		"$@" -B -N -n acctgate_test <"$sess_dir/$name.in" >"$sess_dir/$name.out" 2>&1 &
 	echo $! >"$sess_dir/$name.pid"
