@@ -139,6 +139,8 @@ bool admin_snapshot_running_id(const struct admin *a, const char *id);
  * their own, one at a time), DROP SNAPSHOT. */
 void admin_snapshot_task(struct admin_conn *ac, const struct admin_command *cmd);
 void admin_drop_snapshot(struct admin_conn *ac, const struct admin_command *cmd);
+/* A RESTORE in place is running: no SNAPSHOT meanwhile (its tables move). */
+bool admin_restoring_in_place(const struct admin *a);
 
 /* admin_commands.c */
 /* Answer one parsed command; may enter AS_GATHERING (the answer follows

@@ -159,7 +159,7 @@ static bool snapshot_id(const struct word *w, size_t n, const char *command, str
 	return true;
 }
 
-/* RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] INTO DATABASE 'name' */
+/* RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] [INTO DATABASE 'name'] */
 static bool restore_args(const struct word *w, size_t n, struct admin_command *cmd, char *err, size_t errlen)
 {
 	char q[64];
@@ -183,14 +183,18 @@ static bool restore_args(const struct word *w, size_t n, struct admin_command *c
 			i += 2;
 		}
 	}
-	/* In place, under slurmdbd's feet, is not offered: the admin restores
-	 * beside the live database, or stops slurmdbd and uses the offline
-	 * `acctgate restore` (README "Backup and restore"). */
-	if (i >= n || !is(&w[i], "INTO") || i + 1 >= n || !is(&w[i + 1], "DATABASE") || i + 2 >= n ||
+	/* Without INTO DATABASE the restore is in place (admin_restore.c). */
+	if (i >= n)
+		return true;
+	if (!is(&w[i], "INTO") || i + 1 >= n || !is(&w[i + 1], "DATABASE") || i + 2 >= n ||
 	    !value(&w[i + 2], db_byte, cmd->into_database, sizeof(cmd->into_database))) {
-		snprintf(err, errlen, "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): "
-				      "the admin port restores beside the live database; in place, stop slurmdbd and "
-				      "run `acctgate restore`");
+		size_t at = i + (is(&w[i], "INTO") ? 1 + (i + 1 < n && is(&w[i + 1], "DATABASE")) : 0);
+		if (at < n)
+			quote(&w[at], q, sizeof(q));
+		snprintf(err, errlen,
+			 "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE 'name' (letters, digits, '_', '$') or the "
+			 "end, got %s%s%s",
+			 at < n ? "'" : "nothing", at < n ? q : "", at < n ? "'" : "");
 		return false;
 	}
 	i += 3;
@@ -400,9 +404,10 @@ static const struct {
 		     "rows, bytes, seconds, longest commit hold"},
 	{"VERIFY SNAPSHOT 'id'", "re-read a snapshot: its manifest, every data file's rows and checksum"},
 	{"DROP SNAPSHOT 'id'", "delete a snapshot's directory"},
-	{"RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] INTO DATABASE 'name'",
-	 "load a one-database snapshot under another name and roll it forward with the journal (to its end, a UTC "
-	 "time or a sequence); one line per step, divergence and transaction in doubt"},
+	{"RESTORE SNAPSHOT 'id' [UNTIL 'time' | UNTIL SEQUENCE n] [INTO DATABASE 'name']",
+	 "load a one-database snapshot and roll it forward with the journal (to its end, a UTC time or a sequence): "
+	 "under another name, or in place with client commands held meanwhile (the old tables kept aside); one "
+	 "line per step, divergence and transaction in doubt"},
 	{"RELOAD", "reload the configuration file, as SIGHUP does; ERR says why when it is refused"},
 };
 

@@ -12,7 +12,7 @@
  *   SNAPSHOT
  *   VERIFY SNAPSHOT 'id' | DROP SNAPSHOT 'id'
  *   RESTORE SNAPSHOT 'id' [UNTIL 'YYYY-MM-DD HH:MM:SS[.ffffff]' | UNTIL SEQUENCE n]
- *           INTO DATABASE 'name'     (required: see admin_parse.c)
+ *           [INTO DATABASE 'name']   (without it: in place, admin_restore.c)
  *   SELECT @@version_comment [LIMIT 1]   (what the stock client sends first)
  *
  * Keywords are case-insensitive; whitespace anywhere between words and one

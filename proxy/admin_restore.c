@@ -5,12 +5,27 @@
  * VERIFY and RESTORE read (and load) whole snapshots: like SNAPSHOT they
  * run on a thread of their own while the admin connection that asked
  * waits unread and everything else goes on; one at a time. RESTORE loads
- * beside the live database (INTO DATABASE, admin_parse.c says why never
- * in place) with acctgate's own account, then rolls forward with the
- * journal the daemon is writing: what replay reads is what was durable
- * when it got there. Its answer is its report, one row per line: the
- * load, the replay's summary, every divergence and every transaction
- * left in doubt.
+ * with acctgate's own account, then rolls forward with the journal the
+ * daemon is writing: what replay reads is what was durable when it got
+ * there. Its answer is its report, one row per line: the load, the
+ * replay's summary, every divergence and every transaction left in doubt.
+ *
+ * INTO DATABASE loads beside the live database and touches nothing else.
+ * Without it the restore is in place, under slurmdbd's feet:
+ *
+ *   1. the snapshot is loaded and rolled forward beside the live database
+ *      (while clients go on: the point restored to is in the past);
+ *   2. every client command is held at its next command boundary, open
+ *      transactions are let finish (quiesce.h: bounded, else nothing
+ *      changes), and the journal records a cut;
+ *   3. the restored tables take the live ones' place (restore_swap: one
+ *      RENAME TABLE; the old tables kept in <db>_before_<time>);
+ *   4. the journal's UNDO list learns that the commits between the point
+ *      restored to and the cut are history no more (journal_undo.h);
+ *   5. the held commands go on.
+ *
+ * A restore to the journal's end (no UNTIL) holds the clients from step 2
+ * through 1, so that the end is fixed: there is nothing to undo then.
  */
 #include "admin_int.h"
 
@@ -21,18 +36,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "gate.h"
+#include "journal_undo.h"
 #include "log.h"
+#include "quiesce.h"
+#include "recorder.h"
 #include "snapshot.h"
 
 #define ER_UNKNOWN_ERROR 1105
 /* The report's rows: a restore with more divergences than this says how
  * many it left out (the offline `acctgate restore` prints them all). */
 #define REPORT_LINES_MAX 1000
+/* How long an in-place restore waits for open transactions and running
+ * commands before it gives up and changes nothing: slurmdbd's are
+ * milliseconds; a client idle inside a transaction is what this bounds. */
+#define QUIESCE_TIMEOUT_MS 10000
+/* How long the cut waits for commits in flight: none are, once quiesced. */
+#define CUT_TIMEOUT_MS 1000
 
 struct snapshot_task {
 	struct admin *admin;
@@ -43,6 +68,9 @@ struct snapshot_task {
 	int threads;
 	struct admin_db_account acct;
 	struct restore_options ro;
+	char live_db[ADMIN_DATABASE_MAX];  /* in place: the snapshot's database */
+	char side_db[ADMIN_DATABASE_MAX];  /* in place: where it is loaded first */
+	char old_db[ADMIN_DATABASE_MAX];   /* in place: where the live tables go */
 	/* Outcomes */
 	bool ok;
 	struct snapshot_result res; /* VERIFY */
@@ -107,7 +135,8 @@ static void task_done_on_main(struct worker *unused, void *arg)
 	const char *what = t->cmd.verb == ADMIN_VERIFY_SNAPSHOT ? "verify" : "restore";
 	if (t->ok)
 		log_notice("admin: %s of snapshot %s%s%s done", what, t->cmd.snapshot_id,
-			   t->cmd.into_database[0] ? " into database " : "", t->cmd.into_database);
+			   t->cmd.into_database[0] ? " into database " : t->live_db[0] ? " in place of database " : "",
+			   t->cmd.into_database[0] ? t->cmd.into_database : t->live_db);
 	else
 		log_error("admin: %s of snapshot %s failed: %s", what, t->cmd.snapshot_id, t->err);
 	struct admin_conn *ac = admin_find_conn(t->admin, t->conn_id);
@@ -136,29 +165,130 @@ static void last_error_line(const char *text, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, last);
 }
 
-static void run_restore(struct snapshot_task *t)
+/* restore_run into the task's report; false with t->err filled. */
+static bool load_and_replay(struct snapshot_task *t, FILE *out)
 {
 	char *errtext = NULL;
 	size_t errlen = 0;
-	FILE *out = open_memstream(&t->report, &t->report_len);
 	FILE *err = open_memstream(&errtext, &errlen);
-	if (!out || !err) {
+	if (!err) {
 		snprintf(t->err, sizeof(t->err), "out of memory");
-		if (out)
-			fclose(out);
-		if (err)
-			fclose(err);
-		return;
+		return false;
 	}
 	int status = restore_run(&t->ro, out, err);
-	fclose(out);
 	fclose(err);
 	/* Divergences (1) are a restore done with a report that says where
 	 * replay and record disagree: the admin reads them in the answer. */
-	t->ok = status == 0 || status == 1;
-	if (!t->ok)
+	bool ok = status == 0 || status == 1;
+	if (!ok)
 		last_error_line(errtext && errtext[0] ? errtext : "the restore failed", t->err, sizeof(t->err));
 	free(errtext);
+	return ok;
+}
+
+/* Steps 2 of the in-place restore: clients held, then the journal's cut
+ * (*cut_seq 0 without a journal). */
+static bool hold_and_cut(struct snapshot_task *t, uint64_t *cut_seq, uint64_t *cut_usec)
+{
+	struct gate *g = t->admin->gate;
+	char why[512];
+	if (!quiesce_begin(g->quiesce, QUIESCE_TIMEOUT_MS, why, sizeof(why))) {
+		snprintf(t->err, sizeof(t->err), "cannot hold the clients: %s", why);
+		return false;
+	}
+	*cut_seq = 0;
+	if (!g->recorder)
+		return true;
+	if (recorder_cut_begin(g->recorder, CUT_TIMEOUT_MS, why, sizeof(why))) {
+		*cut_seq = recorder_cut_mark(g->recorder, why, sizeof(why));
+		recorder_cut_end(g->recorder, NULL);
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		*cut_usec = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+	}
+	if (!*cut_seq) {
+		snprintf(t->err, sizeof(t->err), "the journal cannot record the restore's cut: %s", why);
+		quiesce_end(g->quiesce, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void in_place(struct snapshot_task *t, FILE *out)
+{
+	struct gate *g = t->admin->gate;
+	const struct restore_options ro = t->ro;
+	bool to_end = ro.conn.journal_dir && !ro.conn.range.until_seq && !ro.conn.range.until_time_usec;
+	uint64_t cut_seq = 0, cut_usec = 0, held_usec = 0;
+	bool held = false, ok = true;
+	if (to_end) {
+		ok = held = hold_and_cut(t, &cut_seq, &cut_usec);
+		t->ro.conn.range.until_seq = cut_seq;
+	}
+	ok = ok && load_and_replay(t, out);
+	if (ok && !held)
+		ok = held = hold_and_cut(t, &cut_seq, &cut_usec);
+	struct swap_result sw = {0};
+	char why[768];
+	if (ok && !restore_swap(&ro.conn, t->live_db, t->side_db, t->old_db, &sw, why, sizeof(why))) {
+		snprintf(t->err, sizeof(t->err), "%s", why);
+		ok = false;
+	}
+	bool undo_lost = false;
+	if (sw.swapped && cut_seq && !to_end) {
+		struct journal_undo u = {.until_seq = ro.conn.range.until_seq,
+					 .until_time_usec = ro.conn.range.until_time_usec,
+					 .cut_seq = cut_seq,
+					 .cut_time_usec = cut_usec};
+		if (!journal_undo_append(ro.conn.journal_dir, &u, why, sizeof(why))) {
+			log_error("admin: in-place restore of %s: the journal's undo list: %s", t->live_db, why);
+			undo_lost = true;
+		}
+	}
+	size_t waited = held ? quiesce_end(g->quiesce, &held_usec) : 0;
+	if (held)
+		log_notice("admin: in-place restore of %s: client commands held for %.1f ms (%zu sessions waited)%s",
+			   t->live_db, (double)held_usec / 1000.0, waited, sw.swapped ? "" : "; nothing was changed");
+	if (!sw.swapped) {
+		/* Nothing changed: what was loaded beside goes. */
+		char ignored[256];
+		restore_drop_database(&ro.conn, t->side_db, ignored, sizeof(ignored));
+		t->ok = false;
+		return;
+	}
+	fprintf(out, "in place: database %s now holds the restored state (%llu tables); its tables before the "
+		     "restore are in database %s (DROP DATABASE %s once satisfied)\n",
+		t->live_db, (unsigned long long)sw.tables, t->old_db, t->old_db);
+	fprintf(out, "client commands were held for %.1f ms (%zu sessions waited); ids handed out since the point "
+		     "restored to are not handed out again\n",
+		(double)held_usec / 1000.0, waited);
+	if (cut_seq && !to_end)
+		fprintf(out, "journal: the commits after the point restored to, up to the cut at seq %llu, are undone "
+			     "for later restores (%s)\n",
+			(unsigned long long)cut_seq, JOURNAL_UNDO_FILE);
+	if (undo_lost)
+		fprintf(out, "WARNING: the journal's undo list could not be written (see the log): a later restore "
+			     "from an older snapshot past seq %llu would replay undone commits; take a SNAPSHOT now\n",
+			(unsigned long long)cut_seq);
+	fprintf(out, "Slurm: restart slurmdbd now (systemctl restart slurmdbd): it caches associations, QOS and "
+		     "users from before the restore\n");
+	if (!ok)
+		fprintf(out, "WARNING: %s\n", t->err);
+	t->ok = true;
+}
+
+static void run_restore(struct snapshot_task *t)
+{
+	FILE *out = open_memstream(&t->report, &t->report_len);
+	if (!out) {
+		snprintf(t->err, sizeof(t->err), "out of memory");
+		return;
+	}
+	if (t->live_db[0])
+		in_place(t, out);
+	else
+		t->ok = load_and_replay(t, out);
+	fclose(out);
 }
 
 static void *task_thread(void *arg)
@@ -212,6 +342,32 @@ static bool refuse(struct admin_conn *ac, const char *fmt, const char *arg)
 	return false;
 }
 
+/* An in-place restore's databases: the snapshot's own, the one it loads
+ * into first and the one the live tables go to, named by the time. False
+ * with the ERR sent. */
+static bool in_place_options(struct admin_conn *ac, struct snapshot_task *t)
+{
+	struct admin *a = ac->admin;
+	char why[256];
+	if (!a->gate->quiesce)
+		return refuse(ac, "an in-place restore needs [snapshot] user when acctgate starts (it was added "
+				  "later): restart acctgate, or restore INTO DATABASE%s", "");
+	if (a->snapshot_running)
+		return refuse(ac, "a SNAPSHOT is running: restore in place once it is done%s", "");
+	if (!snapshot_database(t->dir, t->live_db, sizeof(t->live_db), why, sizeof(why)))
+		return refuse(ac, "%s", why);
+	char stamp[15];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+	/* 64 characters at most: the live name gives way to the suffix. */
+	snprintf(t->side_db, sizeof(t->side_db), "%.38s_restoring_%s", t->live_db, stamp);
+	snprintf(t->old_db, sizeof(t->old_db), "%.38s_before_%s", t->live_db, stamp);
+	t->ro.into_database = t->side_db;
+	return true;
+}
+
 /* RESTORE's options from the command; false with the ERR sent. */
 static bool restore_options(struct admin_conn *ac, struct snapshot_task *t)
 {
@@ -230,7 +386,7 @@ static bool restore_options(struct admin_conn *ac, struct snapshot_task *t)
 		t->ro.conn.range.until_time_usec = usec;
 	}
 	t->ro.conn.range.until_seq = t->cmd.until_seq;
-	return true;
+	return t->cmd.into_database[0] || in_place_options(ac, t);
 }
 
 void admin_snapshot_task(struct admin_conn *ac, const struct admin_command *cmd)
@@ -284,9 +440,15 @@ void admin_snapshot_task(struct admin_conn *ac, const struct admin_command *cmd)
 	a->task_running = t;
 	log_notice("admin: %s of snapshot %s%s%s started by admin %llu",
 		   cmd->verb == ADMIN_VERIFY_SNAPSHOT ? "verify" : "restore", cmd->snapshot_id,
-		   cmd->into_database[0] ? " into database " : "", cmd->into_database, (unsigned long long)ac->id);
+		   cmd->into_database[0] ? " into database " : t->live_db[0] ? " in place of database " : "",
+		   cmd->into_database[0] ? cmd->into_database : t->live_db, (unsigned long long)ac->id);
 	ac->state = AS_GATHERING;
 	conn_set_reading(ac->c, false);
+}
+
+bool admin_restoring_in_place(const struct admin *a)
+{
+	return a->task_running && a->task_running->live_db[0];
 }
 
 static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -115,6 +115,8 @@ void admin_snapshot(struct admin_conn *ac)
 			      : !cfg->snapshot_dir[0]	? "[snapshot] dir"
 			      : !cfg->snapshot_user[0] ? "[snapshot] user and password_file"
 						       : NULL;
+	if (!missing && admin_restoring_in_place(ac->admin))
+		missing = "the in-place restore running to end first (its tables are moving)";
 	struct snapshot_job *running = ac->admin->snapshot_running;
 	if (missing || running) {
 		bool ok = missing ? admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000", "acctgate: SNAPSHOT needs %s", missing)

@@ -31,6 +31,7 @@
 #include "health.h"
 #include "log.h"
 #include "notify.h"
+#include "quiesce.h"
 #include "recorder.h"
 #include "throttle.h"
 #include "tls.h"
@@ -283,6 +284,15 @@ int gate_run(const char *config_path, const struct config *cfg)
 		log_error("cannot create the main event base");
 		goto out;
 	}
+	if (cfg->admin_user[0] && cfg->snapshot_user[0]) {
+		/* The first hook: a command held for an in-place restore has
+		 * taken no throttle slot and no journal time yet. */
+		g.quiesce = quiesce_new(&g, err, sizeof(err));
+		if (!g.quiesce) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (cfg->throttle_heavy_limit > 0 || cfg->throttle_bulk_limit > 0) {
 		/* Before the recorder: a command waits for its slot before
 		 * the journal fixes its time or writes its PREPARE. */
@@ -390,6 +400,7 @@ out:
 		event_base_free(g.base);
 	recorder_free(g.recorder);
 	throttle_free(g.throttle);
+	quiesce_free(g.quiesce);
 	digests_free(g.digests);
 	settings_release(g.settings);
 	auth_key_free(g.auth_key);

@@ -65,6 +65,7 @@ struct gate {
 	struct admin *admin;        /* [admin] user set: the admin port (admin.h) */
 	struct throttle *throttle;  /* [throttle] heavy_limit or bulk_limit > 0: admission (throttle.h) */
 	struct digests *digests;    /* [digests] max > 0: per-digest statistics (digests.h) */
+	struct quiesce *quiesce;    /* the admin port can restore in place: sessions held for it (quiesce.h) */
 	struct timespec started;    /* CLOCK_MONOTONIC, for uptime */
 };
 

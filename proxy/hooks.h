@@ -182,5 +182,10 @@ const char *session_peer(const struct session *s);
 /* A hook holds the session (a command or a final packet): session_release
  * is what it waits for. False once it closes. */
 bool session_held(const struct session *s);
+/* The session has a transaction open or a command on its way (forwarded,
+ * or held by a hook, or its response still streaming): what a quiesce
+ * waits for. A session idle outside a transaction, or still logging in,
+ * is not busy. */
+bool session_busy(const struct session *s);
 
 #endif

@@ -75,6 +75,11 @@ bool session_held(const struct session *s)
 	return s->state == S_COMMAND_HELD || s->state == S_RESULT_HELD || s->state == S_RESPONSE_PAUSED;
 }
 
+bool session_busy(const struct session *s)
+{
+	return s->ctx.in_transaction || s->state == S_COMMAND || session_held(s);
+}
+
 void session_set_state(struct session *s, enum session_state st)
 {
 	log_debug("session %llu: %s -> %s", (unsigned long long)s->id, state_names[s->state], state_names[st]);

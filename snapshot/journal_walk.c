@@ -97,6 +97,10 @@ struct walk {
 	struct waiting *wait;
 	size_t nwait, wait_cap;
 	bool oom;
+	/* Per range undo: it applies, and its roll forward's end was met. */
+	struct undo_state {
+		bool applies, skipping;
+	} *undo;
 };
 
 static bool remember_prepare(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
@@ -151,6 +155,40 @@ static bool past_range(const struct journal_walk_range *r, const struct journal_
 		     (r->until_time_usec && rec->type == JREC_COMMIT && rec->time_usec > r->until_time_usec));
 }
 
+/* Does the undo matter to this range? Only when the range starts before
+ * its cut (a later start never saw the undone commits) and ends past it
+ * (an earlier end looks at the old branch as it was). */
+static bool undo_applies(const struct journal_walk_range *r, const struct journal_undo *u)
+{
+	return r->from_seq <= u->cut_seq && (!r->until_seq || r->until_seq > u->cut_seq) &&
+	       (!r->until_time_usec || r->until_time_usec >= u->cut_time_usec);
+}
+
+/* Is this commit one an in-place restore undid? The restore's roll
+ * forward ended, in commit order, at the first commit past its range;
+ * from there up to its cut everything is undone. The same test as
+ * past_range, so the walk stops skipping exactly where that one stopped
+ * delivering. */
+static bool undone(struct walk *w, const struct journal_record *rec)
+{
+	bool skip = false;
+	for (size_t i = 0; i < w->range->nundo; i++) {
+		const struct journal_undo *u = &w->range->undo[i];
+		struct undo_state *st = &w->undo[i];
+		if (!st->applies || rec->seq > u->cut_seq)
+			continue;
+		const struct journal_walk_range end = {.until_seq = u->until_seq, .until_time_usec = u->until_time_usec};
+		if (!st->skipping && past_range(&end, rec))
+			st->skipping = true;
+		if (st->skipping && rec->seq < w->range->from_seq) {
+			w->sum->undone_start = true;
+			w->sum->undone_cut_seq = u->cut_seq;
+		}
+		skip = skip || st->skipping;
+	}
+	return skip;
+}
+
 /* Hand one committed transaction to the caller, within the range. */
 static void deliver(struct walk *w, const struct journal_record *rec, const struct jtxn *t)
 {
@@ -161,6 +199,15 @@ static void deliver(struct walk *w, const struct journal_record *rec, const stru
 	if (past_range(w->range, rec)) {
 		w->calling = false;
 		w->sum->stopped_early = true;
+		return;
+	}
+	if (w->undo && undone(w, rec)) {
+		if (w->sum->undone_start) {
+			w->calling = false;
+			w->sum->stopped_early = true;
+		} else if (in_range(w->range, rec)) {
+			w->sum->undone++;
+		}
 		return;
 	}
 	if (w->each && in_range(w->range, rec) && !w->each(w->arg, rec, t)) {
@@ -310,9 +357,25 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 {
 	memset(sum, 0, sizeof(*sum));
 	struct walk w = {.sum = sum, .range = range, .each = each, .arg = arg, .calling = true};
+	if (range && range->nundo) {
+		w.undo = calloc(range->nundo, sizeof(*w.undo));
+		if (!w.undo) {
+			snprintf(why, why_len, "out of memory");
+			return 2;
+		}
+		bool any = false;
+		for (size_t i = 0; i < range->nundo; i++)
+			any |= w.undo[i].applies = undo_applies(range, &range->undo[i]);
+		if (!any) {
+			free(w.undo);
+			w.undo = NULL;
+		}
+	}
 	struct journal_reader *r = journal_reader_open(dir, why, why_len);
-	if (!r)
+	if (!r) {
+		free(w.undo);
 		return 2;
+	}
 	int status = 0;
 	for (;;) {
 		struct journal_record rec;
@@ -398,6 +461,7 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 	for (size_t i = 0; i < w.nwait; i++)
 		free(w.wait[i].payload);
 	free(w.wait);
+	free(w.undo);
 	const char *seg = NULL;
 	if (status == 0 && journal_reader_torn(r, &sum->torn_bytes, &seg, &sum->torn_offset)) {
 		sum->torn = true;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "journal_undo.h"
 #include "jtxn.h"
 #include "sqltext.h"
 
@@ -19,6 +20,11 @@ struct journal_walk_range {
 	uint64_t from_seq;        /* commits with a smaller sequence number are skipped; 0 = all */
 	uint64_t until_seq;       /* stop after this sequence number; 0 = no limit */
 	uint64_t until_time_usec; /* stop at the first commit after this time; 0 = no limit */
+	/* What in-place restores undid (journal_undo.h). An undo applies
+	 * when the range starts before its cut and runs past it: the commits
+	 * from where its roll forward stopped up to its cut are skipped. */
+	const struct journal_undo *undo;
+	size_t nundo;
 };
 
 /* A PREPARE no COMMIT or ABORT resolved: its commit went to the server and
@@ -47,6 +53,12 @@ struct journal_walk_summary {
 	bool stopped_early;                     /* the callback or the range ended the walk */
 	uint64_t resolved;                      /* COMMITs written from in-doubt PREPAREs (JTXN_RESOLVED) */
 	uint64_t clock_gaps;                    /* commit clock values never seen within CLOCK_WINDOW */
+	uint64_t undone;                        /* commits skipped: an in-place restore undid them */
+	/* The range starts on a branch an in-place restore undid (a snapshot
+	 * taken between the restored point and the restore): nothing was
+	 * delivered; such a snapshot rolls forward only up to that restore. */
+	bool undone_start;
+	uint64_t undone_cut_seq;                /* that restore's cut */
 };
 
 /* Called for each committed transaction in range, in commit order: the

@@ -41,6 +41,7 @@ struct replay {
 	struct replay_conn conns[REPLAY_CONNECTIONS_MAX];
 	uint64_t clock;
 	uint64_t transactions, statements, divergences;
+	uint64_t other_databases;           /* transactions not in o->databases, not applied */
 	uint64_t applied_seq, applied_usec; /* the last transaction applied: its COMMIT record */
 	uint64_t last_seq;
 	bool connect_failed;
@@ -246,10 +247,24 @@ static void progress(struct replay *r, bool last)
 	fflush(r->err);
 }
 
+static bool wanted(const struct replay_options *o, const char *db)
+{
+	if (!o->ndatabases)
+		return true;
+	for (size_t i = 0; i < o->ndatabases; i++)
+		if (strcmp(o->databases[i], db) == 0)
+			return true;
+	return false;
+}
+
 static bool replay_commit(void *arg, const struct journal_record *rec, const struct jtxn *t)
 {
 	struct replay *r = arg;
 	r->last_seq = rec->seq;
+	if (!wanted(r->o, t->ctx.database)) {
+		r->other_databases++;
+		return true;
+	}
 	struct replay_conn *c = conn_for(r, t->run_id, t->session_id);
 	if (!c)
 		return false;
@@ -287,11 +302,28 @@ int replay_run(const struct replay_options *o, FILE *out, FILE *err)
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	struct journal_walk_summary sum;
 	char why[512] = "";
-	int walked = journal_walk(o->journal_dir, &o->range, replay_commit, r, &sum, why, sizeof(why));
+	/* What in-place restores undid is not history past their cut. */
+	struct journal_undo *undo = NULL;
+	struct journal_walk_range range = o->range;
+	int walked = journal_undo_load(o->journal_dir, &undo, &range.nundo, why, sizeof(why)) ? 0 : 2;
+	range.undo = undo;
+	if (walked == 0)
+		walked = journal_walk(o->journal_dir, &range, replay_commit, r, &sum, why, sizeof(why));
+	else
+		memset(&sum, 0, sizeof(sum));
+	free(undo);
 	progress(r, true);
 	int status = 0;
 	if (walked != 0) {
 		fprintf(err, "acctgate replay: journal %s: %s\n", o->journal_dir, why);
+		status = 2;
+	} else if (sum.undone_start) {
+		fprintf(err,
+			"acctgate replay: the start (seq %llu) lies on a branch the in-place restore with cut seq %llu "
+			"undid: roll this snapshot forward only up to that restore (UNTIL SEQUENCE %llu at most), or "
+			"start from a snapshot taken before the point it restored or after it\n",
+			(unsigned long long)o->range.from_seq, (unsigned long long)sum.undone_cut_seq,
+			(unsigned long long)sum.undone_cut_seq);
 		status = 2;
 	} else if (r->connect_failed) {
 		status = 3;
@@ -301,6 +333,12 @@ int replay_run(const struct replay_options *o, FILE *out, FILE *err)
 	fprintf(out, "replayed %llu transactions (%llu statements) up to seq %llu in %.3f s: %llu divergences\n",
 		(unsigned long long)r->transactions, (unsigned long long)r->statements, (unsigned long long)r->last_seq,
 		since(&r->started), (unsigned long long)r->divergences);
+	if (r->other_databases)
+		fprintf(out, "skipped %llu transactions of databases the snapshot does not hold\n",
+			(unsigned long long)r->other_databases);
+	if (sum.undone)
+		fprintf(out, "skipped %llu transactions an in-place restore undid (%s)\n", (unsigned long long)sum.undone,
+			JOURNAL_UNDO_FILE);
 	if (r->transactions) {
 		char when[48];
 		journal_format_time(r->applied_usec, when, sizeof(when));

@@ -32,6 +32,12 @@ struct replay_options {
 	/* Replay the transactions of database db_from into db_to (a restore
 	 * under another name); NULL = as recorded. */
 	const char *db_from, *db_to;
+	/* Only the transactions whose database is one of these (a snapshot's
+	 * databases, restored); the others are counted, not applied: on a
+	 * restore beside the live database they would apply twice. ndatabases
+	 * 0 = every transaction. */
+	const char (*databases)[65];
+	size_t ndatabases;
 };
 
 /* A connection to o's server as o's user over o's TLS settings (also

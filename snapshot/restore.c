@@ -432,6 +432,8 @@ int restore_run(const struct restore_options *o, FILE *out, FILE *errf)
 	if (o->conn.journal_dir) {
 		struct replay_options r = conn;
 		r.range.from_seq = seq + 1;
+		r.databases = (const char(*)[65])dbs;
+		r.ndatabases = ndbs;
 		if (o->into_database && o->into_database[0]) {
 			r.db_from = dbs[0];
 			r.db_to = o->into_database;

@@ -88,4 +88,24 @@ struct restore_options {
  * snapshot cannot be loaded. */
 int restore_run(const struct restore_options *o, FILE *out, FILE *err);
 
+/* The one database a snapshot holds; false with err filled when it holds
+ * none or several. */
+bool snapshot_database(const char *snapshot_dir, char *db, size_t db_len, char *err, size_t err_len);
+
+struct swap_result {
+	bool swapped;     /* the live name holds the restored tables (even if err says more) */
+	uint64_t tables;  /* restored tables moved in */
+};
+
+/* An in-place restore's last step (swap.c): the tables of database side
+ * (a restore of live, loaded beside it) take live's place in one RENAME
+ * TABLE, live's own tables kept in database old (created here), every id
+ * handed out since kept unused, the stored routines moved, side dropped.
+ * The caller holds every client command meanwhile. False with err
+ * filled; res->swapped says whether the data moved before the failure. */
+bool restore_swap(const struct replay_options *conn, const char *live, const char *side, const char *old,
+		  struct swap_result *res, char *err, size_t err_len);
+/* DROP DATABASE IF EXISTS db: what a failed in-place restore loaded. */
+bool restore_drop_database(const struct replay_options *conn, const char *db, char *err, size_t err_len);
+
 #endif

@@ -9,7 +9,8 @@
 #   the SNAPSHOT answer's row, SHOW SNAPSHOTS, the longest commit hold;
 #   a restore into a database that exists is refused;
 #   the admin port's VERIFY SNAPSHOT, RESTORE SNAPSHOT ... INTO DATABASE
-#     (the copy, rolled forward, equals the original; bad input refused)
+#     (the copy, rolled forward, equals the original; bad input refused;
+#     in place: restore_in_place.sh)
 #     and DROP SNAPSHOT.
 # acctgate only (77 = skipped in direct mode).
 set -uo pipefail
@@ -95,9 +96,9 @@ check "RESTORE SNAPSHOT into a database that exists: ERR, nothing changed" \
 out=$(admin "RESTORE SNAPSHOT '$id' UNTIL '2001-01-01 00:00:00' INTO DATABASE '${copy}2'")
 check "RESTORE SNAPSHOT UNTIL a time before the snapshot: ERR" \
 	"$([[ $out == *"ERROR"*"before the snapshot"* && -z $(direct "SHOW DATABASES LIKE '${copy}2'") ]] && echo 1 || echo 0)" "$out"
-out=$(admin "RESTORE SNAPSHOT '$id'")
-check "RESTORE SNAPSHOT in place: refused, naming the offline way" \
-	"$([[ $out == *"INTO DATABASE"*"acctgate restore"* ]] && echo 1 || echo 0)" "$out"
+out=$(admin "RESTORE SNAPSHOT '$id' INTO '$copy'")
+check "RESTORE SNAPSHOT ... INTO without DATABASE: ERR naming what was expected" \
+	"$([[ $out == *"expected UNTIL, INTO DATABASE 'name'"*"got '$copy'"* ]] && echo 1 || echo 0)" "$out"
 direct "DROP DATABASE \`$copy\`" >/dev/null
 cp -a "$lab/$jname/snapshots/$id" "$lab/$jname/snapshots/$id-copy"
 out=$(admin "DROP SNAPSHOT '$id-copy'")

@@ -94,12 +94,21 @@ static void test_snapshot_commands(void **state)
 		       "DROP SNAPSHOT: expected a snapshot id (letters, digits, '-', '_', '.'), got 'a/b'");
 	expect_refusal("DROP SNAPSHOT a b", "DROP SNAPSHOT 'id' takes nothing after it, got 'b'");
 	expect_refusal("DROP SNAPSHOT 'a", "expected a closing quote");
-	expect_refusal("RESTORE SNAPSHOT a",
-		       "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): the admin port "
-		       "restores beside the live database; in place, stop slurmdbd and run `acctgate restore`");
+	/* Without INTO DATABASE: in place. */
+	expect_verb("RESTORE SNAPSHOT a", ADMIN_RESTORE_SNAPSHOT);
+	assert_string_equal(parsed.into_database, "");
+	expect_verb("RESTORE SNAPSHOT a UNTIL SEQUENCE 7;", ADMIN_RESTORE_SNAPSHOT);
+	assert_int_equal(parsed.until_seq, 7);
+	assert_string_equal(parsed.into_database, "");
 	expect_refusal("RESTORE SNAPSHOT a INTO DATABASE 'x;drop'",
-		       "RESTORE SNAPSHOT 'id': expected INTO DATABASE 'name' (letters, digits, '_', '$'): the admin port "
-		       "restores beside the live database; in place, stop slurmdbd and run `acctgate restore`");
+		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE 'name' (letters, digits, '_', '$') or the "
+		       "end, got 'x;drop'");
+	expect_refusal("RESTORE SNAPSHOT a INTO x",
+		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE 'name' (letters, digits, '_', '$') or the "
+		       "end, got 'x'");
+	expect_refusal("RESTORE SNAPSHOT a INTO DATABASE",
+		       "RESTORE SNAPSHOT 'id': expected UNTIL, INTO DATABASE 'name' (letters, digits, '_', '$') or the "
+		       "end, got nothing");
 	expect_refusal("RESTORE SNAPSHOT a UNTIL SEQUENCE 0 INTO DATABASE x",
 		       "RESTORE SNAPSHOT: expected a journal sequence number after UNTIL SEQUENCE");
 	expect_refusal("RESTORE SNAPSHOT a UNTIL SEQUENCE 12x INTO DATABASE x",
