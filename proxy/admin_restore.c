@@ -270,8 +270,9 @@ static void in_place(struct snapshot_task *t, FILE *out)
 		fprintf(out, "WARNING: the journal's undo list could not be written (see the log): a later restore "
 			     "from an older snapshot past seq %llu would replay undone commits; take a SNAPSHOT now\n",
 			(unsigned long long)cut_seq);
-	fprintf(out, "Slurm: restart slurmdbd now (systemctl restart slurmdbd): it caches associations, QOS and "
-		     "users from before the restore\n");
+	fprintf(out, "Slurm: restart slurmdbd, then slurmctld, now (systemctl restart slurmdbd; systemctl restart "
+		     "slurmctld: running jobs survive it): both cache associations, QOS and users from before the "
+		     "restore, and scontrol reconfigure does not reload them\n");
 	if (!ok)
 		fprintf(out, "WARNING: %s\n", t->err);
 	t->ok = true;

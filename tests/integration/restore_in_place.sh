@@ -107,7 +107,7 @@ wait "$writer"
 wstatus=$?
 check "RESTORE SNAPSHOT in place: done, the old tables kept aside, slurmdbd's restart asked for" \
 	"$([[ $out == *"restored snapshot $id"* && $out == *" 0 divergences"* && $out == *"in place: database $jdb now holds"* &&
-		$out == *"restart slurmdbd"* ]] && echo 1 || echo 0)" "$(tr '\n' ' ' <<<"$out" | cut -c1-400)"
+		$out == *"restart slurmdbd, then slurmctld"* ]] && echo 1 || echo 0)" "$(tr '\n' ' ' <<<"$out" | cut -c1-400)"
 old=$(grep -oE "${jdb}_before_[0-9]+" <<<"$out" | head -n 1)
 check "the writing client: every command answered, none lost" \
 	"$([[ $wstatus == 0 && $(direct "SELECT COUNT(*) FROM inplace_writer.w") == "$writes" ]] && echo 1 || echo 0)" \
