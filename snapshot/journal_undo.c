@@ -13,6 +13,23 @@
 /* One line is short; anything longer is not ours. */
 #define UNDO_LINE_MAX 256
 
+bool journal_undo_parse_line(const char *line, size_t len, struct journal_undo *u)
+{
+	char buf[UNDO_LINE_MAX];
+	if (len >= sizeof(buf) || memchr(line, '\0', len))
+		return false;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	unsigned long long a, b, c, d;
+	int used = -1;
+	if (sscanf(buf, "undo until_seq %20llu until_time %20llu cut_seq %20llu cut_time %20llu%n", &a, &b, &c, &d,
+		   &used) != 4 ||
+	    used < 0 || (size_t)used != len || c == 0)
+		return false;
+	*u = (struct journal_undo){a, b, c, d};
+	return true;
+}
+
 bool journal_undo_load(const char *dir, struct journal_undo **undo, size_t *n, char *why, size_t why_len)
 {
 	*undo = NULL;
@@ -33,17 +50,15 @@ bool journal_undo_load(const char *dir, struct journal_undo **undo, size_t *n, c
 	while (ok && fgets(line, sizeof(line), f)) {
 		lineno++;
 		struct journal_undo u;
-		unsigned long long a, b, c, d;
-		int used = 0;
-		if (sscanf(line, "undo until_seq %llu until_time %llu cut_seq %llu cut_time %llu\n%n", &a, &b, &c, &d,
-			   &used) != 4 ||
-		    line[used] != '\0' || c == 0) {
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\n')
+			len--;
+		if (!journal_undo_parse_line(line, len, &u)) {
 			snprintf(why, why_len, "%s line %u: expected 'undo until_seq N until_time USEC cut_seq N cut_time USEC'",
 				 path, lineno);
 			ok = false;
 			break;
 		}
-		u = (struct journal_undo){a, b, c, d};
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 4;
 			struct journal_undo *p = realloc(*undo, cap * sizeof(*p));

@@ -31,6 +31,10 @@ struct journal_undo {
 	uint64_t cut_seq, cut_time_usec;     /* the restore's cut */
 };
 
+/* One line of the file (len bytes, without its newline): false when it is
+ * not exactly the format above with a cut_seq. Pure: fuzz_journal_undo. */
+bool journal_undo_parse_line(const char *line, size_t len, struct journal_undo *u);
+
 /* The undo list of a journal directory (none when the file is absent).
  * False with why filled when it cannot be read or a line is malformed. */
 bool journal_undo_load(const char *dir, struct journal_undo **undo, size_t *n, char *why, size_t why_len);

@@ -1038,6 +1038,61 @@ static void test_walk_clock_gap(void **state)
 	walk_expect(state, NULL, (const uint64_t[]){1, 3, 4, 5}, 4);
 }
 
+/* An in-place restore back to seq 3 with its cut at seq 6: a walk across
+ * the cut skips 4..6; one that stops before it sees the old branch; one
+ * that starts inside the undone commits is told so and gets nothing; one
+ * that starts after the cut is not concerned. */
+static void test_walk_undo(void **state)
+{
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	for (uint64_t txn = 1; txn <= 8; txn++)
+		append_commit(j, txn, 0); /* seq = txn */
+	journal_close(j);
+	const struct journal_undo u = {.until_seq = 3, .cut_seq = 6, .cut_time_usec = 1};
+	struct journal_walk_range r = {.undo = &u, .nundo = 1};
+	walk_expect(state, &r, (const uint64_t[]){1, 2, 3, 7, 8}, 5);
+	r.until_seq = 5;
+	walk_expect(state, &r, (const uint64_t[]){1, 2, 3, 4, 5}, 5);
+	r = (struct journal_walk_range){.from_seq = 7, .undo = &u, .nundo = 1};
+	walk_expect(state, &r, (const uint64_t[]){7, 8}, 2);
+	r = (struct journal_walk_range){.from_seq = 5, .undo = &u, .nundo = 1};
+	struct journal_walk_summary sum;
+	char why[256] = "";
+	nwalked = 0;
+	assert_int_equal(journal_walk(jdir(state), &r, note_txn, NULL, &sum, why, sizeof(why)), 0);
+	assert_true(sum.undone_start);
+	assert_int_equal(sum.undone_cut_seq, 6);
+	assert_int_equal(nwalked, 0);
+	journal_walk_summary_free(&sum);
+}
+
+/* The UNDO file: appended durably, read back; a damaged line is named. */
+static void test_undo_file(void **state)
+{
+	struct journal_undo *u;
+	size_t n;
+	char why[512] = "";
+	assert_int_equal(mkdir(jdir(state), 0700), 0);
+	assert_true(journal_undo_load(jdir(state), &u, &n, why, sizeof(why)));
+	assert_int_equal(n, 0);
+	const struct journal_undo a = {3, 0, 6, 100}, b = {0, 1796220000000000ull, 90, 200};
+	assert_true(journal_undo_append(jdir(state), &a, why, sizeof(why)));
+	assert_true(journal_undo_append(jdir(state), &b, why, sizeof(why)));
+	assert_true(journal_undo_load(jdir(state), &u, &n, why, sizeof(why)));
+	assert_int_equal(n, 2);
+	assert_memory_equal(&u[0], &a, sizeof(a));
+	assert_memory_equal(&u[1], &b, sizeof(b));
+	free(u);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/" JOURNAL_UNDO_FILE, jdir(state));
+	FILE *f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("undo until_seq x\n", f);
+	fclose(f);
+	assert_false(journal_undo_load(jdir(state), &u, &n, why, sizeof(why)));
+	assert_non_null(strstr(why, "line 3: expected 'undo until_seq N"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -1073,6 +1128,8 @@ int main(void)
 		T(test_record_too_large),
 		T(test_walk_clock_order),
 		T(test_walk_clock_gap),
+		T(test_walk_undo),
+		T(test_undo_file),
 	};
 	return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }
