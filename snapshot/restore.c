@@ -234,8 +234,7 @@ static bool create_tables(MYSQL *m, const struct restore_options *o, const char 
 	return ok;
 }
 
-/* "CREATE DEFINER=`u`@`h` PROCEDURE" -> "CREATE PROCEDURE". */
-static void strip_definer(char *s)
+void snapshot_strip_definer(char *s)
 {
 	char *d = strstr(s, "DEFINER=");
 	if (!d || d - s > 64)
@@ -263,7 +262,7 @@ static bool create_programs(MYSQL *m, const struct restore_options *o, const cha
 		if (!end)
 			break;
 		*end = '\0';
-		strip_definer(p);
+		snapshot_strip_definer(p);
 		ok = q(m, p, err, err_len);
 		p = end + 4;
 	}

@@ -88,6 +88,10 @@ struct restore_options {
  * snapshot cannot be loaded. */
 int restore_run(const struct restore_options *o, FILE *out, FILE *err);
 
+/* "CREATE DEFINER=`u`@`h` PROCEDURE" -> "CREATE PROCEDURE", in place: a
+ * restoring account needs no SUPER (the definer becomes itself). */
+void snapshot_strip_definer(char *s);
+
 /* The one database a snapshot holds; false with err filled when it holds
  * none or several. */
 bool snapshot_database(const char *snapshot_dir, char *db, size_t db_len, char *err, size_t err_len);

@@ -182,18 +182,16 @@ static bool rename_all(MYSQL *m, const char *live, const char *side, const char 
 	return ok;
 }
 
-/* "CREATE DEFINER=`u`@`h` PROCEDURE" -> "CREATE PROCEDURE": the restoring
- * account needs no SUPER (restore.c does the same). */
-static void strip_definer(char *s)
+/* The routines of db: rows (type, name); NULL with err filled. */
+static MYSQL_RES *list_routines(MYSQL *m, const char *db, char *err, size_t err_len)
 {
-	char *d = strstr(s, "DEFINER=");
-	if (!d || d - s > 64)
-		return;
-	char *end = d + 8;
-	for (int quotes = 0; *end && !(quotes >= 4 && *end == ' '); end++)
-		quotes += *end == '`';
-	if (*end == ' ')
-		memmove(d, end + 1, strlen(end + 1) + 1);
+	char sql[320];
+	snprintf(sql, sizeof(sql),
+		 "SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = '%s'", db);
+	MYSQL_RES *list = mysql_query(m, sql) == 0 ? mysql_store_result(m) : NULL;
+	if (!list)
+		snprintf(err, err_len, "listing the routines of %s: %s", db, mysql_error(m));
+	return list;
 }
 
 /* Step 4: the routines of `from` re-created in `to` (which has none of
@@ -201,17 +199,9 @@ static void strip_definer(char *s)
 static bool move_routines(MYSQL *m, const char *from, const char *to, char *err, size_t err_len)
 {
 	char sql[320];
-	snprintf(sql, sizeof(sql),
-		 "SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = '%s'", from);
-	if (mysql_query(m, sql) != 0) {
-		snprintf(err, err_len, "listing the routines of %s: %s", from, mysql_error(m));
+	MYSQL_RES *list = list_routines(m, from, err, err_len);
+	if (!list)
 		return false;
-	}
-	MYSQL_RES *list = mysql_store_result(m);
-	if (!list) {
-		snprintf(err, err_len, "listing the routines of %s: %s", from, mysql_error(m));
-		return false;
-	}
 	bool ok = mysql_select_db(m, to) == 0;
 	if (!ok)
 		snprintf(err, err_len, "USE %s: %s", to, mysql_error(m));
@@ -236,7 +226,7 @@ static bool move_routines(MYSQL *m, const char *from, const char *to, char *err,
 				 "collation_connection = '%.64s'",
 				 def[1], def[3], def[4]);
 			if (create)
-				strip_definer(create);
+				snapshot_strip_definer(create);
 			ok = create && q(m, mode, err, err_len) && q(m, create, err, err_len);
 			if (!create)
 				snprintf(err, err_len, "out of memory");
@@ -252,13 +242,7 @@ static bool move_routines(MYSQL *m, const char *from, const char *to, char *err,
 static bool drop_routines(MYSQL *m, const char *db, char *err, size_t err_len)
 {
 	char sql[320];
-	snprintf(sql, sizeof(sql),
-		 "SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = '%s'", db);
-	if (mysql_query(m, sql) != 0) {
-		snprintf(err, err_len, "listing the routines of %s: %s", db, mysql_error(m));
-		return false;
-	}
-	MYSQL_RES *list = mysql_store_result(m);
+	MYSQL_RES *list = list_routines(m, db, err, err_len);
 	bool ok = list != NULL;
 	MYSQL_ROW r;
 	while (ok && (r = mysql_fetch_row(list))) {

@@ -39,6 +39,33 @@ jl_conf() {
 	} >>"$jag/acctgate.conf"
 }
 
+# jl_start_with_admin THREADS [journal key=value...]: jl_conf, then
+# [snapshot] dir ($lab/$jname/snapshots, made empty), threads and
+# databases ($jdb), and an [admin] port ($adm_port, plaintext, user admin
+# with the lab password); acctgate started and $jdb made fresh through it.
+# admin SQL: a statement on the admin port, answer on stdout.
+jl_start_with_admin() {
+	local threads=$1
+	shift
+	rm -rf "$jdir" "$jag/acctgate.log" "$lab/$jname/snapshots"
+	mkdir -p "$jdir" "$lab/$jname/snapshots"
+	adm_port=$(lab_free_port $((jap + 1)))
+	jl_conf "$@"
+	cat >>"$jag/acctgate.conf" <<EOF
+dir = $lab/$jname/snapshots
+threads = $threads
+databases = $jdb
+[admin]
+listen = 127.0.0.1:$adm_port
+user = admin
+password_file = $jpw
+client_tls = disabled
+EOF
+	lab_acctgate_start "$jag" "$jag/acctgate.conf" || return 1
+	jl_fresh_db || { echo "FAIL: cannot create the schema through acctgate"; return 1; }
+}
+admin() { mariadb -h 127.0.0.1 -P "$adm_port" -u admin -p"$LAB_DB_PASS" --skip-ssl -B -N -e "$1" 2>&1; }
+
 # jl_sql PORT [mariadb options...]: the mariadb client as the lab user over
 # verified TLS (through acctgate or to a server).
 jl_sql() {

@@ -19,23 +19,7 @@ set -uo pipefail
 [[ $MODE == direct ]] && { echo "SKIP: restores are acctgate's"; exit 77; }
 jl_init inplace 97
 trap 'sess_close_all; jl_cleanup' EXIT
-rm -rf "$jdir" "$jag/acctgate.log" "$lab/$jname/snapshots"
-mkdir -p "$jdir" "$lab/$jname/snapshots"
-adm_port=$(lab_free_port $((jap + 1)))
-jl_conf fsync=always
-cat >>"$jag/acctgate.conf" <<EOF
-dir = $lab/$jname/snapshots
-threads = 2
-databases = $jdb
-[admin]
-listen = 127.0.0.1:$adm_port
-user = admin
-password_file = $jpw
-client_tls = disabled
-EOF
-lab_acctgate_start "$jag" "$jag/acctgate.conf" || exit 1
-jl_fresh_db || { echo "FAIL: cannot create the schema through acctgate"; exit 1; }
-admin() { mariadb -h 127.0.0.1 -P "$adm_port" -u admin -p"$LAB_DB_PASS" --skip-ssl -B -N -e "$1" 2>&1; }
+jl_start_with_admin 2 fsync=always || exit 1
 direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
 status_of() { admin "SHOW STATUS" | awk -v k="$1" '$1 == k { print $2 }'; }
 # auto_increment DB: "table counter" lines.

@@ -13,23 +13,9 @@ set -uo pipefail
 [[ $MODE == direct ]] && { echo "SKIP: snapshots are acctgate's"; exit 77; }
 jl_init badsnap 99
 trap jl_cleanup EXIT
-rm -rf "$jdir" "$jag/acctgate.log" "$lab/$jname/snapshots" "$lab/$jname/copies"
-mkdir -p "$jdir" "$lab/$jname/snapshots" "$lab/$jname/copies"
-adm_port=$(lab_free_port $((jap + 1)))
-jl_conf fsync=always segment_size=1M
-cat >>"$jag/acctgate.conf" <<EOF
-dir = $lab/$jname/snapshots
-threads = 1
-databases = $jdb
-[admin]
-listen = 127.0.0.1:$adm_port
-user = admin
-password_file = $jpw
-client_tls = disabled
-EOF
-lab_acctgate_start "$jag" "$jag/acctgate.conf" || exit 1
-jl_fresh_db || { echo "FAIL: cannot create the schema through acctgate"; exit 1; }
-admin() { mariadb -h 127.0.0.1 -P "$adm_port" -u admin -p"$LAB_DB_PASS" --skip-ssl -B -N -e "$1" 2>&1; }
+jl_start_with_admin 1 fsync=always segment_size=1M || exit 1
+rm -rf "$lab/$jname/copies"
+mkdir -p "$lab/$jname/copies"
 direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
 nothing_named() { [[ -z $(direct "SHOW DATABASES LIKE '$1'") ]]; }
 
