@@ -8,10 +8,15 @@
  *     | <-- greeting (seq 0): protocol 10, "acctgate <version> admin", a
  *     |     fresh 20-byte nonce, mysql_native_password, CLIENT_SSL if TLS
  *     | SSLRequest (1) ---------->  TLS accept            [optional]
- *     | HandshakeResponse (1|2) ->  another plugin asked for:
- *     | <-- AuthSwitchRequest ----  mysql_native_password, the same nonce
- *     | auth response ----------->  SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw)))
- *     |                             compared in constant time
+ *     | HandshakeResponse (1|2) ->  mysql_native_password: checked at once
+ *     | <-- AuthSwitchRequest ----  client_ed25519 asked for: that, with 32
+ *     |                             fresh random bytes; another plugin:
+ *     |                             mysql_native_password, the same nonce
+ *     | auth response ----------->  native: SHA1(pw) XOR SHA1(nonce +
+ *     |                             SHA1(SHA1(pw))), compared in constant
+ *     |                             time; ed25519: a 64-byte signature of the
+ *     |                             32 bytes under the password's public key
+ *     |                             (tls/auth_ed25519.h)
  *     | <-- OK / ERR 1045 --------  after the address's throttle delay
  *     | COM_QUERY (0) ----------->  result set, OK or ERR (seq 1...)
  *
@@ -49,6 +54,12 @@
 #endif
 
 #define NATIVE_PLUGIN "mysql_native_password"
+#define ED25519_PLUGIN "client_ed25519"
+
+/* Room for a client's auth response: one byte more than the longest right
+ * one (a client_ed25519 signature), so that a longer answer keeps a length
+ * no check accepts. */
+#define ADMIN_TOKEN_MAX (AUTH_ED25519_SIG_LEN + 1)
 
 /* What the admin port offers. Bit 0 (CLIENT_LONG_PASSWORD, which MariaDB
  * reads as CLIENT_MYSQL) set: no MariaDB extended capability follows, so
@@ -86,6 +97,11 @@ static const char *state_name(enum admin_state st)
 		[AS_READY] = "ready",	  [AS_GATHERING] = "gathering", [AS_CLOSING] = "closing",
 	};
 	return names[st];
+}
+
+static const char *plugin_name(enum admin_plugin p)
+{
+	return p == ADMIN_PLUGIN_ED25519 ? ED25519_PLUGIN : NATIVE_PLUGIN;
 }
 
 /* ------------------------------------------------------------------------
@@ -217,6 +233,7 @@ static void conn_free_admin(struct admin_conn *ac)
 	if (ac->free_ev)
 		event_free(ac->free_ev);
 	OPENSSL_cleanse(ac->nonce, sizeof(ac->nonce));
+	OPENSSL_cleanse(ac->ed_nonce, sizeof(ac->ed_nonce));
 	free(ac);
 }
 
@@ -333,6 +350,17 @@ static bool native_password_ok(const uint8_t nonce[PROTO_SCRAMBLE_LEN], const ch
 	return ok;
 }
 
+/* The answer to the plugin the login was switched to (or the greeting's),
+ * checked against this generation's password. */
+static bool password_ok(const struct admin_conn *ac, const struct settings *st, const uint8_t *resp, size_t len)
+{
+	if (!st->cfg.admin_password[0])
+		return false;
+	if (ac->plugin == ADMIN_PLUGIN_ED25519)
+		return st->admin_ed25519 && auth_ed25519_verify(st->admin_ed25519, ac->ed_nonce, resp, len);
+	return native_password_ok(ac->nonce, st->cfg.admin_password, resp, len);
+}
+
 static void send_verdict(struct admin_conn *ac)
 {
 	if (ac->verdict_ok) {
@@ -359,7 +387,7 @@ static void decide(struct admin_conn *ac, const uint8_t *resp, size_t len)
 	/* Both checks run whatever the first says. */
 	size_t ulen = strlen(ac->user);
 	bool user_ok = ulen == strlen(cfg->admin_user) && CRYPTO_memcmp(ac->user, cfg->admin_user, ulen) == 0;
-	bool pw_ok = cfg->admin_password[0] && native_password_ok(ac->nonce, cfg->admin_password, resp, len);
+	bool pw_ok = password_ok(ac, st, resp, len);
 	settings_release(st);
 	ac->verdict_ok = user_ok && pw_ok;
 
@@ -374,8 +402,8 @@ static void decide(struct admin_conn *ac, const uint8_t *resp, size_t len)
 			at = t->busy_until_ms > now ? t->busy_until_ms : now;
 			memset(t, 0, sizeof(*t)); /* a success ends the series */
 		}
-		log_notice("admin %llu: '%s' logged in from %s (%s)", (unsigned long long)ac->id, user, ac->peer,
-			   ac->tls ? "TLS" : "plaintext");
+		log_notice("admin %llu: '%s' logged in from %s (%s, %s)", (unsigned long long)ac->id, user, ac->peer,
+			   ac->tls ? "TLS" : "plaintext", plugin_name(ac->plugin));
 	} else {
 		a->logins_failed++;
 		t->failures++;
@@ -383,10 +411,10 @@ static void decide(struct admin_conn *ac, const uint8_t *resp, size_t len)
 		uint64_t delay = failure_delay_ms(t->failures);
 		at = (t->busy_until_ms > now ? t->busy_until_ms : now) + delay;
 		t->busy_until_ms = at;
-		log_warning("admin %llu: login of '%s' from %s refused: %s (failure %u in a row from %s; answered in "
-			    "%llu ms)",
+		log_warning("admin %llu: login of '%s' from %s refused: %s (%s; failure %u in a row from %s; "
+			    "answered in %llu ms)",
 			    (unsigned long long)ac->id, user, ac->peer, !user_ok ? "unknown user" : "wrong password",
-			    t->failures, ac->host, (unsigned long long)(at - now));
+			    plugin_name(ac->plugin), t->failures, ac->host, (unsigned long long)(at - now));
 	}
 	ac->state = AS_VERDICT;
 	conn_set_reading(ac->c, false);
@@ -438,6 +466,39 @@ static void start_tls(struct admin_conn *ac)
 	conn_start_tls(ac->c, ssl, true);
 }
 
+static bool plugin_is(struct proto_slice name, const char *plugin)
+{
+	return name.len == strlen(plugin) && memcmp(name.ptr, plugin, name.len) == 0;
+}
+
+/* The AuthSwitchRequest to ac->plugin. */
+static void send_switch(struct admin_conn *ac)
+{
+	const char *name = plugin_name(ac->plugin);
+	uint8_t native[PROTO_SCRAMBLE_LEN + 1];
+	struct proto_auth_switch sw = {.plugin = {(const uint8_t *)name, strlen(name)}};
+	if (ac->plugin == ADMIN_PLUGIN_ED25519) {
+		/* A nonce of the plugin's size: the greeting's 20 bytes are too
+		 * few (the client refuses any other length). */
+		if (RAND_bytes(ac->ed_nonce, sizeof(ac->ed_nonce)) != 1) {
+			admin_close(ac, "cannot draw a nonce");
+			return;
+		}
+		sw.data = (struct proto_slice){ac->ed_nonce, sizeof(ac->ed_nonce)};
+	} else {
+		/* The greeting's nonce, NUL-terminated as MySQL servers send it. */
+		memcpy(native, ac->nonce, PROTO_SCRAMBLE_LEN);
+		native[PROTO_SCRAMBLE_LEN] = 0;
+		sw.data = (struct proto_slice){native, sizeof(native)};
+	}
+	struct proto_writer w = scratch(ac);
+	if (!proto_write_auth_switch(&w, &sw) || !put_packet(ac, w.buf, w.len)) {
+		admin_close(ac, "out of memory");
+		return;
+	}
+	ac->state = AS_SWITCHED;
+}
+
 static void read_hello(struct admin_conn *ac)
 {
 	size_t wire, plen;
@@ -472,11 +533,10 @@ static void read_hello(struct admin_conn *ac)
 		     "acctgate admin port requires TLS ([admin] client_tls = required): connect with --ssl");
 		return;
 	}
-	bool native = !resp.has_auth_plugin ||
-		      (resp.auth_plugin.len == strlen(NATIVE_PLUGIN) &&
-		       memcmp(resp.auth_plugin.ptr, NATIVE_PLUGIN, resp.auth_plugin.len) == 0);
-	if (native) {
-		uint8_t token[64];
+	bool named_native = !resp.has_auth_plugin || plugin_is(resp.auth_plugin, NATIVE_PLUGIN);
+	ac->plugin = plugin_is(resp.auth_plugin, ED25519_PLUGIN) ? ADMIN_PLUGIN_ED25519 : ADMIN_PLUGIN_NATIVE;
+	if (ac->plugin == ADMIN_PLUGIN_NATIVE && named_native) {
+		uint8_t token[ADMIN_TOKEN_MAX];
 		size_t n = resp.auth_response.len < sizeof(token) ? resp.auth_response.len : sizeof(token);
 		memcpy(token, resp.auth_response.ptr, n);
 		conn_consume(ac->c, wire);
@@ -484,24 +544,12 @@ static void read_hello(struct admin_conn *ac)
 		OPENSSL_cleanse(token, sizeof(token));
 		return;
 	}
-	/* Another plugin (caching_sha2_password, client_ed25519...): ask for
-	 * mysql_native_password over the same nonce. */
-	log_debug("admin %llu: client plugin '%.*s': switching to " NATIVE_PLUGIN, (unsigned long long)ac->id,
-		  (int)resp.auth_plugin.len, (const char *)resp.auth_plugin.ptr);
+	/* client_ed25519, or another plugin (caching_sha2_password...) that
+	 * gets mysql_native_password: the answer comes after the switch. */
+	log_debug("admin %llu: client plugin '%.*s': switching to %s", (unsigned long long)ac->id,
+		  (int)resp.auth_plugin.len, (const char *)resp.auth_plugin.ptr, plugin_name(ac->plugin));
 	conn_consume(ac->c, wire);
-	uint8_t data[PROTO_SCRAMBLE_LEN + 1];
-	memcpy(data, ac->nonce, PROTO_SCRAMBLE_LEN);
-	data[PROTO_SCRAMBLE_LEN] = 0;
-	struct proto_auth_switch sw = {
-		.plugin = {(const uint8_t *)NATIVE_PLUGIN, strlen(NATIVE_PLUGIN)},
-		.data = {data, sizeof(data)},
-	};
-	struct proto_writer w = scratch(ac);
-	if (!proto_write_auth_switch(&w, &sw) || !put_packet(ac, w.buf, w.len)) {
-		admin_close(ac, "out of memory");
-		return;
-	}
-	ac->state = AS_SWITCHED;
+	send_switch(ac);
 }
 
 static void read_switch_reply(struct admin_conn *ac)
@@ -510,7 +558,7 @@ static void read_switch_reply(struct admin_conn *ac)
 	const uint8_t *p = take_packet(ac, ADMIN_HANDSHAKE_MAX, &wire, &plen);
 	if (!p)
 		return;
-	uint8_t token[64];
+	uint8_t token[ADMIN_TOKEN_MAX];
 	size_t n = plen < sizeof(token) ? plen : sizeof(token);
 	memcpy(token, p, n);
 	conn_consume(ac->c, wire);

@@ -17,6 +17,7 @@
 
 #include "admin.h"
 #include "admin_parse.h"
+#include "auth_ed25519.h"
 #include "conn.h"
 #include "mailbox.h"
 #include "proto.h"
@@ -41,11 +42,17 @@
 enum admin_state {
 	AS_HELLO,     /* greeting sent: an SSLRequest or the HandshakeResponse is expected */
 	AS_TLS,       /* TLS accept in progress (after an SSLRequest) */
-	AS_SWITCHED,  /* AuthSwitchRequest to mysql_native_password sent: the client's answer is expected */
+	AS_SWITCHED,  /* AuthSwitchRequest to ac->plugin sent: the client's answer is expected */
 	AS_VERDICT,   /* the login was decided; its OK or ERR waits for the address's throttle */
 	AS_READY,     /* logged in, between commands */
 	AS_GATHERING, /* a command waits for every worker's answer (admin_gather) */
 	AS_CLOSING,   /* flushing the last bytes, then freed */
+};
+
+/* How a login's password is checked (admin.c). */
+enum admin_plugin {
+	ADMIN_PLUGIN_NATIVE,  /* mysql_native_password over the greeting's nonce */
+	ADMIN_PLUGIN_ED25519, /* client_ed25519 over a nonce of its own (ac->ed_nonce) */
 };
 
 struct admin_conn {
@@ -57,7 +64,9 @@ struct admin_conn {
 	char peer[INET6_ADDRSTRLEN + 8]; /* host:port, for the log */
 	char host[INET6_ADDRSTRLEN];     /* the throttle's key */
 	uint8_t seq;                     /* the next sequence id: expected from the client, or ours to send */
-	uint8_t nonce[PROTO_SCRAMBLE_LEN];
+	uint8_t nonce[PROTO_SCRAMBLE_LEN];     /* the greeting's, printable */
+	enum admin_plugin plugin;             /* the one the answer being checked is for */
+	uint8_t ed_nonce[AUTH_ED25519_NONCE_LEN]; /* any bytes: client_ed25519 reads it by its length */
 	uint32_t caps;                   /* negotiated */
 	bool tls;
 	bool verdict_ok;

@@ -26,6 +26,7 @@
 #include <event2/util.h>
 
 #include "admin.h"
+#include "auth_ed25519.h"
 #include "auth_key.h"
 #include "digests.h"
 #include "health.h"
@@ -83,6 +84,13 @@ struct settings *settings_build(const struct config *cfg, char *err, size_t errl
 			goto fail;
 		}
 	}
+	if (cfg->admin_password[0]) {
+		s->admin_ed25519 = auth_ed25519_new(cfg->admin_password, strlen(cfg->admin_password), why, sizeof(why));
+		if (!s->admin_ed25519) {
+			snprintf(err, errlen, "%s: [admin] password_file: %s", cfg->path, why);
+			goto fail;
+		}
+	}
 	return s;
 fail:
 	settings_release(s);
@@ -95,6 +103,7 @@ void settings_release(struct settings *s)
 		return;
 	SSL_CTX_free(s->client_ctx);
 	SSL_CTX_free(s->upstream_ctx);
+	auth_ed25519_free(s->admin_ed25519);
 	config_wipe_secrets(&s->cfg);
 	free(s);
 }

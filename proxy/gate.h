@@ -22,15 +22,21 @@
 #include "upstream.h"
 
 /*
- * One configuration generation with the TLS contexts built from it. A
- * session holds a reference for its whole life, so a reload never changes
- * the rules under a running session; new sessions get the new generation.
+ * One configuration generation with the TLS contexts and keys built from
+ * it. A session holds a reference for its whole life, so a reload never
+ * changes the rules under a running session; new sessions get the new
+ * generation.
  */
+struct auth_ed25519;
 struct settings {
 	atomic_int refs;
 	struct config cfg;
 	SSL_CTX *client_ctx;   /* NULL when [proxy] client_tls = disabled */
 	SSL_CTX *upstream_ctx; /* NULL when [upstream] tls = disabled */
+	/* The admin password's client_ed25519 public key, derived here once
+	 * per generation rather than per login; NULL without [admin]
+	 * password_file. */
+	struct auth_ed25519 *admin_ed25519;
 };
 
 /* Build a generation (loads certificates, keys and CA store). NULL with err

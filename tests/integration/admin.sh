@@ -4,7 +4,8 @@
 # the fixture's MariaDB, with a journal:
 #   login: the right password gets in; a wrong one gets ERR 1045, three in
 #     a row each answered later than the one before (the throttle), each
-#     logged with the peer's address;
+#     logged with the peer's address; the same with client_ed25519 (the
+#     stock client's plugin, --default-auth=client_ed25519), logged as such;
 #   every command's shape (column names) and a known value in each: HELP,
 #     the client's startup query, SHOW STATUS (version, a session held open,
 #     a journaled commit), SHOW SESSIONS (that session's user and database),
@@ -87,6 +88,23 @@ check "each failure is logged with the peer's address" "$(is "$n" 3)" "$n lines;
 out=$(ok -N -e "SELECT @@version_comment")
 check "the right password still gets in after them" "$(has "$out" "acctgate admin port")" "$out"
 
+# client_ed25519: MariaDB's own client plugin signs acctgate's nonce.
+ed=(--default-auth=client_ed25519 --plugin-dir="$(mariadb_config --plugindir)")
+log_mark "$ag/acctgate.log"
+out=$(ok "${ed[@]}" --skip-ssl -e "SHOW STATUS")
+check "client_ed25519 with the right password logs in and runs SHOW STATUS (plaintext)" \
+	"$([[ $(header "$out") == "name	value" && $out == *"admin_tls	optional"* ]] && echo 1 || echo 0)" \
+	"$(tr '\n' '|' <<<"$out" | head -c 300)"
+n=$(since | grep -c "'admin' logged in from 127.0.0.1:[0-9]* (plaintext, client_ed25519)")
+check "the login is logged with its plugin" "$(is "$n" 1)" "$(since | grep 'logged in' | tail -n 1)"
+out=$(a "${ed[@]}" -p'Adm1n-Pass' -e "SHOW STATUS")
+check "client_ed25519 with a wrong password: ERR 1045" "$(has "$out" "ERROR 1045 (28000)")" "$out"
+line=$(since | grep "login of 'admin' from 127.0.0.1:[0-9]* refused: wrong password (client_ed25519; failure 1 in a row")
+check "the refused client_ed25519 login is logged with the peer's address" "$([[ -n $line ]] && echo 1 || echo 0)" \
+	"$(since | grep refused | tail -n 1)"
+out=$(ok "${ed[@]}" -N -e "SELECT @@version_comment")
+check "client_ed25519 with the right password after it" "$(has "$out" "acctgate admin port")" "$out"
+
 # ---- commands ------------------------------------------------------------------
 out=$(ok -e "help admin")
 check "HELP (the client's 'help admin') lists the commands" \
@@ -105,8 +123,6 @@ out=$(raw --plugin caching_sha2_password "SHOW SERVERS")
 check "a client asking for another plugin is switched to mysql_native_password" \
 	"$([[ $(header "$out") == "switched to mysql_native_password" && $out == *"127.0.0.1:$DB_PORT	"* ]] && echo 1 || echo 0)" \
 	"$(tr '\n' '|' <<<"$out")"
-out=$(ok --default-auth=client_ed25519 -N -e "SELECT @@version_comment")
-check "so is the stock client with --default-auth=client_ed25519" "$(has "$out" "acctgate admin port")" "$out"
 out=$(ok -e "  sHoW   sErVeRs ;; " | head -n 1)
 check "any case, extra spaces and trailing ';' are fine" \
 	"$(is "$out" "server	state	failures	backoff_seconds	last_error")" "$out"
@@ -253,7 +269,7 @@ check "and so is a client session" "$(is "$out" "client ok")" "$out"
 # ---- TLS -------------------------------------------------------------------------
 out=$(ok --ssl --ssl-ca="$CERTS/ca.pem" -N -e "SHOW STATUS" | grep -E '^admin_tls')
 check "--ssl on the admin port (client_tls = optional)" "$(is "$out" "admin_tls	optional")" "$out"
-line=$(since | grep -E "'admin' logged in from 127.0.0.1:[0-9]+ \(TLS\)" | tail -n 1)
+line=$(since | grep -E "'admin' logged in from 127.0.0.1:[0-9]+ \(TLS, mysql_native_password\)" | tail -n 1)
 check "the admin session is encrypted" "$([[ -n $line ]] && echo 1 || echo 0)" "${line:-no TLS login logged}"
 sess_close_all
 lab_acctgate_stop "$ag"
