@@ -9,9 +9,11 @@
  *     |     fresh 20-byte nonce, mysql_native_password, CLIENT_SSL if TLS
  *     | SSLRequest (1) ---------->  TLS accept            [optional]
  *     | HandshakeResponse (1|2) ->  mysql_native_password: checked at once
- *     | <-- AuthSwitchRequest ----  client_ed25519 asked for: that, with 32
- *     |                             fresh random bytes; another plugin:
- *     |                             mysql_native_password, the same nonce
+ *     | <-- AuthSwitchRequest ----  client_ed25519 asked for ([admin] auth
+ *     |                             = any) or the only one (ed25519): that,
+ *     |                             with 32 fresh random bytes; another
+ *     |                             plugin: mysql_native_password, the same
+ *     |                             nonce
  *     | auth response ----------->  native: SHA1(pw) XOR SHA1(nonce +
  *     |                             SHA1(SHA1(pw))), compared in constant
  *     |                             time; ed25519: a 64-byte signature of the
@@ -81,6 +83,7 @@
 #define ER_NET_PACKET_TOO_LARGE 1153
 #define ER_NET_PACKETS_OUT_OF_ORDER 1156
 #define ER_PARSE_ERROR 1064
+#define ER_NOT_SUPPORTED_AUTH_MODE 1251
 #define ER_SECURE_TRANSPORT_REQUIRED 3159
 
 static uint64_t now_ms(void)
@@ -471,6 +474,22 @@ static bool plugin_is(struct proto_slice name, const char *plugin)
 	return name.len == strlen(plugin) && memcmp(name.ptr, plugin, name.len) == 0;
 }
 
+/* The plugin a login is checked with: [admin] auth's only one, or under
+ * any, client_ed25519 when the client asked for it and the greeting's
+ * otherwise. */
+static enum admin_plugin plugin_for(enum admin_auth auth, struct proto_slice asked)
+{
+	switch (auth) {
+	case ADMIN_AUTH_NATIVE:
+		return ADMIN_PLUGIN_NATIVE;
+	case ADMIN_AUTH_ED25519:
+		return ADMIN_PLUGIN_ED25519;
+	case ADMIN_AUTH_ANY:
+		break;
+	}
+	return plugin_is(asked, ED25519_PLUGIN) ? ADMIN_PLUGIN_ED25519 : ADMIN_PLUGIN_NATIVE;
+}
+
 /* The AuthSwitchRequest to ac->plugin. */
 static void send_switch(struct admin_conn *ac)
 {
@@ -533,8 +552,21 @@ static void read_hello(struct admin_conn *ac)
 		     "acctgate admin port requires TLS ([admin] client_tls = required): connect with --ssl");
 		return;
 	}
+	struct settings *st = gate_settings(ac->admin->gate);
+	enum admin_auth auth = st->cfg.admin_auth;
+	settings_release(st);
 	bool named_native = !resp.has_auth_plugin || plugin_is(resp.auth_plugin, NATIVE_PLUGIN);
-	ac->plugin = plugin_is(resp.auth_plugin, ED25519_PLUGIN) ? ADMIN_PLUGIN_ED25519 : ADMIN_PLUGIN_NATIVE;
+	ac->plugin = plugin_for(auth, resp.auth_plugin);
+	if (ac->plugin == ADMIN_PLUGIN_ED25519 && !(ac->caps & CLIENT_PLUGIN_AUTH)) {
+		/* No AuthSwitchRequest may go to it; no password was tried. */
+		conn_consume(ac->c, wire);
+		log_notice("admin %llu: %s refused: a client without plugin authentication while [admin] auth = "
+			   "ed25519",
+			   (unsigned long long)ac->id, ac->peer);
+		fail(ac, ER_NOT_SUPPORTED_AUTH_MODE, "08004",
+		     "acctgate admin port takes client_ed25519 logins only ([admin] auth = ed25519)");
+		return;
+	}
 	if (ac->plugin == ADMIN_PLUGIN_NATIVE && named_native) {
 		uint8_t token[ADMIN_TOKEN_MAX];
 		size_t n = resp.auth_response.len < sizeof(token) ? resp.auth_response.len : sizeof(token);
@@ -545,7 +577,8 @@ static void read_hello(struct admin_conn *ac)
 		return;
 	}
 	/* client_ed25519, or another plugin (caching_sha2_password...) that
-	 * gets mysql_native_password: the answer comes after the switch. */
+	 * gets mysql_native_password, or the greeting's when [admin] auth =
+	 * ed25519: the answer comes after the switch. */
 	log_debug("admin %llu: client plugin '%.*s': switching to %s", (unsigned long long)ac->id,
 		  (int)resp.auth_plugin.len, (const char *)resp.auth_plugin.ptr, plugin_name(ac->plugin));
 	conn_consume(ac->c, wire);

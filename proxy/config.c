@@ -72,6 +72,8 @@ struct setting {
 
 static const char *const off_on_names[] = {"off", "on", NULL};
 static const char *const client_tls_names[] = {"disabled", "optional", "required", NULL};
+/* In the order of enum admin_auth. */
+static const char *const admin_auth_names[] = {"any", "native", "ed25519", NULL};
 static const char *const upstream_tls_names[] = {"disabled", "preferred", "required", "verify_ca",
 						 "verify_identity", NULL};
 /* In the order of enum journal_fsync (journal.h) and enum journal_on_error. */
@@ -140,6 +142,7 @@ static const struct setting settings[] = {
 	{"admin", "user", T_STRING, FIELD(admin_user), NULL, 0, 0, NULL, true, 0},
 	{"admin", "password_file", T_PASSWORD_FILE, FIELD(admin_password_file), NULL, 0, 0, NULL, true,
 	 SECRET(admin_password)},
+	{"admin", "auth", T_ENUM, FIELD(admin_auth), "any", 0, 0, admin_auth_names, true, 0},
 	{"admin", "tls_cert", T_PATH, FIELD(admin_tls_cert), NULL, 0, 0, NULL, false, 0},
 	{"admin", "tls_key", T_PATH, FIELD(admin_tls_key), NULL, 0, 0, NULL, false, 0},
 	{"admin", "client_tls", T_ENUM, FIELD(admin_client_tls), "optional", 0, 0, client_tls_names, false, 0},

@@ -22,6 +22,13 @@
 
 enum client_tls_mode { CLIENT_TLS_DISABLED, CLIENT_TLS_OPTIONAL, CLIENT_TLS_REQUIRED };
 
+/* The admin port's login plugins (proxy/admin.c). */
+enum admin_auth {
+	ADMIN_AUTH_ANY,     /* mysql_native_password, or client_ed25519 when the client asks for it */
+	ADMIN_AUTH_NATIVE,  /* mysql_native_password only */
+	ADMIN_AUTH_ED25519, /* client_ed25519 only: every login is switched to it */
+};
+
 /* Ordered weakest to strongest: code compares with >=. */
 enum upstream_tls_mode {
 	UPSTREAM_TLS_DISABLED,
@@ -100,6 +107,7 @@ struct config {
 	char admin_user[128];
 	char admin_password_file[CONFIG_STR_MAX];
 	char admin_password[256];    /* read from admin_password_file at load; never logged */
+	enum admin_auth admin_auth;
 	char admin_tls_cert[CONFIG_STR_MAX];
 	char admin_tls_key[CONFIG_STR_MAX];
 	enum client_tls_mode admin_client_tls; /* optional without a certificate = plaintext only */

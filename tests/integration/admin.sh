@@ -14,6 +14,10 @@
 #     ERR 1064 naming what was expected, an unsupported one ERR 1064/1047;
 #   RELOAD with a good file (a changed key shows in SHOW CONFIG) and a bad
 #     one (ERR naming file, line and key; the running configuration stays);
+#   [admin] auth: ed25519 switches every login to client_ed25519 (the stock
+#     client follows unasked; a native answer is refused; a client without
+#     plugin authentication gets ERR 1251), native switches a client_ed25519
+#     client to mysql_native_password, a bad value is refused naming its line;
 #   garbage bytes on the port: acctgate stays up and serves the next admin
 #     login and a client session;
 #   TLS: --ssl works with client_tls = optional; with client_tls = required
@@ -121,7 +125,11 @@ check "with CLIENT_DEPRECATE_EOF an OK ends it (SHOW SNAPSHOTS: no row yet)" \
 	"$(is "$out" "id	sequence	time	tables	rows	bytes	state"$'\n'"end: OK")" "$(tr '\n' '|' <<<"$out")"
 out=$(raw --plugin caching_sha2_password "SHOW SERVERS")
 check "a client asking for another plugin is switched to mysql_native_password" \
-	"$([[ $(header "$out") == "switched to mysql_native_password" && $out == *"127.0.0.1:$DB_PORT	"* ]] && echo 1 || echo 0)" \
+	"$([[ $(header "$out") == "switched to mysql_native_password (21 bytes)" && $out == *"127.0.0.1:$DB_PORT	"* ]] && echo 1 || echo 0)" \
+	"$(tr '\n' '|' <<<"$out")"
+out=$(raw --plugin client_ed25519 "SHOW SERVERS")
+check "one asking for client_ed25519 gets it, with a 32-byte nonce (and refuses a native answer)" \
+	"$([[ $(header "$out") == "switched to client_ed25519 (32 bytes)" && $out == *"ERR 1045 "* ]] && echo 1 || echo 0)" \
 	"$(tr '\n' '|' <<<"$out")"
 out=$(ok -e "  sHoW   sErVeRs ;; " | head -n 1)
 check "any case, extra spaces and trailing ';' are fine" \
@@ -224,7 +232,41 @@ check "RELOAD with a bad file: ERR naming file, line and key" \
 	"$out"
 out=$(timeout 20 mariadb -h 127.0.0.1 -P "$ap" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" -B -N -e "SELECT 'still'" 2>&1)
 check "after a refused RELOAD acctgate serves clients as before" "$(is "$out" still)" "$out"
-conf user=admin password_file="$pwfile" tls_cert="$CERTS/server-cert.pem" tls_key="$CERTS/server-key.pem"
+
+# ---- [admin] auth (reloadable) ---------------------------------------------------
+conf_auth() { conf user=admin password_file="$pwfile" tls_cert="$CERTS/server-cert.pem" tls_key="$CERTS/server-key.pem" "$@"; }
+conf_auth auth=ed25519
+out=$(ok -e "RELOAD")
+check "RELOAD to auth = ed25519" "$([[ -z $out ]] && echo 1 || echo 0)" "$out"
+log_mark "$ag/acctgate.log"
+out=$(ok -N -e "SELECT @@version_comment")
+n=$(since | grep -cE "'admin' logged in from 127.0.0.1:[0-9]+ \((TLS|plaintext), client_ed25519\)")
+check "auth = ed25519: the stock client, asking for nothing, is switched to client_ed25519 and logs in" \
+	"$([[ $out == *"acctgate admin port"* && $n == 1 ]] && echo 1 || echo 0)" "$out; $(since | grep 'logged in')"
+out=$(raw "SHOW SERVERS")
+check "auth = ed25519: a native login is switched to client_ed25519, and a native answer refused" \
+	"$([[ $(header "$out") == "switched to client_ed25519 (32 bytes)" && $out == *"ERR 1045 "* ]] && echo 1 || echo 0)" \
+	"$(tr '\n' '|' <<<"$out")"
+out=$(raw --no-plugin-auth "SHOW SERVERS")
+check "auth = ed25519: a client without plugin authentication gets ERR 1251" \
+	"$(has "$out" "ERR 1251 acctgate admin port takes client_ed25519 logins only ([admin] auth = ed25519)")" "$out"
+v=$(ok -N -e "SHOW CONFIG" | awk -F'\t' '$1 == "admin" && $2 == "auth" { print $3 "/" $4 }')
+check "SHOW CONFIG: auth ed25519, reloadable" "$(is "$v" "ed25519/reload")" "$v"
+conf_auth auth=native
+out=$(ok -e "RELOAD")
+log_mark "$ag/acctgate.log"
+out=$(ok "${ed[@]}" -N -e "SELECT @@version_comment")
+n=$(since | grep -cE "'admin' logged in from 127.0.0.1:[0-9]+ \((TLS|plaintext), mysql_native_password\)")
+check "auth = native: a client asking for client_ed25519 is switched to mysql_native_password" \
+	"$([[ $out == *"acctgate admin port"* && $n == 1 ]] && echo 1 || echo 0)" "$out; $(since | grep 'logged in')"
+conf_auth auth=sha1
+bad_line=$(grep -n '^auth = ' "$ag/acctgate.conf" | cut -d: -f1)
+out=$(ok -e "RELOAD")
+check "auth = sha1: RELOAD refused naming file, line, key and the choices" \
+	"$(has "$out" "$ag/acctgate.conf:$bad_line: [admin] auth: expected one of any | native | ed25519, got 'sha1'")" "$out"
+conf_auth
+out=$(ok -e "RELOAD")
+check "RELOAD back to the default (any)" "$([[ -z $out ]] && echo 1 || echo 0)" "$out"
 
 # ---- garbage on the port -------------------------------------------------------
 junk=$(/usr/bin/python3 - "$adm" <<'EOF'

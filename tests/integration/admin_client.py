@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """admin_client.py - a minimal MySQL client for tests/integration/admin.sh:
 what the stock client will not show. It logs in with mysql_native_password
-(optionally announcing another plugin, so the server must switch), without
+(optionally announcing another plugin, so the server must switch: it prints
+"switched to PLUGIN (N bytes)", N the length of the switch's data, and
+answers with mysql_native_password whatever the plugin; or, with
+--no-plugin-auth, without CLIENT_PLUGIN_AUTH and a plugin name), without
 CLIENT_DEPRECATE_EOF unless --deprecate-eof (so result sets end with EOF
 packets, the other ending from the stock client's), sends each query as it
 is (the stock client answers a bare HELP itself) or, for "@XX", the bare
 command byte XX (hex) and prints, per query, the
 column names then each row, tab-separated, or "ERR code message".
 
-usage: admin_client.py PORT USER PASSWORD [--plugin NAME] [--deprecate-eof] QUERY...
+usage: admin_client.py PORT USER PASSWORD [--plugin NAME | --no-plugin-auth] [--deprecate-eof] QUERY...
 """
 import hashlib
 import socket
@@ -61,7 +64,7 @@ def err(p):
 def main():
     args = sys.argv[1:]
     port, user, password = int(args[0]), args[1], args[2]
-    plugin, eof_off, queries = "mysql_native_password", True, []
+    plugin, eof_off, plugin_auth, queries = "mysql_native_password", True, True, []
     i = 3
     while i < len(args):
         if args[i] == "--plugin":
@@ -70,6 +73,8 @@ def main():
             continue
         if args[i] == "--deprecate-eof":
             eof_off = False
+        elif args[i] == "--no-plugin-auth":
+            plugin_auth = False
         else:
             queries.append(args[i])
         i += 1
@@ -80,15 +85,15 @@ def main():
     nonce = g[pos:pos + 8]
     pos += 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10
     nonce += g[pos:pos + 12]
-    caps = PROTOCOL_41 | SECURE | PLUGIN_AUTH | TRANSACTIONS | (0 if eof_off else DEPRECATE_EOF)
+    caps = PROTOCOL_41 | SECURE | TRANSACTIONS | (PLUGIN_AUTH if plugin_auth else 0) | (0 if eof_off else DEPRECATE_EOF)
     token = native(password, nonce) if plugin == "mysql_native_password" else b"x" * 20
     resp = struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23 + user.encode() + b"\0"
-    resp += bytes([len(token)]) + token + plugin.encode() + b"\0"
+    resp += bytes([len(token)]) + token + (plugin.encode() + b"\0" if plugin_auth else b"")
     c.send(1, resp)
     p = c.read()
     if p[0] == 0xFE:  # AuthSwitchRequest
         name_end = p.index(b"\0", 1)
-        print("switched to %s" % p[1:name_end].decode())
+        print("switched to %s (%d bytes)" % (p[1:name_end].decode(), len(p) - name_end - 1))
         c.send(c.seq + 1, native(password, p[name_end + 1:name_end + 21]))
         p = c.read()
     if p[0] != 0:

@@ -70,6 +70,7 @@ static void test_bad_enum(void **state)
 {
 	expect_error(PLAIN "[upstream]\ntls = maybe\n",
 		     ":4: [upstream] tls: expected one of disabled | preferred | required | verify_ca | verify_identity, got 'maybe'");
+	expect_error(PLAIN "[admin]\nauth = sha1\n", ":4: [admin] auth: expected one of any | native | ed25519, got 'sha1'");
 }
 
 static void test_duplicate_key(void **state)
@@ -287,6 +288,7 @@ static void test_admin_password(void **state)
 		fail_msg("%s", err);
 	}
 	assert_string_equal(cfg.admin_password, "adm1n-secret");
+	assert_int_equal(cfg.admin_auth, ADMIN_AUTH_ANY); /* the default */
 	assert_string_equal(cfg.health_password, "");
 	assert_string_equal(cfg.snapshot_password, "");
 	const char *section, *key;
