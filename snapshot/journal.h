@@ -33,8 +33,21 @@ struct journal_options {
 	const char *dir;          /* created (0700) if missing */
 	uint64_t segment_size;    /* bytes per segment file, preallocated (min 1 MiB) */
 	enum journal_fsync fsync;
-	uint64_t retention_sec;   /* segments whose newest record is older are deleted; 0 keeps all */
+	uint64_t retention_sec;   /* see "Retention" below; 0 = no age rule */
 };
+
+/*
+ * Retention. A segment is deleted (never the current one, and only from
+ * the front, so what stays is one unbroken run of sequence numbers) once
+ * every rule that is set lets it go:
+ *  - retention_sec > 0 lets go of a segment whose newest record is older;
+ *  - a floor set with trim (journal_set_floor) lets go of a segment whose
+ *    every record comes before the floor.
+ * With neither set, every segment stays. Whatever retention_sec says, a
+ * segment holding a record at or after the floor stays: the floor is the
+ * oldest kept snapshot's cut, and rolling that snapshot forward reads the
+ * journal from there.
+ */
 
 /* Largest payload one record may carry (a transaction's statements). */
 #define JOURNAL_RECORD_MAX (256u << 20)
@@ -99,6 +112,12 @@ int journal_append_wait(struct journal *j, uint8_t type, uint64_t time_usec, con
 
 /* Give back a reservation no record will use (an outcome never written). */
 bool journal_release(struct journal *j, uint64_t release);
+
+/* The floor (0 = none) and whether segments wholly before it go (see
+ * "Retention"). Any thread: the writer thread applies it, deleting what
+ * the rules let go of, without waiting for its next rotation; the
+ * directory is fsynced after the unlinks. */
+void journal_set_floor(struct journal *j, uint64_t floor, bool trim);
 
 struct journal_stats {
 	uint64_t records, bytes;        /* appended since open */

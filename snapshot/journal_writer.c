@@ -10,7 +10,9 @@
  * the current segment's end, then applies the fsync policy and calls the
  * completions in queue order, without the lock. Everything in the "writer
  * only" part of struct journal is touched by that thread alone (and by
- * journal_open before the thread starts).
+ * journal_open before the thread starts). Segment files are created and
+ * deleted by the writer alone: journal_set_floor only leaves the new floor
+ * under the lock and wakes it.
  *
  * Positions. `cur` is where the next record goes; `durable` is cur as of
  * the last successful fdatasync (or segment creation). A segment is only
@@ -72,6 +74,9 @@ struct journal {
 	struct jentry *head, *tail;    /* under lock */
 	bool closing;                  /* under lock */
 	struct journal_stats st;       /* under lock: published copy of ws */
+	uint64_t floor_req;            /* under lock: journal_set_floor's, for the writer to take */
+	bool trim_req;
+	bool retain_due;               /* under lock: a new floor to apply now */
 
 	/* writer only */
 	struct journal_stats ws;
@@ -84,6 +89,8 @@ struct journal {
 	struct timespec last_sync;
 	struct jseg *segs;
 	size_t nsegs, segs_cap;
+	uint64_t floor;           /* the floor and trim retention applies (journal.h) */
+	bool trim;
 };
 
 static uint64_t now_usec(void)
@@ -236,16 +243,29 @@ static int segment_sync(struct journal *j)
 	return r;
 }
 
-/* Delete the oldest segments whose newest record is older than the
- * retention, never the current one and only from the front, so what stays
- * is still one unbroken run of sequence numbers. */
+/* Whether the rules of journal.h's "Retention" let segment n go (n is not
+ * the current one: the next segment's first sequence number is one past
+ * its last record). */
+static bool segment_expired(const struct journal *j, size_t n, uint64_t now)
+{
+	bool before_floor = j->floor && j->segs[n + 1].first_seq <= j->floor;
+	if (j->floor && !before_floor)
+		return false; /* the oldest kept snapshot is rolled forward from here */
+	if (!j->o.retention_sec && !j->trim)
+		return false;
+	uint64_t keep = j->o.retention_sec * 1000000u;
+	bool aged = j->segs[n].newest_usec < now && now - j->segs[n].newest_usec > keep;
+	return (!j->o.retention_sec || aged) && (!j->trim || before_floor);
+}
+
+/* Delete the oldest segments retention lets go of, never the current one
+ * and only from the front, so what stays is still one unbroken run of
+ * sequence numbers. */
 static void retention_apply(struct journal *j)
 {
-	if (!j->o.retention_sec)
-		return;
-	uint64_t now = now_usec(), keep = j->o.retention_sec * 1000000u;
+	uint64_t now = now_usec();
 	size_t n = 0;
-	while (n + 1 < j->nsegs && j->segs[n].newest_usec < now && now - j->segs[n].newest_usec > keep) {
+	while (n + 1 < j->nsegs && segment_expired(j, n, now)) {
 		char name[JNL_NAME_LEN + 1];
 		jnl_segment_name(name, j->segs[n].first_seq);
 		if (unlinkat(j->dirfd, name, 0) != 0 && errno != ENOENT) {
@@ -435,7 +455,7 @@ static void *writer_main(void *arg)
 	struct journal *j = arg;
 	for (;;) {
 		pthread_mutex_lock(&j->lock);
-		while (!j->head && !j->closing && !sync_due(j)) {
+		while (!j->head && !j->closing && !j->retain_due && !sync_due(j)) {
 			if (j->o.fsync == JOURNAL_FSYNC_EVERYSEC && j->unsynced) {
 				struct timespec at = j->last_sync;
 				at.tv_sec += 1;
@@ -447,9 +467,17 @@ static void *writer_main(void *arg)
 		struct jentry *batch = j->head;
 		j->head = j->tail = NULL;
 		bool closing = j->closing;
+		bool retain = j->retain_due;
+		j->retain_due = false;
+		j->floor = j->floor_req;
+		j->trim = j->trim_req;
 		pthread_mutex_unlock(&j->lock);
 		if (batch)
 			write_batch(j, batch);
+		if (retain) {
+			retention_apply(j);
+			j->ws.segments = j->nsegs;
+		}
 		if (sync_due(j))
 			segment_sync(j);
 		if (!batch && closing)
@@ -758,6 +786,16 @@ bool journal_append_reserving(struct journal *j, uint8_t type, uint64_t time_use
 	}
 	enqueue(j, e);
 	return true;
+}
+
+void journal_set_floor(struct journal *j, uint64_t floor, bool trim)
+{
+	pthread_mutex_lock(&j->lock);
+	j->floor_req = floor;
+	j->trim_req = trim;
+	j->retain_due = true;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
 }
 
 void journal_get_stats(struct journal *j, struct journal_stats *out)

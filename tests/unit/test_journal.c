@@ -549,6 +549,51 @@ static void test_retention(void **state)
 	read_back(state, 13, 19, len_300k, false);
 }
 
+/* The floor (journal_set_floor): the rules of journal.h's "Retention", each
+ * applied by the writer when the floor is set; journal_close waits for it. */
+static void test_retention_floor(void **state)
+{
+	log_reset();
+	struct journal *j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	/* Two hours old: segments 1, 4, 7 and 10, three records each. */
+	append_n(j, 1, 12, len_300k, now_usec() - 7200 * 1000000ull);
+	wait_done(12);
+	/* No rule set: a floor alone deletes nothing. */
+	journal_set_floor(j, 8, false);
+	journal_close(j);
+	assert_int_equal(access(seg_path(state, 1), F_OK), 0);
+	/* The age rule stops at the segment holding the floor (8, in 7). */
+	j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 3600, NULL);
+	journal_set_floor(j, 8, false);
+	journal_close(j);
+	assert_int_equal(access(seg_path(state, 1), F_OK), -1);
+	assert_int_equal(access(seg_path(state, 4), F_OK), -1);
+	assert_int_equal(access(seg_path(state, 7), F_OK), 0);
+	/* Both rules: a segment goes when both let it go; the young one
+	 * before the floor stays for retention_sec. */
+	j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 3600, NULL);
+	append_n(j, 13, 6, len_300k, now_usec());
+	wait_done(18);
+	journal_set_floor(j, 17, true);
+	journal_close(j);
+	assert_int_equal(access(seg_path(state, 7), F_OK), -1);
+	assert_int_equal(access(seg_path(state, 10), F_OK), -1);
+	assert_int_equal(access(seg_path(state, 13), F_OK), 0);
+	/* The floor alone, with trim: everything wholly before it goes (13
+	 * ends at 15), the segment starting at it stays. */
+	j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	journal_set_floor(j, 16, true);
+	struct journal_stats st;
+	journal_close(j);
+	assert_int_equal(access(seg_path(state, 13), F_OK), -1);
+	j = open_j(state, MIB, JOURNAL_FSYNC_OFF, 0, NULL);
+	journal_get_stats(j, &st);
+	journal_close(j);
+	assert_int_equal(st.first_seq, 16);
+	assert_int_equal(st.segments, 1);
+	read_back(state, 16, 18, len_300k, false);
+}
+
 /* ---- the writer's error paths --------------------------------------------- */
 
 static size_t len_100(uint64_t i)
@@ -1122,6 +1167,7 @@ int main(void)
 		T(test_concurrent_appends),
 		T(test_group_commit),
 		T(test_retention),
+		T(test_retention_floor),
 		T(test_write_and_fsync_errors),
 		T(test_everysec_fsync_error),
 		T(test_full_disk_at_rotation),
