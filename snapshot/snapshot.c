@@ -67,6 +67,55 @@ static void fail(struct dump *d, const char *fmt, ...)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* ---- cancellation ---------------------------------------------------------- */
+
+#define CANCELLED "cancelled (acctgate is stopping)"
+
+void snapshot_cancel_init(struct snapshot_cancel *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void snapshot_cancel_destroy(struct snapshot_cancel *c)
+{
+	pthread_mutex_destroy(&c->lock);
+}
+
+void snapshot_cancel(struct snapshot_cancel *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->cancelled = true;
+	for (int i = 0; i < SNAPSHOT_THREADS_MAX; i++)
+		if (c->conns[i])
+			mariadb_cancel(c->conns[i]);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool cancelled(const struct snapshot_options *o)
+{
+	if (!o->cancel)
+		return false;
+	pthread_mutex_lock(&o->cancel->lock);
+	bool c = o->cancel->cancelled;
+	pthread_mutex_unlock(&o->cancel->lock);
+	return c;
+}
+
+/* Connection i is open (m) or about to be closed (NULL): what
+ * snapshot_cancel shuts down. False when the snapshot was cancelled
+ * already: m is not to be used. */
+static bool track(const struct snapshot_options *o, int i, MYSQL *m)
+{
+	if (!o->cancel)
+		return true;
+	pthread_mutex_lock(&o->cancel->lock);
+	bool ok = !m || !o->cancel->cancelled;
+	o->cancel->conns[i] = ok ? m : NULL;
+	pthread_mutex_unlock(&o->cancel->lock);
+	return ok;
+}
+
 static bool q(MYSQL *m, const char *sql, char *err, size_t err_len)
 {
 	if (mysql_query(m, sql) == 0)
@@ -225,6 +274,10 @@ static void *dump_worker(void *arg)
 		pthread_mutex_lock(&d->lock);
 		struct table *t = d->next < d->ntables && !d->err[0] ? &d->tables[d->next++] : NULL;
 		pthread_mutex_unlock(&d->lock);
+		if (t && cancelled(d->o)) {
+			fail(d, CANCELLED);
+			t = NULL;
+		}
 		if (!t)
 			break;
 		dump_table(d, w->m, t);
@@ -607,7 +660,7 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	for (int i = 0; ok && i < threads; i++) {
 		w[i].d = &d;
 		w[i].m = replay_connect(&o->conn, err, err_len);
-		ok = w[i].m && q(w[i].m, "SET NAMES binary", err, err_len) &&
+		ok = w[i].m && track(o, i, w[i].m) && q(w[i].m, "SET NAMES binary", err, err_len) &&
 		     q(w[i].m, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err, err_len);
 	}
 	/* The cut: no commit in flight while the views open. One that is in
@@ -615,6 +668,11 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	 * metadata lock): the cut gives up after a short while, lets
 	 * everything go, and tries again, so commits are never held long. */
 	for (int attempt = 0; ok && o->cut && !cut_open; attempt++) {
+		if (cancelled(o)) {
+			snprintf(err, err_len, CANCELLED);
+			ok = false;
+			break;
+		}
 		cut_open = o->cut->begin(o->cut->arg, err, err_len);
 		if (!cut_open && attempt + 1 >= SNAPSHOT_CUT_ATTEMPTS) {
 			ok = false;
@@ -673,13 +731,20 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	res->bytes = d.bytes;
 	ok = ok && write_manifest(&d, res, dbs, ndbs, err, err_len);
 	res->seconds = since(&d.started);
-	for (int i = 0; i < threads; i++)
-		if (w[i].m)
+	for (int i = 0; i < threads; i++) {
+		if (w[i].m) {
+			track(o, i, NULL);
 			mysql_close(w[i].m);
+		}
+	}
 	for (size_t i = 0; i < d.ntables; i++)
 		free(d.tables[i].create);
 	free(d.tables);
 	free(dbs);
+	/* Whatever call the shut-down connections failed in, the cause is
+	 * the cancellation. */
+	if (!ok && cancelled(o))
+		snprintf(err, err_len, CANCELLED);
 	if (!ok)
 		remove_tree(o->dir);
 	return ok;

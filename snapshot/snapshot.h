@@ -27,6 +27,7 @@
 #ifndef ACCTGATE_SNAPSHOT_H
 #define ACCTGATE_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,25 @@ struct snapshot_cut {
 	void *arg;
 };
 
+/*
+ * A snapshot's cancellation, shared by the thread taking it and the one
+ * that may cancel it (the daemon stopping). snapshot_cancel sets the flag
+ * and shuts down every connection the snapshot has open (mariadb_cancel),
+ * so a call waiting on the server (a metadata lock, a slow read) returns
+ * at once, and so does every later one. The snapshot then fails with
+ * "cancelled" and its directory is removed.
+ */
+struct st_mysql;
+struct snapshot_cancel {
+	pthread_mutex_t lock;
+	bool cancelled;                               /* under lock */
+	struct st_mysql *conns[SNAPSHOT_THREADS_MAX]; /* under lock: the open ones, to shut down */
+};
+void snapshot_cancel_init(struct snapshot_cancel *c);
+void snapshot_cancel_destroy(struct snapshot_cancel *c);
+/* Any thread, any time (before, during or after the snapshot). */
+void snapshot_cancel(struct snapshot_cancel *c);
+
 struct snapshot_options {
 	struct replay_options conn; /* server, account, TLS (range and journal unused) */
 	const char *dir;            /* the snapshot's directory; must not exist */
@@ -56,6 +76,7 @@ struct snapshot_options {
 	int threads;                /* dump connections, 1..SNAPSHOT_THREADS_MAX */
 	const struct snapshot_cut *cut; /* NULL: offline, no journal sequence */
 	bool progress;              /* a progress line on stderr */
+	struct snapshot_cancel *cancel; /* NULL: it cannot be cancelled */
 };
 
 struct snapshot_result {
