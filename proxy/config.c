@@ -42,6 +42,8 @@ enum setting_type {
 	T_NAMESERVER, /* empty, or an IP address with an optional :port */
 	T_DURATION, /* seconds, with an optional s/m/h/d suffix; stored as int64_t */
 	T_IDENT,    /* empty, or an unquoted SQL identifier (letters, digits, _ and $) */
+	T_SCHEDULE, /* off, "daily HH:MM" (UTC) or "every <duration>": struct config_schedule */
+	T_KEEP,     /* all, a count, or an age (a duration with its suffix): struct config_keep */
 };
 
 struct setting {
@@ -137,6 +139,8 @@ static const struct setting settings[] = {
 	{"snapshot", "dir", T_PATH, FIELD(snapshot_dir), NULL, 0, 0, NULL, true, 0},
 	{"snapshot", "threads", T_INT, FIELD(snapshot_threads), "2", 1, 16, NULL, true, 0},
 	{"snapshot", "databases", T_STRING, FIELD(snapshot_databases), NULL, 0, 0, NULL, true, 0},
+	{"snapshot", "schedule", T_SCHEDULE, FIELD(snapshot_schedule), "off", 1, 366LL * 86400, NULL, true, 0},
+	{"snapshot", "keep", T_KEEP, FIELD(snapshot_keep), "all", 1, 100000, NULL, true, 0},
 
 	{"admin", "listen", T_ENDPOINT, FIELD(admin_listen), "127.0.0.1:6032", 0, 0, NULL, false, 0},
 	{"admin", "user", T_STRING, FIELD(admin_user), NULL, 0, 0, NULL, true, 0},
@@ -300,6 +304,86 @@ static bool parse_duration(const char *v, long long *out)
 	if (n > (1LL << 40) / mult)
 		return false;
 	*out = n * mult;
+	return true;
+}
+
+/* "6h" for 21600: a duration in the largest unit that divides it. */
+static void format_duration(int64_t sec, char *buf, size_t len)
+{
+	static const struct {
+		char unit;
+		int64_t mult;
+	} units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (sec >= units[i].mult && sec % units[i].mult == 0) {
+			snprintf(buf, len, "%lld%c", (long long)(sec / units[i].mult), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llds", (long long)sec);
+}
+
+/* A word, the whitespace after it, and what follows; NULL if v does not
+ * start with the word and some whitespace. */
+static const char *after_word(const char *v, const char *word)
+{
+	size_t n = strlen(word);
+	if (strncmp(v, word, n) != 0 || !isspace((unsigned char)v[n]))
+		return NULL;
+	for (v += n; isspace((unsigned char)*v); v++)
+		;
+	return v;
+}
+
+/* "off", "daily HH:MM" (UTC) or "every <duration>" of `min` to `max`
+ * seconds. */
+static bool parse_schedule(const char *v, long long min, long long max, struct config_schedule *out)
+{
+	const char *t;
+	if (strcmp(v, "off") == 0) {
+		*out = (struct config_schedule){CONFIG_SCHEDULE_OFF, 0};
+		return true;
+	}
+	if ((t = after_word(v, "daily")) != NULL) {
+		/* H:MM or HH:MM, nothing after. */
+		size_t hd = strspn(t, "0123456789");
+		if (hd < 1 || hd > 2 || t[hd] != ':' || strspn(t + hd + 1, "0123456789") != 2 || t[hd + 3])
+			return false;
+		int h = atoi(t), m = atoi(t + hd + 1);
+		if (h > 23 || m > 59)
+			return false;
+		*out = (struct config_schedule){CONFIG_SCHEDULE_DAILY, (int64_t)h * 3600 + m * 60};
+		return true;
+	}
+	long long n;
+	if ((t = after_word(v, "every")) != NULL && parse_duration(t, &n) && n >= min && n <= max) {
+		*out = (struct config_schedule){CONFIG_SCHEDULE_EVERY, n};
+		return true;
+	}
+	return false;
+}
+
+/* "all", a count of `min` to `max`, or an age: a duration written with
+ * its suffix (a bare number is the count). */
+static bool parse_keep(const char *v, long long min, long long max, struct config_keep *out)
+{
+	if (strcmp(v, "all") == 0) {
+		*out = (struct config_keep){CONFIG_KEEP_ALL, 0};
+		return true;
+	}
+	size_t digits = strspn(v, "0123456789");
+	if (digits == 0 || digits > 12)
+		return false;
+	long long n = strtoll(v, NULL, 10);
+	if (!v[digits]) {
+		if (n < min || n > max)
+			return false;
+		*out = (struct config_keep){CONFIG_KEEP_COUNT, n};
+		return true;
+	}
+	if (!parse_duration(v, &n) || n < 1)
+		return false;
+	*out = (struct config_keep){CONFIG_KEEP_AGE, n};
 	return true;
 }
 
@@ -471,6 +555,24 @@ static bool apply(const struct setting *s, struct config *cfg, const char *v, ch
 		*(int64_t *)field = n;
 		return true;
 	}
+	case T_SCHEDULE:
+		if (!parse_schedule(v, s->min, s->max, (struct config_schedule *)field)) {
+			set_err(why, whylen,
+				"expected off, 'daily HH:MM' (UTC) or 'every N' with an s, m, h or d suffix (1s to %lldd), "
+				"got '%s'",
+				s->max / 86400, shown);
+			return false;
+		}
+		return true;
+	case T_KEEP:
+		if (!parse_keep(v, s->min, s->max, (struct config_keep *)field)) {
+			set_err(why, whylen,
+				"expected all, a count from %lld to %lld, or an age with an s, m, h or d suffix (14d), got "
+				"'%s'",
+				s->min, s->max, shown);
+			return false;
+		}
+		return true;
 	case T_BOOL:
 		if (!parse_bool(v, (bool *)field)) {
 			set_err(why, whylen, "expected on or off, got '%s'", shown);
@@ -694,6 +796,19 @@ static bool cross_check(const struct config *cfg, const struct origin *o, char *
 			line_of(o, "admin", "client_tls"));
 		return false;
 	}
+	if (cfg->snapshot_schedule.kind != CONFIG_SCHEDULE_OFF &&
+	    (!cfg->snapshot_dir[0] || !cfg->snapshot_user[0] || !cfg->journal_dir[0])) {
+		set_err(err, errlen,
+			"%s:%d: [snapshot] schedule: needs [snapshot] dir and user and [journal] dir (a scheduled snapshot "
+			"is the admin port's SNAPSHOT, cut with the journal)",
+			cfg->path, line_of(o, "snapshot", "schedule"));
+		return false;
+	}
+	if (cfg->snapshot_keep.kind != CONFIG_KEEP_ALL && !cfg->snapshot_dir[0]) {
+		set_err(err, errlen, "%s:%d: [snapshot] keep: needs [snapshot] dir", cfg->path,
+			line_of(o, "snapshot", "keep"));
+		return false;
+	}
 	if (cfg->tls_client_ca[0] && cfg->client_tls != CLIENT_TLS_REQUIRED) {
 		set_err(err, errlen,
 			"%s:%d: [proxy] tls_client_ca: client certificates can only be enforced with client_tls = required",
@@ -886,6 +1001,12 @@ bool config_value_at(size_t i, const struct config *cfg, char *buf, size_t len, 
 	case T_LOGLEVEL:
 		snprintf(buf, len, "%s", log_level_name(*(const enum log_level *)field));
 		break;
+	case T_SCHEDULE:
+		config_schedule_name(field, buf, len);
+		break;
+	case T_KEEP:
+		config_keep_name(field, buf, len);
+		break;
 	case T_PIN:
 		if (cfg->has_pin)
 			for (size_t k = 0; k < 32 && 2 * k + 2 < len; k++)
@@ -898,6 +1019,68 @@ bool config_value_at(size_t i, const struct config *cfg, char *buf, size_t len, 
 void config_endpoint_name(const struct config_endpoint *ep, char *buf, size_t len)
 {
 	snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, (unsigned)ep->port);
+}
+
+void config_schedule_name(const struct config_schedule *s, char *buf, size_t len)
+{
+	char every[24];
+	switch (s->kind) {
+	case CONFIG_SCHEDULE_DAILY:
+		snprintf(buf, len, "daily %02d:%02d", (int)(s->seconds / 3600), (int)(s->seconds % 3600 / 60));
+		return;
+	case CONFIG_SCHEDULE_EVERY:
+		format_duration(s->seconds, every, sizeof(every));
+		snprintf(buf, len, "every %s", every);
+		return;
+	case CONFIG_SCHEDULE_OFF:
+		break;
+	}
+	snprintf(buf, len, "off");
+}
+
+void config_keep_name(const struct config_keep *k, char *buf, size_t len)
+{
+	switch (k->kind) {
+	case CONFIG_KEEP_COUNT:
+		snprintf(buf, len, "%lld", (long long)k->n);
+		return;
+	case CONFIG_KEEP_AGE:
+		format_duration(k->n, buf, len);
+		return;
+	case CONFIG_KEEP_ALL:
+		break;
+	}
+	snprintf(buf, len, "all");
+}
+
+int64_t config_schedule_period(const struct config_schedule *s)
+{
+	switch (s->kind) {
+	case CONFIG_SCHEDULE_DAILY:
+		return 86400;
+	case CONFIG_SCHEDULE_EVERY:
+		return s->seconds;
+	case CONFIG_SCHEDULE_OFF:
+		break;
+	}
+	return 0;
+}
+
+/* The epoch's days are UTC days (POSIX time has no leap seconds), so a
+ * day's start is a multiple of 86400. */
+int64_t config_schedule_next(const struct config_schedule *s, int64_t now)
+{
+	switch (s->kind) {
+	case CONFIG_SCHEDULE_DAILY: {
+		int64_t at = now - now % 86400 + s->seconds;
+		return at > now ? at : at + 86400;
+	}
+	case CONFIG_SCHEDULE_EVERY:
+		return (now / s->seconds + 1) * s->seconds;
+	case CONFIG_SCHEDULE_OFF:
+		break;
+	}
+	return 0;
 }
 
 const char *config_client_tls_name(enum client_tls_mode m) { return client_tls_names[m]; }

@@ -46,6 +46,31 @@ struct config_endpoint {
 /* Room for config_endpoint_name: "[", host, "]:", 5 digits, NUL. */
 #define CONFIG_ENDPOINT_NAME_MAX (CONFIG_HOST_MAX + 8)
 
+/* [snapshot] schedule: when acctgate takes a snapshot by itself. */
+enum config_schedule_kind {
+	CONFIG_SCHEDULE_OFF,   /* never: only the admin port's SNAPSHOT */
+	CONFIG_SCHEDULE_DAILY, /* once a day, `seconds` after 00:00 UTC */
+	CONFIG_SCHEDULE_EVERY, /* at every multiple of `seconds` since the epoch */
+};
+struct config_schedule {
+	enum config_schedule_kind kind;
+	int64_t seconds;
+};
+
+/* [snapshot] keep: the snapshots that stay after each new one. */
+enum config_keep_kind {
+	CONFIG_KEEP_ALL,   /* every one (DROP SNAPSHOT removes them) */
+	CONFIG_KEEP_COUNT, /* the newest `n` */
+	CONFIG_KEEP_AGE,   /* those taken within the last `n` seconds, and the newest */
+};
+struct config_keep {
+	enum config_keep_kind kind;
+	int64_t n;
+};
+
+/* The longest name config_schedule_name and config_keep_name write. */
+#define CONFIG_SCHEDULE_NAME_MAX 32
+
 struct config {
 	char path[CONFIG_STR_MAX];
 
@@ -101,6 +126,8 @@ struct config {
 	char snapshot_dir[CONFIG_STR_MAX];  /* where SNAPSHOT writes; "" = no snapshots */
 	int snapshot_threads;
 	char snapshot_databases[CONFIG_STR_MAX]; /* comma-separated; "" = every non-system database */
+	struct config_schedule snapshot_schedule;
+	struct config_keep snapshot_keep;
 
 	/* [admin]: the admin port (proxy/admin.h) */
 	struct config_endpoint admin_listen;
@@ -169,6 +196,16 @@ bool config_value_at(size_t i, const struct config *cfg, char *buf, size_t len, 
 /* "host:port", or "[v6]:port" for an IPv6 address, as [upstream] servers
  * writes it: the name in logs and the key of a server across reloads. */
 void config_endpoint_name(const struct config_endpoint *ep, char *buf, size_t len);
+
+/* The schedule and keep as the file writes them ("daily 03:00", "every 6h",
+ * "7", "14d", "off", "all"). */
+void config_schedule_name(const struct config_schedule *s, char *buf, size_t len);
+void config_keep_name(const struct config_keep *k, char *buf, size_t len);
+/* Seconds between two scheduled snapshots; 0 when off. */
+int64_t config_schedule_period(const struct config_schedule *s);
+/* The first scheduled time strictly after `now` (seconds since the epoch,
+ * UTC); 0 when off. */
+int64_t config_schedule_next(const struct config_schedule *s, int64_t now);
 
 const char *config_client_tls_name(enum client_tls_mode m);
 const char *config_upstream_tls_name(enum upstream_tls_mode m);

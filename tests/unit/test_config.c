@@ -174,6 +174,139 @@ static void test_journal_keys(void **state)
 		     "allowed), got '2w'");
 }
 
+/* [snapshot] schedule and keep: each spelling, what SHOW CONFIG writes
+ * back, the schedule's next times, and each refusal naming key and line. */
+static char snap_pw[] = "/tmp/acctgate-test-pw-XXXXXX";
+
+/* A file whose [snapshot] key on line 9 is `line` (after what a schedule
+ * needs: [journal] dir, [snapshot] user, password_file and dir). */
+static void snap_text(char *out, size_t len, const char *line)
+{
+	snprintf(out, len, PLAIN "[journal]\ndir = /j\n[snapshot]\nuser = acctgate\npassword_file = %s\ndir = /s\n%s\n",
+		 snap_pw, line);
+}
+
+static void expect_schedule(const char *value, int kind, int64_t seconds, const char *name)
+{
+	struct config cfg;
+	char err[1024] = "", line[128], text[512], buf[CONFIG_SCHEDULE_NAME_MAX];
+	snprintf(line, sizeof(line), "schedule = %s", value);
+	snap_text(text, sizeof(text), line);
+	if (!load_text(text, &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(cfg.snapshot_schedule.kind, kind);
+	assert_int_equal(cfg.snapshot_schedule.seconds, seconds);
+	config_schedule_name(&cfg.snapshot_schedule, buf, sizeof(buf));
+	assert_string_equal(buf, name);
+}
+
+static void expect_keep(const char *value, int kind, int64_t n, const char *name)
+{
+	struct config cfg;
+	char err[1024] = "", line[128], text[512], buf[CONFIG_SCHEDULE_NAME_MAX];
+	snprintf(line, sizeof(line), "keep = %s", value);
+	snap_text(text, sizeof(text), line);
+	if (!load_text(text, &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(cfg.snapshot_keep.kind, kind);
+	assert_int_equal(cfg.snapshot_keep.n, n);
+	config_keep_name(&cfg.snapshot_keep, buf, sizeof(buf));
+	assert_string_equal(buf, name);
+}
+
+static void test_snapshot_schedule_keep(void **state)
+{
+	int fd = mkstemp(snap_pw);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "pw\n", 3), 3);
+	close(fd);
+	struct config cfg;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.snapshot_schedule.kind, CONFIG_SCHEDULE_OFF);
+	assert_int_equal(cfg.snapshot_keep.kind, CONFIG_KEEP_ALL);
+	expect_schedule("off", CONFIG_SCHEDULE_OFF, 0, "off");
+	expect_schedule("daily 03:00", CONFIG_SCHEDULE_DAILY, 3 * 3600, "daily 03:00");
+	expect_schedule("daily  7:05", CONFIG_SCHEDULE_DAILY, 7 * 3600 + 5 * 60, "daily 07:05");
+	expect_schedule("daily 23:59", CONFIG_SCHEDULE_DAILY, 23 * 3600 + 59 * 60, "daily 23:59");
+	expect_schedule("every 6h", CONFIG_SCHEDULE_EVERY, 6 * 3600, "every 6h");
+	expect_schedule("every 30m", CONFIG_SCHEDULE_EVERY, 1800, "every 30m");
+	expect_schedule("every 90m", CONFIG_SCHEDULE_EVERY, 5400, "every 90m");
+	expect_schedule("every 5s", CONFIG_SCHEDULE_EVERY, 5, "every 5s");
+	expect_schedule("every 120", CONFIG_SCHEDULE_EVERY, 120, "every 2m");
+	expect_schedule("every 7d", CONFIG_SCHEDULE_EVERY, 7 * 86400, "every 7d");
+	expect_keep("all", CONFIG_KEEP_ALL, 0, "all");
+	expect_keep("7", CONFIG_KEEP_COUNT, 7, "7");
+	expect_keep("1", CONFIG_KEEP_COUNT, 1, "1");
+	expect_keep("14d", CONFIG_KEEP_AGE, 14 * 86400, "14d");
+	expect_keep("36h", CONFIG_KEEP_AGE, 36 * 3600, "36h");
+	expect_keep("90s", CONFIG_KEEP_AGE, 90, "90s");
+
+	static const char *const bad_schedules[] = {"daily",	 "daily 3",  "daily 24:00", "daily 03:60", "daily 03:0",
+						    "daily 03:00x", "Daily 03:00", "every",	    "every 0s",	   "every 5w",
+						    "every -5m",    "every 367d", "hourly",	    "every5m"};
+	for (size_t i = 0; i < sizeof(bad_schedules) / sizeof(bad_schedules[0]); i++) {
+		char line[128], text[512], want[512];
+		snprintf(line, sizeof(line), "schedule = %s", bad_schedules[i]);
+		snap_text(text, sizeof(text), line);
+		snprintf(want, sizeof(want),
+			 ":9: [snapshot] schedule: expected off, 'daily HH:MM' (UTC) or 'every N' with an s, m, h or d "
+			 "suffix (1s to 366d), got '%s'",
+			 bad_schedules[i]);
+		expect_error(text, want);
+	}
+	static const char *const bad_keeps[] = {"0", "100001", "none", "14w", "0d", "-3", "7 d", "d", ""};
+	for (size_t i = 0; i < sizeof(bad_keeps) / sizeof(bad_keeps[0]); i++) {
+		char line[128], text[512], want[512];
+		snprintf(line, sizeof(line), "keep = %s", bad_keeps[i]);
+		snap_text(text, sizeof(text), line);
+		snprintf(want, sizeof(want),
+			 ":9: [snapshot] keep: expected all, a count from 1 to 100000, or an age with an s, m, h or d "
+			 "suffix (14d), got '%s'",
+			 bad_keeps[i]);
+		expect_error(text, want);
+	}
+	/* What a schedule needs, at its own line. */
+	expect_error(PLAIN "[snapshot]\nschedule = every 6h\n",
+		     ":4: [snapshot] schedule: needs [snapshot] dir and user and [journal] dir (a scheduled snapshot is "
+		     "the admin port's SNAPSHOT, cut with the journal)");
+	char text[512];
+	snprintf(text, sizeof(text), PLAIN "[snapshot]\nuser = acctgate\npassword_file = %s\ndir = /s\n\nschedule = daily 03:00\n",
+		 snap_pw);
+	expect_error(text, ":8: [snapshot] schedule: needs [snapshot] dir and user and [journal] dir (a scheduled "
+			   "snapshot is the admin port's SNAPSHOT, cut with the journal)");
+	expect_error(PLAIN "[snapshot]\nkeep = 7\n", ":4: [snapshot] keep: needs [snapshot] dir");
+	snap_text(text, sizeof(text), "keep = 7\nkeep = 8");
+	expect_error(text, ":10: [snapshot] keep: already set on line 9");
+	unlink(snap_pw);
+}
+
+/* The scheduled times: daily at its UTC time, today or tomorrow; every N
+ * at multiples of N since the epoch; always strictly after now. */
+static void test_schedule_next(void **state)
+{
+	const int64_t day = 20000 * 86400LL; /* a UTC midnight */
+	struct config_schedule daily = {CONFIG_SCHEDULE_DAILY, 3 * 3600};
+	assert_int_equal(config_schedule_next(&daily, day), day + 3 * 3600);
+	assert_int_equal(config_schedule_next(&daily, day + 3 * 3600 - 1), day + 3 * 3600);
+	assert_int_equal(config_schedule_next(&daily, day + 3 * 3600), day + 86400 + 3 * 3600);
+	assert_int_equal(config_schedule_next(&daily, day + 23 * 3600), day + 86400 + 3 * 3600);
+	assert_int_equal(config_schedule_period(&daily), 86400);
+	struct config_schedule midnight = {CONFIG_SCHEDULE_DAILY, 0};
+	assert_int_equal(config_schedule_next(&midnight, day), day + 86400);
+	assert_int_equal(config_schedule_next(&midnight, day - 1), day);
+	struct config_schedule every = {CONFIG_SCHEDULE_EVERY, 6 * 3600};
+	assert_int_equal(config_schedule_next(&every, day), day + 6 * 3600);
+	assert_int_equal(config_schedule_next(&every, day + 5 * 3600), day + 6 * 3600);
+	assert_int_equal(config_schedule_next(&every, day + 18 * 3600), day + 86400);
+	assert_int_equal(config_schedule_period(&every), 6 * 3600);
+	struct config_schedule odd = {CONFIG_SCHEDULE_EVERY, 7};
+	assert_int_equal(config_schedule_next(&odd, 700), 707);
+	assert_int_equal(config_schedule_next(&odd, 706), 707);
+	struct config_schedule off = {CONFIG_SCHEDULE_OFF, 0};
+	assert_int_equal(config_schedule_next(&off, day), 0);
+	assert_int_equal(config_schedule_period(&off), 0);
+}
+
 static void test_missing_file(void **state)
 {
 	struct config cfg;
@@ -367,7 +500,8 @@ int main(void)
 		cmocka_unit_test(test_shipped_conf),	  cmocka_unit_test(test_health_password_wiped),
 		cmocka_unit_test(test_quoted_text_escaped),
 		cmocka_unit_test(test_endpoint_name),	  cmocka_unit_test(test_journal_keys),
-		cmocka_unit_test(test_admin_password),
+		cmocka_unit_test(test_admin_password),	  cmocka_unit_test(test_snapshot_schedule_keep),
+		cmocka_unit_test(test_schedule_next),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
