@@ -36,4 +36,11 @@ bool admin_start(struct gate *g, const struct config *cfg, struct admin **out, c
  * joined: no worker_call answer can arrive any more). NULL is fine. */
 void admin_free(struct admin *a);
 
+/* Whether a VERIFY or RESTORE SNAPSHOT is reading snapshot `id`: keep
+ * leaves it alone (snapshots.h). */
+bool admin_snapshot_in_use(const struct admin *a, const char *id);
+/* A RESTORE in place is running: no snapshot meanwhile, scheduled or not
+ * (its tables move). */
+bool admin_restoring_in_place(const struct admin *a);
+
 #endif

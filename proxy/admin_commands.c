@@ -29,6 +29,7 @@
 #include "log.h"
 #include "recorder.h"
 #include "session.h"
+#include "snapshots.h"
 #include "throttle.h"
 #include "worker.h"
 
@@ -331,18 +332,27 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
 		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
 	}
-	char snap[64];
-	uint64_t snap_usec = 0;
-	if (admin_last_snapshot(a, snap, sizeof(snap), &snap_usec)) {
+	struct snapshots_status ss;
+	snapshots_status(gt->snapshots, &ss);
+	if (ss.have_newest) {
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
 		uint64_t now_usec = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u;
-		ok = ok && admin_rs_pair(ac, "last_snapshot", "%s", snap) &&
+		ok = ok && admin_rs_pair(ac, "last_snapshot", "%s", ss.newest) &&
 		     admin_rs_pair(ac, "last_snapshot_age_seconds", "%llu",
-				   (unsigned long long)(now_usec > snap_usec ? (now_usec - snap_usec) / 1000000u : 0));
+				   (unsigned long long)(now_usec > ss.newest_usec ? (now_usec - ss.newest_usec) / 1000000u : 0));
 	} else {
 		ok = ok && admin_rs_pair(ac, "last_snapshot", "none");
 	}
+	ok = ok && admin_rs_pair(ac, "snapshot_schedule", "%s", ss.schedule);
+	if (ss.next) {
+		char next[64];
+		utc_time((uint64_t)ss.next * 1000000u, next, sizeof(next));
+		ok = ok && admin_rs_pair(ac, "snapshot_next", "%s", next) &&
+		     admin_rs_pair(ac, "snapshot_stale", "%s", ss.stale ? "yes" : "no");
+	}
+	if (ss.last_error[0])
+		ok = ok && admin_rs_pair(ac, "snapshot_last_error", "%s", ss.last_error);
 	ok = ok && admin_rs_end(ac);
 	if (!ok)
 		fail_oom(ac);

@@ -84,7 +84,6 @@ struct admin_throttle {
 };
 
 struct admin_gather;
-struct snapshot_job;
 struct snapshot_task;
 
 struct admin {
@@ -100,7 +99,7 @@ struct admin {
 	int nconns;
 	uint64_t next_id;
 	struct admin_gather *gathers;    /* outstanding, freed with the admin */
-	struct snapshot_job *snapshot_running; /* SNAPSHOT in progress (admin_snapshot.c), NULL if none */
+	uint64_t snapshot_waiter;        /* the connection whose SNAPSHOT runs (snapshots.h), 0 if none */
 	struct snapshot_task *task_running;    /* VERIFY or RESTORE in progress (admin_restore.c), NULL if none */
 	struct admin_throttle throttle[ADMIN_THROTTLE_SLOTS];
 	struct conn_stats stats;
@@ -130,26 +129,10 @@ struct admin_conn *admin_find_conn(struct admin *a, uint64_t id);
 /* admin_snapshot.c */
 void admin_snapshot(struct admin_conn *ac);
 void admin_show_snapshots(struct admin_conn *ac);
-/* The server, account and TLS of acctgate's own connections ([snapshot]
- * user, the first [upstream] server), copied into acct so that a thread
- * can use them after the settings are released. */
-struct admin_db_account {
-	char host[CONFIG_HOST_MAX];
-	char user[128], password[256];
-	char tls_ca[CONFIG_STR_MAX], tls_cert[CONFIG_STR_MAX], tls_key[CONFIG_STR_MAX];
-};
-void admin_db_account(const struct config *cfg, struct admin_db_account *acct, struct replay_options *conn);
-/* The newest snapshot in [snapshot] dir (by its manifest's time): its id
- * and time; false when there is none. */
-bool admin_last_snapshot(struct admin *a, char *id, size_t id_len, uint64_t *time_usec);
-/* Whether the SNAPSHOT in progress is writing `id`. */
-bool admin_snapshot_running_id(const struct admin *a, const char *id);
 /* admin_restore.c: VERIFY SNAPSHOT and RESTORE SNAPSHOT (on a thread of
  * their own, one at a time), DROP SNAPSHOT. */
 void admin_snapshot_task(struct admin_conn *ac, const struct admin_command *cmd);
 void admin_drop_snapshot(struct admin_conn *ac, const struct admin_command *cmd);
-/* A RESTORE in place is running: no SNAPSHOT meanwhile (its tables move). */
-bool admin_restoring_in_place(const struct admin *a);
 
 /* admin_commands.c */
 /* Answer one parsed command; may enter AS_GATHERING (the answer follows

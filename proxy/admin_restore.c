@@ -29,8 +29,6 @@
  */
 #include "admin_int.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +45,8 @@
 #include "quiesce.h"
 #include "recorder.h"
 #include "snapshot.h"
+#include "snapshot_list.h"
+#include "snapshots.h"
 
 #define ER_UNKNOWN_ERROR 1105
 /* The report's rows: a restore with more divergences than this says how
@@ -66,7 +66,7 @@ struct snapshot_task {
 	char dir[CONFIG_STR_MAX + ADMIN_SNAPSHOT_ID_MAX + 2];
 	char journal_dir[CONFIG_STR_MAX];
 	int threads;
-	struct admin_db_account acct;
+	struct gate_db_account acct;
 	struct restore_options ro;
 	char live_db[ADMIN_DATABASE_MAX];  /* in place: the snapshot's database */
 	char side_db[ADMIN_DATABASE_MAX];  /* in place: where it is loaded first */
@@ -325,7 +325,7 @@ static bool snapshot_dir(struct admin_conn *ac, const struct config *cfg, const 
 	char manifest[CONFIG_STR_MAX + ADMIN_SNAPSHOT_ID_MAX + 16];
 	snprintf(manifest, sizeof(manifest), "%s/MANIFEST", dir);
 	struct stat sb;
-	if (stat(manifest, &sb) != 0 || admin_snapshot_running_id(ac->admin, id)) {
+	if (stat(manifest, &sb) != 0 || snapshots_running(ac->admin->gate->snapshots, id)) {
 		if (!admin_send_err(ac, ER_UNKNOWN_ERROR, "HY000",
 				    "acctgate: unknown snapshot '%s' (SHOW SNAPSHOTS lists those taken)", id))
 			admin_close(ac, "out of memory writing an answer");
@@ -353,7 +353,7 @@ static bool in_place_options(struct admin_conn *ac, struct snapshot_task *t)
 	if (!a->gate->quiesce)
 		return refuse(ac, "an in-place restore needs [snapshot] user when acctgate starts (it was added "
 				  "later): restart acctgate, or restore INTO DATABASE%s", "");
-	if (a->snapshot_running)
+	if (snapshots_running_id(a->gate->snapshots))
 		return refuse(ac, "a SNAPSHOT is running: restore in place once it is done%s", "");
 	if (!snapshot_database(t->dir, t->live_db, sizeof(t->live_db), why, sizeof(why)))
 		return refuse(ac, "%s", why);
@@ -416,7 +416,7 @@ void admin_snapshot_task(struct admin_conn *ac, const struct admin_command *cmd)
 		} else {
 			snprintf(t->journal_dir, sizeof(t->journal_dir), "%s", cfg->journal_dir);
 			t->threads = cfg->snapshot_threads;
-			admin_db_account(cfg, &t->acct, &t->ro.conn);
+			gate_db_account(cfg, &t->acct, &t->ro.conn);
 			ready = restore_options(ac, t);
 		}
 	}
@@ -452,36 +452,32 @@ bool admin_restoring_in_place(const struct admin *a)
 	return a->task_running && a->task_running->live_db[0];
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+bool admin_snapshot_in_use(const struct admin *a, const char *id)
 {
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) == 0 ? 0 : errno;
+	return a->task_running && strcmp(a->task_running->cmd.snapshot_id, id) == 0;
 }
 
 void admin_drop_snapshot(struct admin_conn *ac, const struct admin_command *cmd)
 {
 	struct admin *a = ac->admin;
-	if (a->task_running && strcmp(a->task_running->cmd.snapshot_id, cmd->snapshot_id) == 0) {
+	if (admin_snapshot_in_use(a, cmd->snapshot_id)) {
 		refuse(ac, "snapshot '%s' is being read (a verify or restore): drop it afterwards", cmd->snapshot_id);
 		return;
 	}
 	struct settings *st = gate_settings(a->gate);
-	char dir[CONFIG_STR_MAX + ADMIN_SNAPSHOT_ID_MAX + 2];
+	char dir[CONFIG_STR_MAX + ADMIN_SNAPSHOT_ID_MAX + 2], parent[CONFIG_STR_MAX];
 	bool found = snapshot_dir(ac, &st->cfg, cmd->snapshot_id, dir, sizeof(dir));
+	snprintf(parent, sizeof(parent), "%s", st->cfg.snapshot_dir);
 	settings_release(st);
 	if (!found)
 		return;
-	/* The MANIFEST first: a drop cut short leaves a directory SHOW
-	 * SNAPSHOTS no longer lists and RESTORE refuses, not half a snapshot
-	 * that looks whole. */
-	char manifest[sizeof(dir) + 16];
-	snprintf(manifest, sizeof(manifest), "%s/MANIFEST", dir);
-	int e = unlink(manifest) == 0 ? nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) : errno;
+	int e = snapshot_list_remove(parent, cmd->snapshot_id);
+	/* Gone or half gone (no MANIFEST any more), it no longer keeps
+	 * journal segments. */
+	snapshots_changed(a->gate->snapshots);
 	if (e) {
-		log_error("admin: dropping snapshot %s: %s", dir, strerror(e > 0 ? e : errno));
-		refuse(ac, "cannot remove all of the snapshot's directory: %s", strerror(e > 0 ? e : errno));
+		log_error("admin: dropping snapshot %s: %s", dir, strerror(e));
+		refuse(ac, "cannot remove all of the snapshot's directory: %s", strerror(e));
 		return;
 	}
 	log_notice("admin: snapshot %s dropped by admin %llu", cmd->snapshot_id, (unsigned long long)ac->id);

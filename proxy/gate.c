@@ -3,7 +3,8 @@
  *
  * Signals are handled on the main thread's event base:
  *  SIGTERM/SIGINT: stop accepting, let every session finish its transaction
- *    (drain_timeout at most), then exit 0.
+ *    and a running snapshot end (drain_timeout at most, counted from the
+ *    signal), then exit 0.
  *  SIGHUP: reload the file; a new generation (certificates, keys, CA store,
  *    upstream list, limits) is built beside the running one and swapped in
  *    only if all of it loads; otherwise the running one stays and the log says
@@ -34,6 +35,7 @@
 #include "notify.h"
 #include "quiesce.h"
 #include "recorder.h"
+#include "snapshots.h"
 #include "throttle.h"
 #include "tls.h"
 #include "worker.h"
@@ -106,6 +108,24 @@ void settings_release(struct settings *s)
 	auth_ed25519_free(s->admin_ed25519);
 	config_wipe_secrets(&s->cfg);
 	free(s);
+}
+
+void gate_db_account(const struct config *cfg, struct gate_db_account *acct, struct replay_options *conn)
+{
+	snprintf(acct->host, sizeof(acct->host), "%s", cfg->servers[0].host);
+	snprintf(acct->user, sizeof(acct->user), "%s", cfg->snapshot_user);
+	snprintf(acct->password, sizeof(acct->password), "%s", cfg->snapshot_password);
+	snprintf(acct->tls_ca, sizeof(acct->tls_ca), "%s", cfg->upstream_tls_ca);
+	snprintf(acct->tls_cert, sizeof(acct->tls_cert), "%s", cfg->upstream_tls_cert);
+	snprintf(acct->tls_key, sizeof(acct->tls_key), "%s", cfg->upstream_tls_key);
+	*conn = (struct replay_options){.host = acct->host,
+					.port = cfg->servers[0].port,
+					.user = acct->user,
+					.password = acct->password,
+					.tls = gate_replay_tls(cfg->upstream_tls),
+					.tls_ca = acct->tls_ca,
+					.tls_cert = acct->tls_cert,
+					.tls_key = acct->tls_key};
 }
 
 bool gate_add_hooks(struct gate *g, const struct session_hooks *h)
@@ -199,6 +219,8 @@ static bool reload(struct gate *g, const char *trigger, char *why, size_t whylen
 	settings_release(old);
 	config_wipe_secrets(fresh);
 	free(fresh);
+	/* [snapshot] schedule and keep are read from the new generation. */
+	snapshots_reconfigure(g->snapshots);
 	log_notice("reload done: new sessions use the new configuration and certificates");
 	return true;
 }
@@ -226,6 +248,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
 {
 	struct gate *g = arg;
+	clock_gettime(CLOCK_MONOTONIC, &g->stopping);
 	log_notice("%s: no new connections; draining sessions", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_send("STOPPING=1\nSTATUS=%s: draining sessions", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	if (g->listener) {
@@ -319,6 +342,13 @@ int gate_run(const char *config_path, const struct config *cfg)
 			goto out;
 		}
 	}
+	/* After the recorder (the journal's floor is set before any session
+	 * writes) and before the admin port (whose SNAPSHOT starts its jobs). */
+	g.snapshots = snapshots_new(&g, err, sizeof(err));
+	if (!g.snapshots) {
+		log_error("%s", err);
+		goto out;
+	}
 	if (cfg->digests_max > 0) {
 		/* The last hook: its before_command is asked when the command
 		 * is about to leave, after any other hook released it, which is
@@ -381,6 +411,15 @@ out:
 	health_free(g.health);
 	if (g.listener)
 		evconnlistener_free(g.listener);
+	if (status == 0) {
+		/* Meanwhile the workers drain: both have until drain_timeout
+		 * after the signal. */
+		struct settings *st = gate_settings(&g);
+		struct timespec deadline = g.stopping;
+		deadline.tv_sec += st->cfg.drain_timeout;
+		settings_release(st);
+		snapshots_stop(g.snapshots, &deadline);
+	}
 	struct conn_stats io = {0};
 	for (int i = 0; i < g.nworkers; i++) {
 		if (status != 0)
@@ -393,6 +432,7 @@ out:
 		worker_join_and_free(g.workers[i], &io);
 	/* No worker runs: none can answer an admin command any more. */
 	admin_free(g.admin);
+	snapshots_free(g.snapshots);
 	if (g.nworkers > 0)
 		log_info("io: records_out=%llu sends=%llu recvs=%llu flushes=%llu bytes_in=%llu bytes_out=%llu",
 			 (unsigned long long)io.records_out, (unsigned long long)io.sends, (unsigned long long)io.recvs,

@@ -72,7 +72,9 @@ struct gate {
 	struct throttle *throttle;  /* [throttle] heavy_limit or bulk_limit > 0: admission (throttle.h) */
 	struct digests *digests;    /* [digests] max > 0: per-digest statistics (digests.h) */
 	struct quiesce *quiesce;    /* the admin port can restore in place: sessions held for it (quiesce.h) */
+	struct snapshots *snapshots; /* the snapshot job, schedule and keep (snapshots.h) */
 	struct timespec started;    /* CLOCK_MONOTONIC, for uptime */
+	struct timespec stopping;   /* CLOCK_MONOTONIC: SIGTERM or SIGINT, where drain_timeout counts from */
 };
 
 /*
@@ -95,6 +97,16 @@ enum tls_verify gate_upstream_verify(enum upstream_tls_mode mode);
  * in-doubt resolution). verify_ca cannot be had there without the name
  * check: they check both, stricter, never weaker. */
 enum replay_tls gate_replay_tls(enum upstream_tls_mode mode);
+
+/* The server, account and TLS of acctgate's own connections ([snapshot]
+ * user, the first [upstream] server), copied into acct so that a thread
+ * can use them after the settings are released. */
+struct gate_db_account {
+	char host[CONFIG_HOST_MAX];
+	char user[128], password[256];
+	char tls_ca[CONFIG_STR_MAX], tls_cert[CONFIG_STR_MAX], tls_key[CONFIG_STR_MAX];
+};
+void gate_db_account(const struct config *cfg, struct gate_db_account *acct, struct replay_options *conn);
 
 /* A reference to the current generation; release with settings_release. */
 struct settings *gate_settings(struct gate *g);

@@ -1713,6 +1713,11 @@ bool recorder_journal_stats(struct recorder *r, struct journal_stats *out)
 	return true;
 }
 
+void recorder_journal_floor(struct recorder *r, uint64_t floor, bool trim)
+{
+	journal_set_floor(r->journal, floor, trim);
+}
+
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out)
 {
 	*out = (struct recorder_stats){

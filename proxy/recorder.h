@@ -58,4 +58,8 @@ void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
 struct journal_stats;
 bool recorder_journal_stats(struct recorder *r, struct journal_stats *out);
 
+/* The oldest kept snapshot's cut, for the journal's retention
+ * (journal_set_floor). Any thread. */
+void recorder_journal_floor(struct recorder *r, uint64_t floor, bool trim);
+
 #endif
