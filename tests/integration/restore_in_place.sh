@@ -137,8 +137,16 @@ check "a roll forward that stops before the cut: the old branch, nothing skipped
 	"$([[ $out != *"in-place restore undid"* && $out == *" 0 divergences"* ]] && echo 1 || echo 0)" \
 	"$(grep -E 'replayed|skipped' <<<"$out" | tr '\n' ' ')"
 jl_state "$branch_port" >"$lab/$jname/state-branch"
-check "... equal to the tables the restore set aside" \
-	"$(cmp -s "$lab/$jname/state-pre" "$lab/$jname/state-branch" && echo 1 || echo 0)" \
-	"$(diff "$lab/$jname/state-pre" "$lab/$jname/state-branch" | head -n 4 | cut -c1-200)"
+branch_diff=""
+if ! cmp -s "$lab/$jname/state-pre" "$lab/$jname/state-branch"; then
+	# The rows of the tables that differ: the set-aside copy against the branch.
+	branch_diff=$(diff "$lab/$jname/state-pre" "$lab/$jname/state-branch" | head -n 4 | cut -c1-200)
+	for t in $(diff "$lab/$jname/state-pre" "$lab/$jname/state-branch" | awk '/^[<>] checksum / { sub(/.*\./, "", $3); print $3 }' | sort -u); do
+		branch_diff+=$'\n'"rows of $t, set aside (<) vs branch (>):"$'\n'
+		branch_diff+=$(diff <(direct "SELECT * FROM \`$old\`.\`$t\` ORDER BY 1, 2") \
+			<(jl_sql "$branch_port" -B -N -e "SELECT * FROM \`$jdb\`.\`$t\` ORDER BY 1, 2") | head -n 12 | cut -c1-200)
+	done
+fi
+check "... equal to the tables the restore set aside" "$([[ -z $branch_diff ]] && echo 1 || echo 0)" "${branch_diff:-equal}"
 direct "DROP DATABASE IF EXISTS inplace_writer; DROP DATABASE IF EXISTS \`$old\`" >/dev/null
 exit $((failures > 0))
