@@ -6,7 +6,8 @@
  *   acctgate replay [-c FILE] [--journal DIR] --target HOST:PORT --user U --password-file F
  *                   [--from-seq N] [--until-seq N | --until-time T]
  *                   [--tls disabled|required|verify_identity] [--tls-ca F] [--tls-cert F --tls-key F]
- *   acctgate snapshot [-c FILE] --out DIR [--databases a,b] [--threads N] --target ... (as replay)
+ *   acctgate snapshot [-c FILE] --out DIR [--databases a,b] [--threads N] [--chunk-rows N]
+ *                   --target ... (as replay)
  *   acctgate restore [-c FILE] --snapshot DIR [--journal DIR] [--until-seq N | --until-time T]
  *                   [--into-database NAME] [--threads N] --target ... (as replay)
  *
@@ -50,6 +51,7 @@ enum {
 	OPT_THREADS,
 	OPT_SNAPSHOT,
 	OPT_INTO_DATABASE,
+	OPT_CHUNK_ROWS,
 };
 
 static bool parse_u64(const char *flag, const char *v, uint64_t *out)
@@ -227,19 +229,21 @@ static void db_tool_usage(enum db_tool t, FILE *to)
 	static const char common[] = "  [-c FILE] --target HOST:PORT --user USER --password-file F\n"
 				     "  [--tls disabled|required|verify_identity] [--tls-ca F] [--tls-cert F --tls-key F]"
 				     " [--no-progress]\n"
-				     "  -c FILE takes [journal] dir, [snapshot] user and password_file, the first"
-				     " [upstream] server\n  as the target, and the [upstream] TLS settings; flags override them."
-				     " TLS defaults to\n  verify_identity (CA and host name checked).\n";
+				     "  -c FILE takes [journal] dir, [snapshot] user, password_file and chunk_rows, the\n"
+				     "  first [upstream] server as the target, and the [upstream] TLS settings; flags override\n"
+				     "  them. TLS defaults to verify_identity (CA and host name checked).\n";
 	switch (t) {
 	case TOOL_REPLAY:
 		fprintf(to, "usage: acctgate replay [--journal DIR] [--from-seq N] [--until-seq N | --until-time T]\n%s",
 			common);
 		break;
 	case TOOL_SNAPSHOT:
-		fprintf(to, "usage: acctgate snapshot --out DIR [--databases a,b] [--threads N]\n%s"
+		fprintf(to, "usage: acctgate snapshot --out DIR [--databases a,b] [--threads N] [--chunk-rows N]\n%s"
+			    "  A table of more than --chunk-rows rows ([snapshot] chunk_rows with -c, else %d; 0 = never)\n"
+			    "  is dumped in chunks of its primary key when that starts with an integer column.\n"
 			    "  Offline: the snapshot has no journal sequence (take one through the admin port to roll\n"
 			    "  it forward).\n",
-			common);
+			common, SNAPSHOT_CHUNK_ROWS);
 		break;
 	case TOOL_RESTORE:
 		fprintf(to, "usage: acctgate restore --snapshot DIR [--journal DIR] [--until-seq N | --until-time T]\n"
@@ -270,6 +274,7 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 		{"into-database", required_argument, NULL, OPT_INTO_DATABASE},
+		{"chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -278,7 +283,8 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 	const char *config_path = NULL, *target = NULL, *password_file = NULL, *tls = NULL, *user = NULL;
 	const char *journal = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
 	const char *out_dir = NULL, *databases = NULL, *snapshot_dir = NULL, *into = NULL;
-	uint64_t threads = 2;
+	uint64_t threads = 2, chunk_rows = SNAPSHOT_CHUNK_ROWS;
+	bool chunk_rows_given = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -302,6 +308,13 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 				fprintf(stderr, "acctgate %s: --threads: 1 to %d\n", name, SNAPSHOT_THREADS_MAX);
 				return 2;
 			}
+			break;
+		case OPT_CHUNK_ROWS:
+			if (tool != TOOL_SNAPSHOT || !parse_u64("--chunk-rows", optarg, &chunk_rows)) {
+				db_tool_usage(tool, stderr);
+				return 2;
+			}
+			chunk_rows_given = true;
 			break;
 		case 'h': db_tool_usage(tool, stdout); return 0;
 		default:
@@ -339,6 +352,8 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 		snprintf(host, sizeof(host), "%s", cfg->servers[0].host);
 		o.host = host;
 		o.port = cfg->servers[0].port;
+		if (!chunk_rows_given)
+			chunk_rows = (uint64_t)cfg->snapshot_chunk_rows;
 	}
 	if (target) {
 		if (!parse_target(target, host, sizeof(host), &o.port)) {
@@ -387,7 +402,7 @@ static int db_tool(enum db_tool tool, int argc, char **argv)
 		status = replay_run(&o, stdout, stderr);
 	} else if (tool == TOOL_SNAPSHOT) {
 		struct snapshot_options so = {.conn = o, .dir = out_dir, .databases = databases,
-					      .threads = (int)threads, .progress = o.progress};
+					      .threads = (int)threads, .chunk_rows = chunk_rows, .progress = o.progress};
 		struct snapshot_result res;
 		char why[768];
 		if (snapshot_take(&so, &res, why, sizeof(why))) {

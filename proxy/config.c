@@ -138,6 +138,7 @@ static const struct setting settings[] = {
 	 SECRET(snapshot_password)},
 	{"snapshot", "dir", T_PATH, FIELD(snapshot_dir), NULL, 0, 0, NULL, true, 0},
 	{"snapshot", "threads", T_INT, FIELD(snapshot_threads), "2", 1, 16, NULL, true, 0},
+	{"snapshot", "chunk_rows", T_INT, FIELD(snapshot_chunk_rows), "100000", 0, 1000000000, NULL, true, 0},
 	{"snapshot", "databases", T_STRING, FIELD(snapshot_databases), NULL, 0, 0, NULL, true, 0},
 	{"snapshot", "schedule", T_SCHEDULE, FIELD(snapshot_schedule), "off", 1, 366LL * 86400, NULL, true, 0},
 	{"snapshot", "keep", T_KEEP, FIELD(snapshot_keep), "all", 1, 100000, NULL, true, 0},

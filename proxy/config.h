@@ -125,6 +125,7 @@ struct config {
 	char snapshot_password[256]; /* read from snapshot_password_file at load; never logged */
 	char snapshot_dir[CONFIG_STR_MAX];  /* where SNAPSHOT writes; "" = no snapshots */
 	int snapshot_threads;
+	int snapshot_chunk_rows; /* a table with more rows is dumped in chunks of its key; 0 = never */
 	char snapshot_databases[CONFIG_STR_MAX]; /* comma-separated; "" = every non-system database */
 	struct config_schedule snapshot_schedule;
 	struct config_keep snapshot_keep;

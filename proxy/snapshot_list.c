@@ -14,28 +14,26 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One manifest's summary; false when it cannot be read (no snapshot). */
-static bool read_summary(const char *path, struct snapshot_entry *e)
+#include "manifest.h"
+
+/* One snapshot's summary from its manifest (manifest.h reads both
+ * formats); false when it cannot be read (no snapshot). */
+static bool read_summary(const char *snapshot_dir, struct snapshot_entry *e)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long a, b, c;
-		char db[65], t[65];
-		if (sscanf(line, "journal_seq %llu", &a) == 1)
-			e->seq = a;
-		else if (sscanf(line, "time_usec %llu", &a) == 1)
-			e->time_usec = a;
-		else if (sscanf(line, "table %64s %64s rows %llu bytes %llu crc32c %llx", db, t, &a, &b, &c) == 5) {
-			e->tables++;
-			e->rows += a;
-			e->bytes += b;
+	struct snapshot_manifest m;
+	char err[256];
+	bool ok = snapshot_manifest_read(snapshot_dir, &m, err, sizeof(err));
+	if (ok) {
+		e->seq = m.seq;
+		e->time_usec = m.time_usec;
+		e->tables = m.ntables;
+		for (size_t i = 0; i < m.ntables; i++) {
+			e->rows += m.tables[i].rows;
+			e->bytes += m.tables[i].bytes;
 		}
 	}
-	fclose(f);
-	return true;
+	snapshot_manifest_free(&m);
+	return ok;
 }
 
 static int by_time(const void *a, const void *b)
@@ -62,7 +60,7 @@ bool snapshot_list_read(const char *dir, const char *skip, struct snapshot_entry
 		struct snapshot_entry e = {0};
 		char path[CONFIG_STR_MAX + sizeof(e.id) + 16];
 		snprintf(e.id, sizeof(e.id), "%s", de->d_name);
-		snprintf(path, sizeof(path), "%s/%s/MANIFEST", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (!read_summary(path, &e))
 			continue;
 		if (*n == cap) {

@@ -422,6 +422,7 @@ enum snapshots_start snapshots_start(struct snapshots *s, const char *who, snaps
 		.dir = job->dir,
 		.databases = job->databases,
 		.threads = cfg->snapshot_threads,
+		.chunk_rows = (uint64_t)cfg->snapshot_chunk_rows,
 		.cut = &job->cut,
 		.cancel = &job->cancel,
 	};

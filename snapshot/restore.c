@@ -3,13 +3,14 @@
  * journal (snapshot.h).
  *
  * Order, as the bulk loaders do it: each database and its tables (from
- * schema/<db>.sql), the rows of every table in parallel with LOAD DATA
- * LOCAL from acctgate's own connections (unique and foreign key checks
- * off, the bytes as stored: character set binary), the row counts checked
- * against the manifest, then views, stored programs, triggers and events
- * (after the rows, so no trigger fires on them; without their DEFINER, so
- * the restoring account needs no SUPER), then the journal from the
- * snapshot's cut on.
+ * schema/<db>.sql), the rows of every data file in parallel with LOAD DATA
+ * LOCAL from acctgate's own connections (the largest table first, the
+ * chunks of one table on every connection at once, in key order; unique
+ * and foreign key checks off, the bytes as stored: character set binary),
+ * each file's row count checked against the manifest, then views, stored
+ * programs, triggers and events (after the rows, so no trigger fires on
+ * them; without their DEFINER, so the restoring account needs no SUPER),
+ * then the journal from the snapshot's cut on.
  */
 #include "snapshot.h"
 
@@ -22,16 +23,22 @@
 #include <mysql.h>
 #include <zstd.h>
 
+#include "manifest.h"
+
+/* A table of the manifest as the load goes. */
 struct rtable {
-	char db[65], name[65];
-	uint64_t rows;
+	bool opened;   /* its first file is loaded: the others may go in parallel */
 };
 
 struct load {
 	const struct restore_options *o;
-	struct rtable *tables;
-	size_t ntables, next;
+	struct snapshot_manifest m;
+	struct rtable *tables;   /* beside m.tables */
+	size_t *order;           /* indexes in m.files: the largest table first, each in key order */
+	bool *taken;             /* beside order */
+	size_t next;             /* order[next] is the first not taken */
 	pthread_mutex_t lock;
+	pthread_cond_t opened;   /* a table's first file is in (or the load failed) */
 	char err[768];
 };
 
@@ -150,13 +157,65 @@ static void load_fail(struct load *l, const char *msg)
 	pthread_mutex_lock(&l->lock);
 	if (!l->err[0])
 		snprintf(l->err, sizeof(l->err), "%s", msg);
+	pthread_cond_broadcast(&l->opened);
 	pthread_mutex_unlock(&l->lock);
+}
+
+/* The rows of one data file. */
+static bool load_file(struct load *l, MYSQL *m, size_t fi, char *err, size_t err_len)
+{
+	const struct manifest_file *f = &l->m.files[fi];
+	const struct manifest_table *t = &l->m.tables[f->table];
+	char sql[1600];
+	snprintf(sql, sizeof(sql), "LOAD DATA LOCAL INFILE '%s/%s' INTO TABLE `%s`.`%s` CHARACTER SET binary",
+		 l->o->snapshot_dir, f->path, target_db(l->o, t->db), t->name);
+	if (mysql_query(m, sql) != 0) {
+		snprintf(err, err_len, "ERR %u: %s (in: %.200s)", mysql_errno(m), mysql_error(m), sql);
+		return false;
+	}
+	/* What this statement inserted (read before anything else resets
+	 * it): a LOCAL load skips a duplicate with a warning, not an error. */
+	uint64_t n = mysql_affected_rows(m);
+	if (n != f->rows) {
+		snprintf(err, err_len, "%s: %llu rows loaded into %s.%s, the snapshot has %llu", f->path,
+			 (unsigned long long)n, t->db, t->name, (unsigned long long)f->rows);
+		return false;
+	}
+	pthread_mutex_lock(&l->lock);
+	if (!l->tables[f->table].opened) {
+		l->tables[f->table].opened = true;
+		pthread_cond_broadcast(&l->opened);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return true;
+}
+
+/* Under the lock: the next file in order a connection may load, taken;
+ * false when none may go yet (*fi = SIZE_MAX once none is left). A
+ * table's first file goes alone: MariaDB loads an empty table with unique
+ * and foreign key checks off in bulk, under a table lock on which two
+ * such loads deadlock (ERR 1213); its other files then go in parallel. */
+static bool next_file(struct load *l, size_t *fi)
+{
+	*fi = SIZE_MAX;
+	while (l->next < l->m.nfiles && l->taken[l->next])
+		l->next++;
+	for (size_t i = l->next; i < l->m.nfiles; i++) {
+		size_t f = l->order[i];
+		const struct rtable *t = &l->tables[l->m.files[f].table];
+		if (l->taken[i] || (!t->opened && f != l->m.tables[l->m.files[f].table].first))
+			continue;
+		l->taken[i] = true;
+		*fi = f;
+		return true;
+	}
+	return false;
 }
 
 static void *load_worker(void *arg)
 {
 	struct load *l = arg;
-	char err[600];
+	char err[700];
 	MYSQL *m = replay_connect(&l->o->conn, err, sizeof(err));
 	if (!m || !q(m, "SET NAMES binary, foreign_key_checks = 0, unique_checks = 0", err, sizeof(err))) {
 		load_fail(l, err);
@@ -167,27 +226,14 @@ static void *load_worker(void *arg)
 	mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, NULL);
 	for (;;) {
 		pthread_mutex_lock(&l->lock);
-		struct rtable *t = l->next < l->ntables && !l->err[0] ? &l->tables[l->next++] : NULL;
+		size_t fi;
+		while (!next_file(l, &fi) && l->next < l->m.nfiles && !l->err[0])
+			pthread_cond_wait(&l->opened, &l->lock);
+		bool go = !l->err[0] && fi != SIZE_MAX;
 		pthread_mutex_unlock(&l->lock);
-		if (!t)
+		if (!go)
 			break;
-		char sql[1600];
-		snprintf(sql, sizeof(sql),
-			 "LOAD DATA LOCAL INFILE '%s/data/%s/%s.tsv.zst' INTO TABLE `%s`.`%s` CHARACTER SET binary",
-			 l->o->snapshot_dir, t->db, t->name, target_db(l->o, t->db), t->name);
-		if (!q(m, sql, err, sizeof(err))) {
-			load_fail(l, err);
-			break;
-		}
-		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM `%s`.`%s`", target_db(l->o, t->db), t->name);
-		MYSQL_RES *res = mysql_query(m, sql) == 0 ? mysql_store_result(m) : NULL;
-		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-		uint64_t n = row && row[0] ? strtoull(row[0], NULL, 10) : UINT64_MAX;
-		if (res)
-			mysql_free_result(res);
-		if (n != t->rows) {
-			snprintf(err, sizeof(err), "table %s.%s: %llu rows loaded, the snapshot has %llu", t->db, t->name,
-				 (unsigned long long)n, (unsigned long long)t->rows);
+		if (!load_file(l, m, fi, err, sizeof(err))) {
 			load_fail(l, err);
 			break;
 		}
@@ -200,8 +246,9 @@ static void *load_worker(void *arg)
 
 /* schema/<db>.sql: its CREATE DATABASE under the target name, then the
  * tables (one multi-statement query: the server splits it). */
-static bool create_tables(MYSQL *m, const struct restore_options *o, const char *db, char *err, size_t err_len)
+static bool create_tables(MYSQL *m, struct load *l, const char *db, char *err, size_t err_len)
 {
+	const struct restore_options *o = l->o;
 	char path[1200];
 	snprintf(path, sizeof(path), "%s/schema/%s.sql", o->snapshot_dir, db);
 	char *text = read_file(path, err, err_len);
@@ -272,51 +319,35 @@ static bool create_programs(MYSQL *m, const struct restore_options *o, const cha
 
 /* ---- the whole ---------------------------------------------------------- */
 
-static bool read_manifest(const struct restore_options *o, struct load *l, char (**dbs)[65], size_t *ndbs,
-			  uint64_t *seq, char *err, size_t err_len)
+/* The order of the files: the largest table first (its chunks, in key
+ * order, on every connection), so none is left alone at the end. */
+static int by_rows(const void *a, const void *b)
 {
-	char path[1200];
-	snprintf(path, sizeof(path), "%s/MANIFEST", o->snapshot_dir);
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
-		return false;
+	const struct manifest_table *x = *(const struct manifest_table *const *)a;
+	const struct manifest_table *y = *(const struct manifest_table *const *)b;
+	if (x->rows != y->rows)
+		return x->rows < y->rows ? 1 : -1;
+	return x < y ? -1 : x > y;
+}
+
+static bool plan_load(struct load *l, char *err, size_t err_len)
+{
+	const struct snapshot_manifest *m = &l->m;
+	l->tables = calloc(m->ntables ? m->ntables : 1, sizeof(*l->tables));
+	l->order = malloc((m->nfiles ? m->nfiles : 1) * sizeof(*l->order));
+	l->taken = calloc(m->nfiles ? m->nfiles : 1, sizeof(*l->taken));
+	const struct manifest_table **by = malloc((m->ntables ? m->ntables : 1) * sizeof(*by));
+	bool ok = l->tables && l->order && l->taken && by;
+	for (size_t i = 0; ok && i < m->ntables; i++)
+		by[i] = &m->tables[i];
+	if (ok) {
+		qsort(by, m->ntables, sizeof(*by), by_rows);
+		size_t n = 0;
+		for (size_t i = 0; i < m->ntables; i++)
+			for (size_t k = by[i]->first; k < by[i]->first + by[i]->nfiles; k++)
+				l->order[n++] = k;
 	}
-	char line[512];
-	size_t tcap = 0, dcap = 0;
-	bool ok = true;
-	while (ok && fgets(line, sizeof(line), f)) {
-		char a[65], b[65];
-		unsigned long long rows, n;
-		if (sscanf(line, "journal_seq %llu", &n) == 1) {
-			*seq = n;
-		} else if (sscanf(line, "database %64s", a) == 1) {
-			if (*ndbs == dcap) {
-				dcap = dcap ? dcap * 2 : 4;
-				void *p = realloc(*dbs, dcap * sizeof(**dbs));
-				ok = p != NULL;
-				if (p)
-					*dbs = p;
-			}
-			if (ok)
-				snprintf((*dbs)[(*ndbs)++], 65, "%s", a);
-		} else if (sscanf(line, "table %64s %64s rows %llu", a, b, &rows) == 3) {
-			if (l->ntables == tcap) {
-				tcap = tcap ? tcap * 2 : 32;
-				void *p = realloc(l->tables, tcap * sizeof(*l->tables));
-				ok = p != NULL;
-				if (p)
-					l->tables = p;
-			}
-			if (ok) {
-				struct rtable *t = &l->tables[l->ntables++];
-				snprintf(t->db, sizeof(t->db), "%s", a);
-				snprintf(t->name, sizeof(t->name), "%s", b);
-				t->rows = rows;
-			}
-		}
-	}
-	fclose(f);
+	free(by);
 	if (!ok)
 		snprintf(err, err_len, "out of memory");
 	return ok;
@@ -346,14 +377,14 @@ int restore_run(const struct restore_options *o, FILE *out, FILE *errf)
 		fprintf(errf, "acctgate restore: the snapshot does not verify: %s\n", err);
 		return 4;
 	}
-	struct load l = {.o = o, .lock = PTHREAD_MUTEX_INITIALIZER};
-	char (*dbs)[65] = NULL;
-	size_t ndbs = 0;
-	uint64_t seq = 0;
+	struct load l = {.o = o, .lock = PTHREAD_MUTEX_INITIALIZER, .opened = PTHREAD_COND_INITIALIZER};
 	int status = 4;
 	MYSQL *m = NULL;
-	if (!read_manifest(o, &l, &dbs, &ndbs, &seq, err, sizeof(err)))
+	if (!snapshot_manifest_read(o->snapshot_dir, &l.m, err, sizeof(err)) || !plan_load(&l, err, sizeof(err)))
 		goto out;
+	char (*dbs)[65] = l.m.dbs;
+	size_t ndbs = l.m.ndbs;
+	uint64_t seq = l.m.seq;
 	if (o->into_database && o->into_database[0] && ndbs != 1) {
 		snprintf(err, sizeof(err), "INTO DATABASE needs a snapshot of one database; this one has %zu", ndbs);
 		goto out;
@@ -408,7 +439,7 @@ int restore_run(const struct restore_options *o, FILE *out, FILE *errf)
 		}
 	}
 	for (size_t i = 0; i < ndbs; i++)
-		if (!create_tables(m, o, dbs[i], err, sizeof(err)))
+		if (!create_tables(m, &l, dbs[i], err, sizeof(err)))
 			goto out;
 	int threads = o->threads < 1 ? 1 : o->threads > SNAPSHOT_THREADS_MAX ? SNAPSHOT_THREADS_MAX : o->threads;
 	pthread_t th[SNAPSHOT_THREADS_MAX];
@@ -418,6 +449,8 @@ int restore_run(const struct restore_options *o, FILE *out, FILE *errf)
 			started++;
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (!started)
+		snprintf(l.err, sizeof(l.err), "cannot start a loading thread");
 	if (l.err[0]) {
 		snprintf(err, sizeof(err), "%s", l.err);
 		goto out;
@@ -445,6 +478,8 @@ out:
 	if (m)
 		mysql_close(m);
 	free(l.tables);
-	free(dbs);
+	free(l.order);
+	free(l.taken);
+	snapshot_manifest_free(&l.m);
 	return status;
 }

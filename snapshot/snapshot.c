@@ -2,13 +2,14 @@
  * snapshot.c - taking and verifying snapshots (snapshot.h).
  *
  * The dump: `threads` connections, each with its own REPEATABLE READ view
- * opened inside the cut; the tables go to whichever connection is free
- * next, each streamed row by row (mysql_use_result) through zstd into its
- * file, so memory stays a row and a compression window whatever the table
- * size. The schema is read before the rows and again after them: a table
- * whose definition changed meanwhile (DDL during the dump, which no
- * consistent-snapshot transaction isolates) fails the snapshot, clearly,
- * rather than giving a wrong one.
+ * opened inside the cut; the units of work are the tables, a large one cut
+ * into chunks of its key (snapshot.h), taken largest first by whichever
+ * connection is free next, each streamed row by row (mysql_use_result)
+ * through zstd into its file, so memory stays a row and a compression
+ * window whatever the table size. The schema is read before the rows and
+ * again after them: a table whose definition changed meanwhile (DDL during
+ * the dump, which no consistent-snapshot transaction isolates) fails the
+ * snapshot, clearly, rather than giving a wrong one.
  */
 #include "snapshot.h"
 
@@ -25,22 +26,37 @@
 #include <zstd.h>
 
 #include "journal.h"
+#include "manifest.h"
 
-#define MANIFEST_FORMAT "acctgate-snapshot 1"
 #define ZSTD_LEVEL 3
 
 struct table {
 	char db[65], name[65];
 	char *create;               /* SHOW CREATE TABLE, before the rows */
+	char key[65];               /* its primary key's first column if an integer, else "" */
+	bool key_unsigned;
+	uint64_t estimate;          /* information_schema's rows */
+	size_t first, nchunks;      /* its chunks: dump.chunks[first ..] */
+};
+
+/* One file: a table, or one range of its key. */
+struct chunk {
+	size_t table;
+	char path[MANIFEST_PATH_MAX]; /* relative to the snapshot */
+	char lo[24], hi[24];        /* key >= lo and key < hi; "" = open */
+	uint64_t estimate;          /* rows, for the order of the work */
 	uint64_t rows, bytes;
 	uint32_t crc;
-	bool done;
 };
 
 struct dump {
 	const struct snapshot_options *o;
 	struct table *tables;
-	size_t ntables, next;
+	size_t ntables;
+	struct chunk *chunks;
+	size_t nchunks;
+	struct chunk **order;       /* the chunks, largest first */
+	size_t next;                /* in order */
 	pthread_mutex_t lock;
 	char err[512];              /* the first failure */
 	uint64_t rows, bytes;
@@ -193,23 +209,30 @@ static void zwrite_field(struct zfile *zf, const char *v, unsigned long len)
 	zwrite(zf, v + from, len - from);
 }
 
-/* ---- one table ------------------------------------------------------------ */
+/* ---- one chunk ------------------------------------------------------------ */
 
-static void dump_table(struct dump *d, MYSQL *m, struct table *t)
+static void dump_chunk(struct dump *d, MYSQL *m, struct chunk *c)
 {
+	const struct table *t = &d->tables[c->table];
 	char path[1024];
 	snprintf(path, sizeof(path), "%s/data/%s", d->o->dir, t->db);
 	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/data/%s/%s.tsv.zst", d->o->dir, t->db, t->name);
+	snprintf(path, sizeof(path), "%s/%s", d->o->dir, c->path);
 	struct zfile *zf = calloc(1, sizeof(*zf));
 	if (!zf || !(zf->f = fopen(path, "wxe")) || !(zf->z = ZSTD_createCCtx())) {
 		fail(d, "%s: %s", path, zf && !zf->f ? strerror(errno) : "out of memory");
 		goto out;
 	}
 	ZSTD_CCtx_setParameter(zf->z, ZSTD_c_compressionLevel, ZSTD_LEVEL);
-	char sql[256];
-	snprintf(sql, sizeof(sql), "SELECT * FROM `%s`.`%s`", t->db, t->name);
-	char why[512];
+	char where[256] = "", sql[512];
+	if (c->lo[0] && c->hi[0])
+		snprintf(where, sizeof(where), " WHERE `%s` >= %s AND `%s` < %s", t->key, c->lo, t->key, c->hi);
+	else if (c->lo[0])
+		snprintf(where, sizeof(where), " WHERE `%s` >= %s", t->key, c->lo);
+	else if (c->hi[0])
+		snprintf(where, sizeof(where), " WHERE `%s` < %s", t->key, c->hi);
+	snprintf(sql, sizeof(sql), "SELECT * FROM `%s`.`%s`%s", t->db, t->name, where);
+	char why[768];
 	if (!q(m, sql, why, sizeof(why))) {
 		unsigned e = mysql_errno(m);
 		/* ER_NO_SUCH_TABLE, ER_TABLE_DEF_CHANGED: DDL since the view opened. */
@@ -227,29 +250,28 @@ static void dump_table(struct dump *d, MYSQL *m, struct table *t)
 		fail(d, "%s: %s", sql, mysql_error(m));
 		goto out;
 	}
-	unsigned n = mysql_num_fields(res);
+	unsigned nf = mysql_num_fields(res);
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(res))) {
 		unsigned long *len = mysql_fetch_lengths(res);
-		for (unsigned i = 0; i < n; i++) {
+		for (unsigned i = 0; i < nf; i++) {
 			if (i)
 				zwrite(zf, "\t", 1);
 			zwrite_field(zf, row[i], len[i]);
 		}
 		zwrite(zf, "\n", 1);
-		t->rows++;
+		c->rows++;
 	}
 	if (mysql_errno(m))
 		fail(d, "%s: reading rows: %s", sql, mysql_error(m));
 	mysql_free_result(res);
-	if (!zflush(zf, ZSTD_e_end) || zf->error || fflush(zf->f) != 0 || fsync(fileno(zf->f)) != 0)
+	if (zf->error || !zflush(zf, ZSTD_e_end) || fflush(zf->f) != 0 || fsync(fileno(zf->f)) != 0)
 		fail(d, "%s: %s", path, strerror(errno ? errno : EIO));
-	t->bytes = zf->bytes;
-	t->crc = zf->crc;
-	t->done = true;
+	c->bytes = zf->bytes;
+	c->crc = zf->crc;
 	pthread_mutex_lock(&d->lock);
-	d->rows += t->rows;
-	d->bytes += t->bytes;
+	d->rows += c->rows;
+	d->bytes += c->bytes;
 	pthread_mutex_unlock(&d->lock);
 out:
 	if (zf) {
@@ -272,18 +294,18 @@ static void *dump_worker(void *arg)
 	struct dump *d = w->d;
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
-		struct table *t = d->next < d->ntables && !d->err[0] ? &d->tables[d->next++] : NULL;
+		struct chunk *c = d->next < d->nchunks && !d->err[0] ? d->order[d->next++] : NULL;
 		pthread_mutex_unlock(&d->lock);
-		if (t && cancelled(d->o)) {
+		if (c && cancelled(d->o)) {
 			fail(d, CANCELLED);
-			t = NULL;
+			c = NULL;
 		}
-		if (!t)
+		if (!c)
 			break;
-		dump_table(d, w->m, t);
+		dump_chunk(d, w->m, c);
 		if (d->o->progress) {
 			pthread_mutex_lock(&d->lock);
-			fprintf(stderr, "\rsnapshot: %zu/%zu tables, %llu rows, %.1f s", d->next, d->ntables,
+			fprintf(stderr, "\rsnapshot: %zu/%zu files, %llu rows, %.1f s", d->next, d->nchunks,
 				(unsigned long long)d->rows, since(&d->started));
 			fflush(stderr);
 			pthread_mutex_unlock(&d->lock);
@@ -334,7 +356,7 @@ static bool list_databases(MYSQL *m, const char *wanted, char (**dbs)[65], size_
 	return true;
 }
 
-/* A one-column result's rows, each passed to fn. */
+/* A result's rows, each passed to fn. */
 static bool each_row(MYSQL *m, const char *sql, bool (*fn)(void *arg, MYSQL_ROW row, unsigned long *len), void *arg,
 		     char *err, size_t err_len)
 {
@@ -390,6 +412,8 @@ struct collect {
 	size_t cap;
 };
 
+/* A row of the table list: name, estimated rows, and the primary key's
+ * first column with its data_type and column_type (empty without one). */
 static bool add_table(void *arg, MYSQL_ROW row, unsigned long *len)
 {
 	struct collect *c = arg;
@@ -406,6 +430,13 @@ static bool add_table(void *arg, MYSQL_ROW row, unsigned long *len)
 	memset(t, 0, sizeof(*t));
 	snprintf(t->db, sizeof(t->db), "%s", c->db);
 	snprintf(t->name, sizeof(t->name), "%.*s", (int)len[0], row[0]);
+	t->estimate = row[1] ? strtoull(row[1], NULL, 10) : 0;
+	static const char *const integers[] = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+	for (size_t i = 0; row[2] && row[3] && i < sizeof(integers) / sizeof(integers[0]); i++)
+		if (strcmp(row[3], integers[i]) == 0 && len[2] < sizeof(t->key)) {
+			snprintf(t->key, sizeof(t->key), "%s", row[2]);
+			t->key_unsigned = row[4] && strstr(row[4], "unsigned") != NULL;
+		}
 	return true;
 }
 
@@ -456,7 +487,7 @@ static bool add_post(void *arg, MYSQL_ROW row, unsigned long *len)
 /* schema/<db>.sql and schema/<db>.post.sql; the tables into d. */
 static bool dump_schema(struct dump *d, MYSQL *m, const char *db, char *err, size_t err_len)
 {
-	char path[1024], sql[512];
+	char path[1024], sql[1024];
 	snprintf(path, sizeof(path), "%s/schema/%s.sql", d->o->dir, db);
 	FILE *f = fopen(path, "wxe");
 	if (!f) {
@@ -469,8 +500,12 @@ static bool dump_schema(struct dump *d, MYSQL *m, const char *db, char *err, siz
 	struct collect c = {.d = d, .db = db, .cap = d->ntables};
 	/* Tables only; views go after them, with the programs. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT table_name FROM information_schema.tables WHERE table_schema = '%s' AND table_type = 'BASE "
-		 "TABLE' ORDER BY table_name",
+		 "SELECT t.table_name, IFNULL(t.table_rows, 0), c.column_name, c.data_type, c.column_type FROM "
+		 "information_schema.tables t LEFT JOIN information_schema.statistics s ON s.table_schema = "
+		 "t.table_schema AND s.table_name = t.table_name AND s.index_name = 'PRIMARY' AND s.seq_in_index = 1 "
+		 "LEFT JOIN information_schema.columns c ON c.table_schema = s.table_schema AND c.table_name = "
+		 "s.table_name AND c.column_name = s.column_name WHERE t.table_schema = '%s' AND t.table_type = 'BASE "
+		 "TABLE' ORDER BY t.table_name",
 		 db);
 	bool ok = create_db && each_row(m, sql, add_table, &c, err, err_len);
 	if (ok)
@@ -601,30 +636,166 @@ static bool schema_unchanged(struct dump *d, MYSQL *m, char *err, size_t err_len
 	return true;
 }
 
+/* ---- chunks ---------------------------------------------------------------- */
+
+/* A key value in an order-preserving unsigned form: signed values shifted
+ * by 2^63, so widths and bounds are computed the same way for both. */
+static uint64_t key_order(const char *v, bool is_unsigned)
+{
+	return is_unsigned ? strtoull(v, NULL, 10) : (uint64_t)strtoll(v, NULL, 10) ^ (UINT64_C(1) << 63);
+}
+
+static void key_text(uint64_t u, bool is_unsigned, char out[24])
+{
+	if (is_unsigned)
+		snprintf(out, 24, "%llu", (unsigned long long)u);
+	else
+		snprintf(out, 24, "%lld", (long long)(u ^ (UINT64_C(1) << 63)));
+}
+
+static struct chunk *new_chunk(struct dump *d, size_t *cap, size_t table)
+{
+	if (d->nchunks == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct chunk *p = realloc(d->chunks, c * sizeof(*p));
+		if (!p)
+			return NULL;
+		d->chunks = p;
+		*cap = c;
+	}
+	struct chunk *c = &d->chunks[d->nchunks++];
+	memset(c, 0, sizeof(*c));
+	c->table = table;
+	return c;
+}
+
+/* The key's MIN and MAX in the view (the index's two ends); false with err,
+ * true with *empty when the table has no row. */
+static bool key_range(MYSQL *m, const struct table *t, uint64_t *lo, uint64_t *hi, bool *empty, char *err,
+		      size_t err_len)
+{
+	char sql[300];
+	snprintf(sql, sizeof(sql), "SELECT MIN(`%s`), MAX(`%s`) FROM `%s`.`%s`", t->key, t->key, t->db, t->name);
+	if (!q(m, sql, err, err_len))
+		return false;
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	bool ok = row != NULL;
+	*empty = !row || !row[0] || !row[1];
+	if (!*empty) {
+		*lo = key_order(row[0], t->key_unsigned);
+		*hi = key_order(row[1], t->key_unsigned);
+	}
+	if (!ok)
+		snprintf(err, err_len, "%s: %s", sql, mysql_error(m));
+	if (res)
+		mysql_free_result(res);
+	return ok;
+}
+
+/* Every table's chunks, on m (in the snapshot's view): one for a table
+ * that is not cut; else k ranges of equal width between the key's MIN and
+ * MAX, the first open below and the last open above, so the estimate and
+ * the bounds only balance the work: every row is in exactly one range. A
+ * skewed key gives uneven chunks, never wrong ones. Then the order of the
+ * work: largest first, so no large table is left for the end. */
+static int by_estimate(const void *a, const void *b)
+{
+	const struct chunk *x = *(struct chunk *const *)a, *y = *(struct chunk *const *)b;
+	if (x->estimate != y->estimate)
+		return x->estimate < y->estimate ? 1 : -1;
+	return x < y ? -1 : x > y;
+}
+
+static bool plan_chunks(struct dump *d, MYSQL *m, char *err, size_t err_len)
+{
+	uint64_t per = d->o->chunk_rows;
+	size_t cap = 0;
+	for (size_t i = 0; i < d->ntables; i++) {
+		struct table *t = &d->tables[i];
+		uint64_t k = per && t->key[0] && t->estimate > per ? (t->estimate + per - 1) / per : 1;
+		if (k > SNAPSHOT_CHUNKS_MAX)
+			k = SNAPSHOT_CHUNKS_MAX;
+		uint64_t lo = 0, hi = 0;
+		bool empty = true;
+		if (k > 1 && !key_range(m, t, &lo, &hi, &empty, err, err_len))
+			return false;
+		t->first = d->nchunks;
+		if (k == 1 || empty || lo == hi) {
+			struct chunk *c = new_chunk(d, &cap, i);
+			if (!c)
+				goto oom;
+			snprintf(c->path, sizeof(c->path), "data/%s/%s.tsv.zst", t->db, t->name);
+			c->estimate = t->estimate;
+			t->nchunks = 1;
+			continue;
+		}
+		uint64_t span = hi - lo;
+		if (span < k - 1)
+			k = span + 1;
+		uint64_t width = span / k + 1;
+		/* Bounds lo + j * width for j = 1 .. while within the span, so
+		 * increasing and never past hi (j <= span / width: no overflow). */
+		uint64_t nb = span / width < k - 1 ? span / width : k - 1;
+		char prev[24] = "";
+		for (uint64_t j = 0; j <= nb; j++) {
+			struct chunk *c = new_chunk(d, &cap, i);
+			if (!c)
+				goto oom;
+			snprintf(c->path, sizeof(c->path), "data/%s/%s.%04llu.tsv.zst", t->db, t->name,
+				 (unsigned long long)j + 1);
+			memcpy(c->lo, prev, sizeof(prev));
+			if (j < nb)
+				key_text(lo + (j + 1) * width, t->key_unsigned, c->hi);
+			memcpy(prev, c->hi, sizeof(prev));
+			c->estimate = t->estimate / (nb + 1);
+		}
+		t->nchunks = (size_t)nb + 1;
+	}
+	d->order = malloc((d->nchunks ? d->nchunks : 1) * sizeof(*d->order));
+	if (!d->order)
+		goto oom;
+	for (size_t i = 0; i < d->nchunks; i++)
+		d->order[i] = &d->chunks[i];
+	qsort(d->order, d->nchunks, sizeof(*d->order), by_estimate);
+	return true;
+oom:
+	snprintf(err, err_len, "out of memory planning the chunks");
+	return false;
+}
+
 /* ---- the whole ------------------------------------------------------------ */
 
 static bool write_manifest(struct dump *d, const struct snapshot_result *res, char (*dbs)[65], size_t ndbs,
 			   char *err, size_t err_len)
 {
-	char path[1024], tmp[1100];
-	snprintf(path, sizeof(path), "%s/MANIFEST", d->o->dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	if (!f) {
-		snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
-		return false;
+	struct snapshot_manifest m = {.format = 2, .seq = res->seq, .time_usec = res->time_usec,
+				      .chunk_rows = d->o->chunk_rows, .dbs = dbs, .ndbs = ndbs, .ntables = d->ntables,
+				      .nfiles = d->nchunks};
+	snprintf(m.id, sizeof(m.id), "%s", res->id);
+	m.tables = calloc(d->ntables ? d->ntables : 1, sizeof(*m.tables));
+	m.files = calloc(d->nchunks ? d->nchunks : 1, sizeof(*m.files));
+	bool ok = m.tables && m.files;
+	for (size_t i = 0; ok && i < d->ntables; i++) {
+		const struct table *t = &d->tables[i];
+		struct manifest_table *mt = &m.tables[i];
+		snprintf(mt->db, sizeof(mt->db), "%s", t->db);
+		snprintf(mt->name, sizeof(mt->name), "%s", t->name);
+		mt->first = t->first;
+		mt->nfiles = t->nchunks;
+		for (size_t k = t->first; k < t->first + t->nchunks; k++) {
+			const struct chunk *c = &d->chunks[k];
+			m.files[k] = (struct manifest_file){.table = i, .rows = c->rows, .bytes = c->bytes, .crc = c->crc};
+			snprintf(m.files[k].path, sizeof(m.files[k].path), "%s", c->path);
+			mt->rows += c->rows;
+			mt->bytes += c->bytes;
+		}
 	}
-	fprintf(f, "%s\nid %s\njournal_seq %llu\ntime_usec %llu\n", MANIFEST_FORMAT, res->id,
-		(unsigned long long)res->seq, (unsigned long long)res->time_usec);
-	for (size_t i = 0; i < ndbs; i++)
-		fprintf(f, "database %s\n", dbs[i]);
-	for (size_t i = 0; i < d->ntables; i++)
-		fprintf(f, "table %s %s rows %llu bytes %llu crc32c %08x\n", d->tables[i].db, d->tables[i].name,
-			(unsigned long long)d->tables[i].rows, (unsigned long long)d->tables[i].bytes, d->tables[i].crc);
-	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-	ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
 	if (!ok)
-		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
+		snprintf(err, err_len, "out of memory writing the manifest");
+	ok = ok && snapshot_manifest_write(d->o->dir, &m, err, err_len);
+	free(m.tables);
+	free(m.files);
 	return ok;
 }
 
@@ -700,6 +871,7 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	ok = ok && list_databases(w[0].m, o->databases, &dbs, &ndbs, err, err_len);
 	for (size_t i = 0; ok && i < ndbs; i++)
 		ok = dump_schema(&d, w[0].m, dbs[i], err, err_len);
+	ok = ok && plan_chunks(&d, w[0].m, err, err_len);
 	if (ok) {
 		for (int i = 1; i < threads; i++)
 			if (pthread_create(&w[i].thread, NULL, dump_worker, &w[i]) != 0)
@@ -740,6 +912,8 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	for (size_t i = 0; i < d.ntables; i++)
 		free(d.tables[i].create);
 	free(d.tables);
+	free(d.chunks);
+	free(d.order);
 	free(dbs);
 	/* Whatever call the shut-down connections failed in, the cause is
 	 * the cancellation. */
@@ -776,8 +950,8 @@ static bool read_data(const char *path, uint64_t *rows, uint64_t *bytes, uint32_
 			}
 			*crc = journal_crc32c(*crc, out, ob.pos);
 			*bytes += ob.pos;
-			for (size_t i = 0; i < ob.pos; i++)
-				*rows += out[i] == '\n';
+			for (const uint8_t *p = out, *e = out + ob.pos; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+				(*rows)++;
 		}
 	}
 	if (ok && left != 0) {
@@ -795,53 +969,29 @@ static bool read_data(const char *path, uint64_t *rows, uint64_t *bytes, uint32_
 bool snapshot_verify(const char *dir, struct snapshot_result *res, char *err, size_t err_len)
 {
 	memset(res, 0, sizeof(*res));
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, err_len, "%.500s: %s", path, strerror(errno));
-		return false;
-	}
-	char line[1024];
-	bool ok = fgets(line, sizeof(line), f) && strncmp(line, MANIFEST_FORMAT, strlen(MANIFEST_FORMAT)) == 0;
-	if (!ok)
-		snprintf(err, err_len, "%s: not an acctgate snapshot manifest", path);
-	int lineno = 1;
-	while (ok && fgets(line, sizeof(line), f)) {
-		lineno++;
-		char db[65], table[65];
-		unsigned long long rows, bytes, seq, t;
-		unsigned crc;
-		if (sscanf(line, "id %31s", res->id) == 1 || strncmp(line, "database ", 9) == 0)
-			continue;
-		if (sscanf(line, "journal_seq %llu", &seq) == 1) {
-			res->seq = seq;
-			continue;
-		}
-		if (sscanf(line, "time_usec %llu", &t) == 1) {
-			res->time_usec = t;
-			continue;
-		}
-		if (sscanf(line, "table %64s %64s rows %llu bytes %llu crc32c %x", db, table, &rows, &bytes, &crc) != 5) {
-			snprintf(err, err_len, "%s:%d: malformed line", path, lineno);
-			ok = false;
-			break;
-		}
-		char data[1200];
-		snprintf(data, sizeof(data), "%s/data/%s/%s.tsv.zst", dir, db, table);
+	struct snapshot_manifest m;
+	bool ok = snapshot_manifest_read(dir, &m, err, err_len);
+	for (size_t i = 0; ok && i < m.nfiles; i++) {
+		const struct manifest_file *fl = &m.files[i];
+		char path[1300];
+		snprintf(path, sizeof(path), "%s/%s", dir, fl->path);
 		uint64_t r, b;
 		uint32_t c;
-		ok = read_data(data, &r, &b, &c, err, err_len);
-		if (ok && (r != rows || b != bytes || c != crc)) {
+		ok = read_data(path, &r, &b, &c, err, err_len);
+		if (ok && (r != fl->rows || b != fl->bytes || c != fl->crc)) {
 			snprintf(err, err_len,
 				 "%s: %llu rows, %llu bytes, CRC %08x; the manifest says %llu rows, %llu bytes, CRC %08x",
-				 data, (unsigned long long)r, (unsigned long long)b, c, rows, bytes, crc);
+				 path, (unsigned long long)r, (unsigned long long)b, c, (unsigned long long)fl->rows,
+				 (unsigned long long)fl->bytes, fl->crc);
 			ok = false;
 		}
-		res->tables++;
 		res->rows += r;
 		res->bytes += b;
 	}
-	fclose(f);
+	snprintf(res->id, sizeof(res->id), "%s", m.id);
+	res->seq = m.seq;
+	res->time_usec = m.time_usec;
+	res->tables = m.ntables;
+	snapshot_manifest_free(&m);
 	return ok;
 }

@@ -4,8 +4,7 @@
  *
  * A snapshot is a directory any admin can read without acctgate:
  *
- *   MANIFEST                     text: format, id, journal sequence, time,
- *                                and one line per table (rows, bytes, CRC)
+ *   MANIFEST                     text, drawn below
  *   schema/<db>.sql              CREATE DATABASE and every table (mariadb
  *                                client: `mariadb < schema/db.sql`)
  *   schema/<db>.post.sql         views, procedures, functions, triggers and
@@ -15,13 +14,46 @@
  *                                (tab-separated, backslash escapes, \N for
  *                                NULL), as the server stores the bytes
  *                                (SET NAMES binary), zstd-compressed
+ *   data/<db>/<table>.<nnnn>.tsv.zst
+ *                                the same, for a table dumped in chunks:
+ *                                chunk nnnn (0001, 0002, ...) holds one
+ *                                range of the primary key's first column,
+ *                                the ranges in key order
+ *
+ * MANIFEST, format 2 (one item per line, space-separated):
+ *
+ *   acctgate-snapshot 2
+ *   id <id>                      the directory's name
+ *   journal_seq <n>              the cut's journal sequence; 0 = none
+ *   time_usec <n>                when the views opened, microseconds since 1970
+ *   chunk_rows <n>               the dump's [snapshot] chunk_rows (0 = never)
+ *   database <db>                one line per database
+ *   table <db> <table> rows <n> bytes <n> files <k>
+ *   file <db> <table> <path> rows <n> bytes <n> crc32c <8 hex digits>
+ *                                k file lines right after their table line;
+ *                                path relative to the directory; bytes and
+ *                                the CRC-32C are of the uncompressed rows;
+ *                                the table line's rows and bytes are its
+ *                                files' sums
+ *
+ * Format 1 (before chunks) had no chunk_rows line and no file lines: a
+ * table line ended `crc32c <x>` instead of `files <k>`, for its one file
+ * data/<db>/<table>.tsv.zst. Both read (manifest.h); format 2 is written.
+ *
+ * Chunks: a table whose primary key starts with an integer column and
+ * whose estimated rows (information_schema) exceed chunk_rows is dumped in
+ * ceil(rows / chunk_rows) ranges of equal width of that column, between
+ * its MIN and MAX in the snapshot, the first and last open-ended (so the
+ * estimate and the bounds decide only the balance, never which rows are
+ * dumped); any thread takes any chunk, every one in the same view.
  *
  * Consistency: every dump connection opens START TRANSACTION WITH
  * CONSISTENT SNAPSHOT inside a cut (struct snapshot_cut) during which no
  * commit is in flight through acctgate; the cut's journal sequence is the
  * snapshot's, and replay continues from the record after it. The offline
- * `acctgate snapshot` has no cut: its snapshot is consistent (one
- * REPEATABLE READ view per connection, opened back to back) but carries no
+ * `acctgate snapshot` has no cut: one REPEATABLE READ view per
+ * connection, opened back to back, so a commit landing between two of them
+ * is in some tables (or chunks) and not in others; and it carries no
  * journal sequence, so it cannot be rolled forward.
  */
 #ifndef ACCTGATE_SNAPSHOT_H
@@ -36,6 +68,10 @@
 #include "replay.h"
 
 #define SNAPSHOT_THREADS_MAX 16
+/* [snapshot] chunk_rows's default (proxy/config.c gives the same), and the
+ * most chunks one table is cut into (beyond, chunks grow). */
+#define SNAPSHOT_CHUNK_ROWS 100000
+#define SNAPSHOT_CHUNKS_MAX 9999
 /* How often a cut is tried before the snapshot fails (snapshot.c). */
 #define SNAPSHOT_CUT_ATTEMPTS 100
 
@@ -74,6 +110,7 @@ struct snapshot_options {
 	const char *dir;            /* the snapshot's directory; must not exist */
 	const char *databases;      /* comma-separated; NULL or "" = every non-system database */
 	int threads;                /* dump connections, 1..SNAPSHOT_THREADS_MAX */
+	uint64_t chunk_rows;        /* a larger table is dumped in chunks (above); 0 = never */
 	const struct snapshot_cut *cut; /* NULL: offline, no journal sequence */
 	bool progress;              /* a progress line on stderr */
 	struct snapshot_cancel *cancel; /* NULL: it cannot be cancelled */
@@ -92,7 +129,8 @@ struct snapshot_result {
  * snapshot's directory is removed. */
 bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res, char *err, size_t err_len);
 
-/* Re-read a snapshot: manifest, every data file's rows and CRC. */
+/* Re-read a snapshot: manifest, every data file's rows and CRC (the
+ * first that differs named in err). */
 bool snapshot_verify(const char *dir, struct snapshot_result *res, char *err, size_t err_len);
 
 struct restore_options {

@@ -42,7 +42,8 @@ jl_conf() {
 # jl_start_with_admin THREADS [journal key=value...]: jl_conf, then
 # [snapshot] dir ($lab/$jname/snapshots, made empty), threads and
 # databases ($jdb), and an [admin] port ($adm_port, plaintext, user admin
-# with the lab password); acctgate started and $jdb made fresh through it.
+# with the lab password), and $jl_snapshot_keys (more [snapshot] lines, if
+# set); acctgate started and $jdb made fresh through it.
 # admin SQL: a statement on the admin port, answer on stdout.
 jl_start_with_admin() {
 	local threads=$1
@@ -55,6 +56,7 @@ jl_start_with_admin() {
 dir = $lab/$jname/snapshots
 threads = $threads
 databases = $jdb
+${jl_snapshot_keys:-}
 [admin]
 listen = 127.0.0.1:$adm_port
 user = admin

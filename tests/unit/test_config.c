@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "snapshot.h"
 
 static char tmp_path[64];
 
@@ -143,6 +144,24 @@ static void test_bad_size(void **state)
 {
 	expect_error(PLAIN "max_command_size = 2T\n",
 		     ":3: [proxy] max_command_size: expected a size from 1024 to 1073741824 bytes (K, M, G suffixes allowed), got '2T'");
+}
+
+/* [snapshot] chunk_rows: its default (the offline tool's too), 0 = never
+ * chunk, and its bounds. */
+static void test_snapshot_chunk_rows(void **state)
+{
+	struct config cfg;
+	char err[1024] = "";
+	assert_true(load_text(PLAIN, &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.snapshot_chunk_rows, SNAPSHOT_CHUNK_ROWS);
+	assert_true(load_text(PLAIN "[snapshot]\nchunk_rows = 0\n", &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.snapshot_chunk_rows, 0);
+	assert_true(load_text(PLAIN "[snapshot]\nchunk_rows = 500\n", &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.snapshot_chunk_rows, 500);
+	expect_error(PLAIN "[snapshot]\nchunk_rows = -1\n",
+		     ":4: [snapshot] chunk_rows: expected an integer from 0 to 1000000000, got '-1'");
+	expect_error(PLAIN "[snapshot]\nchunk_rows = 2000000000\n",
+		     ":4: [snapshot] chunk_rows: expected an integer from 0 to 1000000000, got '2000000000'");
 }
 
 /* [journal]: durations with their suffixes, the enums, and what a bad
@@ -501,7 +520,7 @@ int main(void)
 		cmocka_unit_test(test_quoted_text_escaped),
 		cmocka_unit_test(test_endpoint_name),	  cmocka_unit_test(test_journal_keys),
 		cmocka_unit_test(test_admin_password),	  cmocka_unit_test(test_snapshot_schedule_keep),
-		cmocka_unit_test(test_schedule_next),
+		cmocka_unit_test(test_schedule_next),	  cmocka_unit_test(test_snapshot_chunk_rows),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
