@@ -236,7 +236,13 @@ static void *load_worker(void *arg)
 	struct load *l = arg;
 	char err[700];
 	MYSQL *m = replay_connect(&l->o->conn, err, sizeof(err));
-	if (!m || !q(m, "SET NAMES binary, foreign_key_checks = 0, unique_checks = 0", err, sizeof(err))) {
+	/* The bulk loaders' settings: no unique or foreign key checks (the
+	 * rows were valid where they came from), a 0 in an AUTO_INCREMENT
+	 * column kept as 0, times read in the zone they were dumped in. */
+	if (!m || !q(m,
+		     "SET NAMES binary, foreign_key_checks = 0, unique_checks = 0, sql_mode = 'NO_AUTO_VALUE_ON_ZERO', "
+		     "time_zone = '+00:00'",
+		     err, sizeof(err))) {
 		load_fail(l, err);
 		if (m)
 			mysql_close(m);

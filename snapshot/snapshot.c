@@ -831,7 +831,10 @@ bool snapshot_take(const struct snapshot_options *o, struct snapshot_result *res
 	for (int i = 0; ok && i < threads; i++) {
 		w[i].d = &d;
 		w[i].m = replay_connect(&o->conn, err, err_len);
-		ok = w[i].m && track(o, i, w[i].m) && q(w[i].m, "SET NAMES binary", err, err_len) &&
+		/* Times as UTC text, which restore reads back in UTC: the
+		 * same instant whatever either server's zone (and none lost in
+		 * a zone's repeated hour). */
+		ok = w[i].m && track(o, i, w[i].m) && q(w[i].m, "SET NAMES binary, time_zone = '+00:00'", err, err_len) &&
 		     q(w[i].m, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", err, err_len);
 	}
 	/* The cut: no commit in flight while the views open. One that is in

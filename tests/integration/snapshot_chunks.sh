@@ -4,13 +4,13 @@
 # restored; each restored table equals its source (CHECKSUM TABLE EXTENDED
 # and SHOW CREATE TABLE, so the secondary indexes restore builds after the
 # rows come back as they were, in their order):
-#   tables chunked on a signed BIGINT key with gaps, on a BIGINT UNSIGNED
-#     key at both ends of its range, on a TINYINT key, on the first column
-#     of a composite key; tables not chunked: a VARCHAR key, no key, too
-#     few rows; an index on the AUTO_INCREMENT column (kept from the
-#     start) and one before it (kept too, for the order); a database with
-#     a foreign key (no index deferred); bytes LOAD DATA escapes, NULLs, a
-#     3 MiB field;
+#   tables chunked on a signed BIGINT key with gaps and a 0 (kept as 0:
+#     NO_AUTO_VALUE_ON_ZERO), on a BIGINT UNSIGNED key at both ends of its
+#     range, on a TINYINT key, on the first column of a composite key;
+#     tables not chunked: a VARCHAR key, no key, too few rows; an index
+#     on the AUTO_INCREMENT column (kept from the start) and one before it
+#     (kept too, for the order); a database with a foreign key (no index
+#     deferred); bytes LOAD DATA escapes, NULLs, a 3 MiB field;
 #   the manifest lists each chunk; restore refuses a damaged or missing
 #   chunk, naming it, before it creates anything;
 #   README's way to load a snapshot with the standard tools (mariadb and
@@ -32,6 +32,7 @@ direct -e "DROP DATABASE IF EXISTS $src; DROP DATABASE IF EXISTS $fkdb; CREATE D
 	CREATE DATABASE $fkdb"
 if ! direct "$src" <<'SQL'; then
 SET NAMES utf8mb4;
+SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO');
 CREATE TABLE big (
 	id BIGINT NOT NULL AUTO_INCREMENT,
 	grp INT NOT NULL,
@@ -54,6 +55,7 @@ INSERT INTO big SELECT CAST(seq AS SIGNED) * 7 - 20000, seq % 13, CONCAT('c', se
 	seq / 7, IF(seq % 2, 'é€😀', NULL)
 FROM seq_1_to_6000;
 INSERT INTO big (id, grp, code, txt) VALUES (22001, 0, 'large', REPEAT('0123456789abcdef', 196608));
+INSERT INTO big (id, grp, code) VALUES (0, 0, 'zero');
 CREATE TABLE ubig (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, v INT, KEY v (v)) ENGINE=InnoDB;
 INSERT INTO ubig SELECT seq, seq FROM seq_0_to_1499;
 INSERT INTO ubig SELECT 18446744073709551615 - seq, seq FROM seq_0_to_1499;
@@ -112,7 +114,7 @@ check "each chunk of big is listed, as data/$src/big.NNNN.tsv.zst, and exists" \
 	"$([[ -z $missing && $(head -n1 <<<"$listed") == "data/$src/big.0001.tsv.zst" ]] && echo 1 || echo 0)" \
 	"${missing:-$(wc -l <<<"$listed") files}"
 rows=$(awk '$1 == "file" && $3 == "big" { s += $6 } END { print s }' "$man")
-check "big's chunks hold its rows, each once" "$([[ $rows == 6001 ]] && echo 1 || echo 0)" "$rows rows"
+check "big's chunks hold its rows, each once" "$([[ $rows == 6002 ]] && echo 1 || echo 0)" "$rows rows"
 
 # state PORT DB: each table's checksum and definition (AUTO_INCREMENT
 # counter left out), one line each.
@@ -156,6 +158,9 @@ out=$(ag restore "$rport" --snapshot "$work/snap" --threads 3)
 check "restore of the chunked snapshot" "$([[ $out == *"restored snapshot snap"* ]] && echo 1 || echo 0)" "$out"
 same "restored $src == the source (chunks loaded in parallel, indexes built after the rows)" "$rport" "$src"
 same "restored $fkdb == the source (a foreign key: every index from the start)" "$rport" "$fkdb"
+zero=$(jl_sql "$rport" -B -N -e "SELECT COUNT(*) FROM $src.big WHERE id = 0")
+check "the row with id 0 in an AUTO_INCREMENT column is restored as 0" "$([[ $zero == 1 ]] && echo 1 || echo 0)" \
+	"$zero row"
 
 # README "Backup and restore": the standard tools alone, onto another server.
 jl_server standard || exit 1
@@ -167,7 +172,8 @@ std() { mariadb -h 127.0.0.1 -P "$sport" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --ss
 	for db in $src $fkdb; do std <"schema/$db.sql"; done
 	awk '$1 == "file" { print $2, $3, $4 }' MANIFEST | while read -r db table file; do
 		zstd -dc "$file" | std --local-infile=1 "$db" -e "SET NAMES binary, foreign_key_checks = 0,
-			unique_checks = 0; LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE \`$table\` CHARACTER SET binary"
+			unique_checks = 0, sql_mode = 'NO_AUTO_VALUE_ON_ZERO', time_zone = '+00:00';
+			LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE \`$table\` CHARACTER SET binary"
 	done
 	for db in $src $fkdb; do std <"schema/$db.post.sql"; done
 ) >"$work/standard.out" 2>&1
