@@ -28,7 +28,13 @@
 #include "journal.h"
 #include "manifest.h"
 
-#define ZSTD_LEVEL 3
+/* A fast negative level: a dump is CPU-bound on the server's side and
+ * ours together, and zstd is most of ours. Measured dumping 1,000,000
+ * Slurm jobs (336 MB of rows) with two connections: level 1 1.76 s of our
+ * CPU for 41 MiB of files, -1 1.64 s for 54 MiB, -3 1.49 s for 64 MiB
+ * (mydumper, writing 362 MiB uncompressed: 1.45 s; the server spends
+ * 3.4 s either way). */
+#define ZSTD_LEVEL (-3)
 
 struct table {
 	char db[65], name[65];
@@ -146,15 +152,17 @@ struct zfile {
 	FILE *f;
 	ZSTD_CCtx *z;
 	uint8_t out[1 << 16];
-	uint8_t in[1 << 16];
+	uint8_t in[1 << 17];
 	size_t in_len;
-	uint32_t crc;
+	uint32_t crc;               /* of the uncompressed bytes, taken a buffer at a time */
 	uint64_t bytes;
 	bool error;
 };
 
 static bool zflush(struct zfile *zf, ZSTD_EndDirective mode)
 {
+	zf->crc = journal_crc32c(zf->crc, zf->in, zf->in_len);
+	zf->bytes += zf->in_len;
 	ZSTD_inBuffer in = {zf->in, zf->in_len, 0};
 	for (;;) {
 		ZSTD_outBuffer out = {zf->out, sizeof(zf->out), 0};
@@ -168,45 +176,115 @@ static bool zflush(struct zfile *zf, ZSTD_EndDirective mode)
 	return true;
 }
 
-static void zwrite(struct zfile *zf, const void *p, size_t n)
+/* Room for n (at most the buffer's size) more bytes, compressing what is
+ * buffered when there is not; false once writing failed. */
+static bool zroom(struct zfile *zf, size_t n)
 {
-	const uint8_t *b = p;
-	zf->crc = journal_crc32c(zf->crc, p, n);
-	zf->bytes += n;
-	while (n && !zf->error) {
-		size_t room = sizeof(zf->in) - zf->in_len;
-		size_t k = n < room ? n : room;
-		memcpy(zf->in + zf->in_len, b, k);
-		zf->in_len += k;
-		b += k;
-		n -= k;
-		if (zf->in_len == sizeof(zf->in) && !zflush(zf, ZSTD_e_continue))
-			zf->error = true;
-	}
+	if (sizeof(zf->in) - zf->in_len >= n)
+		return true;
+	if (!zf->error && !zflush(zf, ZSTD_e_continue))
+		zf->error = true;
+	return !zf->error;
 }
 
-/* One field in LOAD DATA's default escaping. */
+static void zbyte(struct zfile *zf, uint8_t c)
+{
+	if (zroom(zf, 1))
+		zf->in[zf->in_len++] = c;
+}
+
+/* What follows the backslash for a byte LOAD DATA's default format
+ * escapes; 0 for the others. */
+static const uint8_t escape_as[256] = {['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', [0] = '0'};
+
+/* Does the 8-byte word hold a byte that is escaped? (A zero byte of w ^ b
+ * for each one: the classic has-zero-byte test, 8 bytes at a time, since
+ * most fields have none.) */
+static bool word_escapes(uint64_t w)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+	uint64_t t = w ^ (ones * '\t'), n = w ^ (ones * '\n'), b = w ^ (ones * '\\');
+	return (((w - ones) & ~w) | ((t - ones) & ~t) | ((n - ones) & ~n) | ((b - ones) & ~b)) & highs;
+}
+
+/* n bytes escaped to o, which has room for 2 * n (every byte escaped);
+ * the end of what was written. */
+static uint8_t *escape(uint8_t *o, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	for (uint64_t w; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (!word_escapes(w)) {
+			memcpy(o, &w, 8);
+			o += 8;
+			continue;
+		}
+		for (size_t k = i; k < i + 8; k++) {
+			uint8_t e = escape_as[p[k]];
+			*o = e ? '\\' : p[k];
+			o[1] = e;
+			o += e ? 2 : 1;
+		}
+	}
+	for (; i < n; i++) {
+		uint8_t e = escape_as[p[i]];
+		*o = e ? '\\' : p[i];
+		o[1] = e;
+		o += e ? 2 : 1;
+	}
+	return o;
+}
+
+/* One field in LOAD DATA's default escaping (NULL as \N), in pieces of
+ * half the buffer, which always fit once it is flushed. */
 static void zwrite_field(struct zfile *zf, const char *v, unsigned long len)
 {
 	if (!v) {
-		zwrite(zf, "\\N", 2);
+		zbyte(zf, '\\');
+		zbyte(zf, 'N');
 		return;
 	}
-	unsigned long from = 0;
-	for (unsigned long i = 0; i < len; i++) {
-		const char *esc = NULL;
-		switch (v[i]) {
-		case '\\': esc = "\\\\"; break;
-		case '\t': esc = "\\t"; break;
-		case '\n': esc = "\\n"; break;
-		case '\0': esc = "\\0"; break;
-		default: continue;
-		}
-		zwrite(zf, v + from, i - from);
-		zwrite(zf, esc, 2);
-		from = i + 1;
+	const uint8_t *p = (const uint8_t *)v;
+	while (len) {
+		size_t piece = len < sizeof(zf->in) / 2 ? len : sizeof(zf->in) / 2;
+		if (!zroom(zf, 2 * piece))
+			return;
+		zf->in_len = (size_t)(escape(zf->in + zf->in_len, p, piece) - zf->in);
+		p += piece;
+		len -= piece;
 	}
-	zwrite(zf, v + from, len - from);
+}
+
+/* One row: its fields tab-separated, a newline after. In one pass when its
+ * worst case (every byte escaped) fits the buffer, as a row nearly always
+ * does; else a field at a time. */
+static void zwrite_row(struct zfile *zf, MYSQL_ROW row, const unsigned long *len, unsigned n)
+{
+	size_t worst = n + 1;
+	for (unsigned i = 0; i < n; i++)
+		worst += row[i] ? 2 * (size_t)len[i] : 2;
+	if (worst <= sizeof(zf->in) && zroom(zf, worst)) {
+		uint8_t *o = zf->in + zf->in_len;
+		for (unsigned i = 0; i < n; i++) {
+			if (i)
+				*o++ = '\t';
+			if (row[i]) {
+				o = escape(o, (const uint8_t *)row[i], len[i]);
+			} else {
+				*o++ = '\\';
+				*o++ = 'N';
+			}
+		}
+		*o++ = '\n';
+		zf->in_len = (size_t)(o - zf->in);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			zbyte(zf, '\t');
+		zwrite_field(zf, row[i], len[i]);
+	}
+	zbyte(zf, '\n');
 }
 
 /* ---- one chunk ------------------------------------------------------------ */
@@ -253,13 +331,7 @@ static void dump_chunk(struct dump *d, MYSQL *m, struct chunk *c)
 	unsigned nf = mysql_num_fields(res);
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(res))) {
-		unsigned long *len = mysql_fetch_lengths(res);
-		for (unsigned i = 0; i < nf; i++) {
-			if (i)
-				zwrite(zf, "\t", 1);
-			zwrite_field(zf, row[i], len[i]);
-		}
-		zwrite(zf, "\n", 1);
+		zwrite_row(zf, row, mysql_fetch_lengths(res), nf);
 		c->rows++;
 	}
 	if (mysql_errno(m))
