@@ -4,9 +4,10 @@
  *
  * Order, as the bulk loaders do it: each database and its tables (from
  * schema/<db>.sql), the rows of every data file in parallel with LOAD DATA
- * LOCAL from acctgate's own connections (the largest table first, the
- * chunks of one table on every connection at once, in key order; unique
- * and foreign key checks off, the bytes as stored: character set binary),
+ * LOCAL from acctgate's own connections (the largest table first, its
+ * first chunk alone, then the others on every connection at once, in key
+ * order; unique and foreign key checks off, the bytes as stored: character
+ * set binary),
  * each file's row count checked against the manifest, the secondary
  * indexes of a large table built after its rows (below), then views,
  * stored programs, triggers and events (after the rows, so no trigger

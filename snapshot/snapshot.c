@@ -765,12 +765,7 @@ static bool key_range(MYSQL *m, const struct table *t, uint64_t *lo, uint64_t *h
 	return ok;
 }
 
-/* Every table's chunks, on m (in the snapshot's view): one for a table
- * that is not cut; else k ranges of equal width between the key's MIN and
- * MAX, the first open below and the last open above, so the estimate and
- * the bounds only balance the work: every row is in exactly one range. A
- * skewed key gives uneven chunks, never wrong ones. Then the order of the
- * work: largest first, so no large table is left for the end. */
+/* The chunks largest first (their order in the array breaking ties). */
 static int by_estimate(const void *a, const void *b)
 {
 	const struct chunk *x = *(struct chunk *const *)a, *y = *(struct chunk *const *)b;
@@ -779,6 +774,12 @@ static int by_estimate(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Every table's chunks, on m (in the snapshot's view): one for a table
+ * that is not cut; else k ranges of equal width between the key's MIN and
+ * MAX, the first open below and the last open above, so the estimate and
+ * the bounds only balance the work: every row is in exactly one range. A
+ * skewed key gives uneven chunks, never wrong ones. Then the order of the
+ * work: largest first, so no large table is left for the end. */
 static bool plan_chunks(struct dump *d, MYSQL *m, char *err, size_t err_len)
 {
 	uint64_t per = d->o->chunk_rows;

@@ -42,7 +42,8 @@
  *
  * Chunks: a table whose primary key starts with an integer column and
  * whose estimated rows (information_schema) exceed chunk_rows is dumped in
- * ceil(rows / chunk_rows) ranges of equal width of that column, between
+ * ceil(rows / chunk_rows) ranges (at most SNAPSHOT_CHUNKS_MAX, and no more
+ * than the column has values) of equal width of that column, between
  * its MIN and MAX in the snapshot, the first and last open-ended (so the
  * estimate and the bounds decide only the balance, never which rows are
  * dumped); any thread takes any chunk, every one in the same view.
