@@ -7,8 +7,11 @@
 #
 #   1. accounts, users and jobs; SNAPSHOT on the admin port;
 #   2. more of both (account chemistry, its jobs); the journal's sequence
-#      is noted: the point to go back to;
+#      is noted: the point to go back to; so are the time and the database
+#      as it is then, table by table and procedure by procedure;
 #   3. more of both (account biology, its jobs): what the restore undoes;
+#   then RESTORE SNAPSHOT ... UNTIL <that time> INTO DATABASE must equal
+#      that state;
 #   4. RESTORE SNAPSHOT ... UNTIL SEQUENCE <point>, slurmdbd connected
 #      all along: sacct and sacctmgr (through slurmdbd, from the database)
 #      show the state of step 2, the jobs of step 3 are gone;
@@ -140,12 +143,45 @@ M add account chemistry Description=restore-e2e Organization=lab
 M add user root account=chemistry
 j2=$(jobs chemistry 2)
 point=$(admin "SHOW STATUS" | awk '$1 == "journal_last_sequence" { print $2 }')
+# The database as it is now, table by table (and its procedures), and the
+# time: slurmdbd may write on its own, so the time counts only if the state
+# was the same just before and just after it.
+state() { # state DB: every table's CHECKSUM TABLE ... EXTENDED, every routine's text
+	local t p
+	for t in $(lab_mariadb_sql "$db" -B -N -e "SELECT table_name FROM information_schema.tables
+		WHERE table_schema = '$1' AND table_type = 'BASE TABLE' ORDER BY 1"); do
+		printf '%s %s\n' "$t" "$(lab_mariadb_sql "$db" -B -N -e "CHECKSUM TABLE \`$1\`.\`$t\` EXTENDED" | cut -f2)"
+	done
+	for p in $(lab_mariadb_sql "$db" -B -N -e "SELECT routine_name FROM information_schema.routines
+		WHERE routine_schema = '$1' ORDER BY 1"); do
+		printf 'routine %s %s\n' "$p" "$(lab_mariadb_sql "$db" -B -N -e "SHOW CREATE PROCEDURE \`$1\`.\`$p\`" |
+			cut -f3 | md5sum | cut -c1-32)"
+	done
+}
+for try in 1 2 3; do
+	state slurm_acct_db >"$lab/state-at-time"
+	sleep 1.1
+	at=$(date -u '+%Y-%m-%d %H:%M:%S.%6N')
+	sleep 1.1
+	state slurm_acct_db >"$lab/state-after-time"
+	cmp -s "$lab/state-at-time" "$lab/state-after-time" && break
+done
 # 3. Undone.
 M add account biology Description=restore-e2e Organization=lab
 M add user root account=biology
 j3=$(jobs biology 2)
 max_inx=$(sql "SELECT MAX(job_db_inx) FROM \`${cluster}_job_table\`")
 check "before: sacct has every job" "$(tr ' ' '\n' <<<"$j1 $j2 $j3" | sort -n | tr '\n' ' ')" "$(recorded $j1 $j2 $j3)"
+
+# Point in time beside the live database: UNTIL that time.
+out=$(admin "RESTORE SNAPSHOT '$id' UNTIL '$at' INTO DATABASE 'slurm_at_time'")
+check "RESTORE SNAPSHOT ... UNTIL '$at' INTO DATABASE: 0 divergences" 1 \
+	"$([[ $out == *" 0 divergences"* ]] && echo 1 || echo "$out")"
+state slurm_at_time >"$lab/state-restored-at-time"
+check "... equals the database as it was at that time, table by table, procedures included" "" \
+	"$(diff "$lab/state-at-time" "$lab/state-restored-at-time" | head -n 6)"
+check "... with as many tables" "$(wc -l <"$lab/state-at-time")" "$(wc -l <"$lab/state-restored-at-time")"
+lab_mariadb_sql "$db" -e "DROP DATABASE slurm_at_time"
 
 # 4. Back to the point, slurmdbd connected.
 out=$(admin "RESTORE SNAPSHOT '$id' UNTIL SEQUENCE $point")
