@@ -13,7 +13,8 @@
 #    the four client/upstream TLS combinations) and the Slurm e2e tests;
 #    in build-fuzz, each fuzz target for a bounded time. The package tests
 #    (package.deb, e2e.slurm_installed) run in build/ only: what they check
-#    is the package, whose binary is built without sanitizers. The whole
+#    is the package, whose binary is built without sanitizers; so do
+#    e2e.slurm_clusters and e2e.slurm_restore (see below). The whole
 #    run must stay well inside CI's 30 minutes (about 24 on a clean
 #    machine of 2 cores): weigh any new long test against that. In the first two a
 #    skipped test fails the run too (a missing capture, a missing tool):
@@ -95,8 +96,12 @@ if [[ ${ACCTGATE_TEST_SKIP_ASAN:-0} != 1 ]]; then
 	# where the fixture cleanup and the e2e look for them).
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:print_summary=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	asan_args=()
-	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args=(-LE e2e)
+	# The two longest e2e tests (100 s together) run in build/ only: what
+	# they add to acctgate's code under the sanitizers, the in-place restore
+	# and coordinated throttling, integration.restore_in_place and
+	# integration.throttle run here too.
+	asan_args=(-E '^e2e[.]slurm_(clusters|restore)$')
+	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args+=(-LE e2e)
 	if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DACCTGATE_SANITIZE=ON; then
 		run_ctest build-asan "${asan_args[@]}" || status=1
 		no_skips build-asan || status=1
