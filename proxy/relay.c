@@ -398,19 +398,6 @@ static void finish_response(struct session *s)
  * s->held_final, header included) and act on the verdict. The packet is
  * the client's unless a hook swallows it.
  */
-/* The ERR takes the held final packet's place and sequence id. */
-static void answer_final(struct session *s, const struct hook_answer *ans)
-{
-	uint8_t seq = s->held_final[PROTO_HEADER_LEN - 1];
-	free(s->held_final);
-	s->held_final = NULL;
-	if (!pio_write_err(&s->client->out, seq, ans->code, ans->sql_state, "%s", ans->message)) {
-		session_close(s, "out of memory");
-		return;
-	}
-	finish_response(s);
-}
-
 static void run_result_hooks(struct session *s)
 {
 	struct gate *g = session_gate(s);
@@ -422,7 +409,15 @@ static void run_result_hooks(struct session *s)
 		enum hook_verdict v = h->before_result_end(h->arg, s, &s->tracker.last, s->held_final + PROTO_HEADER_LEN,
 							   s->held_final_len - PROTO_HEADER_LEN, &ans);
 		if (v == HOOK_ANSWER) {
-			answer_final(s, &ans);
+			/* The ERR takes the final packet's place and sequence id. */
+			uint8_t seq = s->held_final[PROTO_HEADER_LEN - 1];
+			free(s->held_final);
+			s->held_final = NULL;
+			if (!pio_write_err(&s->client->out, seq, ans.code, ans.sql_state, "%s", ans.message)) {
+				session_close(s, "out of memory");
+				return;
+			}
+			finish_response(s);
 			return;
 		}
 		if (v == HOOK_HOLD) {
@@ -737,11 +732,6 @@ uint8_t *session_held_final(struct session *s, size_t *len)
 
 void relay_release_error(struct session *s, const struct hook_answer *answer)
 {
-	if (s->state == S_RESULT_HELD) {
-		session_set_state(s, S_COMMAND);
-		answer_final(s, answer);
-		return;
-	}
 	if (s->state != S_COMMAND_HELD) {
 		log_error("session %llu: released with an error in %s, where no command is held",
 			  (unsigned long long)s->id, session_state_name(s->state));
