@@ -15,8 +15,8 @@
 #    (package.deb, e2e.slurm_installed) run in build/ only: what they check
 #    is the package, whose binary is built without sanitizers; so do
 #    e2e.slurm_clusters and e2e.slurm_restore (see below). The whole
-#    run must stay well inside CI's 30 minutes (about 24 on a clean
-#    machine of 2 cores): weigh any new long test against that. In the first two a
+#    run must stay inside CI's 30 minutes (measured on a clean machine of
+#    2 cores: 1549 s and 1733 s): weigh any new long test against that. In the first two a
 #    skipped test fails the run too (a missing capture, a missing tool):
 #    it checked nothing. Only direct mode skips by design.
 #
