@@ -10,11 +10,12 @@
 #    libFuzzer), -j2.
 # 3. Runs `ctest --output-on-failure` in the first two: unit tests,
 #    integration (lab MariaDB + acctgate as a fixture, every scenario over
-#    the four client/upstream TLS combinations) and the Slurm e2e tests;
-#    in build-fuzz, each fuzz target for a bounded time. The package tests
+#    the four client/upstream TLS combinations, two of them under the
+#    sanitizers) and the Slurm e2e tests; in build-fuzz, each fuzz target
+#    for a bounded time, two at a time. The package tests
 #    (package.deb, e2e.slurm_installed) run in build/ only: what they check
 #    is the package, whose binary is built without sanitizers; so do
-#    e2e.slurm_clusters and e2e.slurm_restore (see below). The whole
+#    e2e.slurm_clusters, e2e.slurm_restore and e2e.slurm_plain (see below). The whole
 #    run must stay inside CI's 30 minutes (measured on a clean machine of
 #    2 cores: 1549 s and 1733 s): weigh any new long test against that. In the first two a
 #    skipped test fails the run too (a missing capture, a missing tool):
@@ -100,7 +101,9 @@ if [[ ${ACCTGATE_TEST_SKIP_ASAN:-0} != 1 ]]; then
 	# they add to acctgate's code under the sanitizers, the in-place restore
 	# and coordinated throttling, integration.restore_in_place and
 	# integration.throttle run here too.
-	asan_args=(-E '^e2e[.]slurm_(clusters|restore)$')
+	# e2e.slurm_plain too: e2e.slurm_tls runs the same daemons' traffic
+	# through the same session code, with TLS on both legs.
+	asan_args=(-E '^e2e[.]slurm_(clusters|restore|plain)$')
 	[[ ${ACCTGATE_TEST_ASAN_E2E:-1} == 0 ]] && asan_args+=(-LE e2e)
 	if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DACCTGATE_SANITIZE=ON; then
 		run_ctest build-asan "${asan_args[@]}" || status=1
@@ -116,7 +119,9 @@ if [[ ${ACCTGATE_TEST_SKIP_FUZZ:-0} != 1 ]]; then
 	# Without the test programs: the other two builds run those.
 	if CC=clang configure_build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCTGATE_FUZZ=ON \
 		-DACCTGATE_TESTS=OFF -DACCTGATE_FUZZ_SECONDS="${ACCTGATE_FUZZ_SECONDS:-10}"; then
-		run_ctest build-fuzz -L fuzz || status=1
+		# Two at a time: each target is one CPU-bound process, and the
+		# machine CI runs on has 2 cores.
+		run_ctest build-fuzz -L fuzz -j2 || status=1
 	else
 		status=1
 	fi
