@@ -867,13 +867,12 @@ static void apply_var(struct analysis *a, const struct lexer *lx, const struct t
 	if (!t->space_before && account)
 		return;
 	struct token n = peek(lx);
-	if (is_punct(lx, &n, ":="))
+	if (is_punct(lx, &n, ":=") || a->into_list ||
+	    (is_punct(lx, &n, "=") &&
+	     (is_word(lx, prev, "SET") || (is_punct(lx, prev, ",") && a->in_set && a->depth == a->set_depth)))) {
+		a->out->writes_user_vars = true;
 		return;
-	if (is_punct(lx, &n, "=") &&
-	    (is_word(lx, prev, "SET") || (is_punct(lx, prev, ",") && a->in_set && a->depth == a->set_depth)))
-		return;
-	if (a->into_list)
-		return;
+	}
 	a->out->reads_user_vars = true;
 }
 
@@ -918,6 +917,47 @@ void sql_analyse(const char *stmt, size_t len, struct sql_facts *out)
 		out->unsafe |= SQL_UNSAFE_LIMIT;
 	if (a.insert_select && out->has_on_duplicate_key)
 		out->unsafe |= SQL_UNSAFE_INSERT_SELECT_ODKU;
+}
+
+/* ---- running a statement again ------------------------------------------ */
+
+const char *sql_not_rerunnable(const char *stmt, size_t len)
+{
+	struct sql_facts f;
+	sql_analyse(stmt, len, &f);
+	switch (f.kind) {
+	case SQL_SELECT:
+	case SQL_SHOW:
+	case SQL_SET:
+	case SQL_SET_TRANSACTION:
+	case SQL_USE:
+	case SQL_BEGIN:
+	case SQL_SAVEPOINT:
+	case SQL_INSERT:
+	case SQL_REPLACE:
+	case SQL_UPDATE:
+	case SQL_DELETE:
+		break;
+	case SQL_CALL:
+		return "CALL (a procedure may do what a rollback does not undo)";
+	case SQL_DDL:
+		return "DDL (it commits, and a temporary table outlives a rollback)";
+	case SQL_LOAD:
+		return "LOAD DATA (the file is read once)";
+	case SQL_PREPARE:
+		return "PREPARE or EXECUTE (the prepared text is not known here)";
+	default:
+		return "a statement whose effects a rollback may not undo";
+	}
+	if (f.writes_user_vars)
+		return "an assignment to a user variable (a rollback keeps its value)";
+	if (f.select_into)
+		return "SELECT ... INTO (a variable or a file)";
+	if (f.unsafe & SQL_UNSAFE_LOCK_FN)
+		return sql_unsafe_reason(SQL_UNSAFE_LOCK_FN);
+	if (f.unsafe & SQL_UNSAFE_LOAD_FILE)
+		return sql_unsafe_reason(SQL_UNSAFE_LOAD_FILE);
+	return NULL;
 }
 
 /* ---- digest -------------------------------------------------------------- */

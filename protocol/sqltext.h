@@ -88,6 +88,7 @@ struct sql_facts {
 	bool sets_last_insert_id;   /* LAST_INSERT_ID(expr) */
 	bool reads_user_vars;       /* an @name that is not the target of :=, of SET @name =
 	                               (each item of the list) or of SELECT ... INTO @name */
+	bool writes_user_vars;      /* an @name that is such a target */
 	bool has_on_duplicate_key;  /* INSERT ... ON DUPLICATE KEY UPDATE */
 	bool for_update;            /* SELECT ... FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE */
 	bool select_into;           /* SELECT ... INTO @var / OUTFILE / DUMPFILE */
@@ -105,6 +106,19 @@ struct sql_facts {
  * INSERT/REPLACE ... SELECT. SET STATEMENT ... FOR stmt and ANALYZE stmt
  * have the kind of stmt. */
 void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
+
+/*
+ * Why a statement must not run a second time on the same session after
+ * the server rolled its transaction back (a deadlock replay, see
+ * proxy/redo.c), or NULL when it may: what it does must be all inside the
+ * transaction, so that the rollback undid it. Refused: CALL, DDL, LOAD
+ * DATA, SQL-level PREPARE/EXECUTE and every kind not named below; a user
+ * variable assigned (a rollback keeps it); SELECT ... INTO; named locks,
+ * SLEEP() and LOAD_FILE(). Allowed: SELECT, SHOW, SET (of session
+ * variables), SET TRANSACTION, USE, BEGIN, savepoints, INSERT, REPLACE,
+ * UPDATE and DELETE. A static string, for logs.
+ */
+const char *sql_not_rerunnable(const char *stmt, size_t len);
 
 /* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
 const char *sql_unsafe_reason(uint32_t bit);

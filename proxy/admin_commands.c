@@ -332,6 +332,10 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
 		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
 	}
+	ok = ok && admin_rs_pair(ac, "replays", "%" PRIu64, (uint64_t)atomic_load(&gt->replays)) &&
+	     admin_rs_pair(ac, "replay_retries", "%" PRIu64, (uint64_t)atomic_load(&gt->replay_retries)) &&
+	     admin_rs_pair(ac, "replays_failed", "%" PRIu64, (uint64_t)atomic_load(&gt->replays_failed)) &&
+	     admin_rs_pair(ac, "replays_refused", "%" PRIu64, (uint64_t)atomic_load(&gt->replays_refused));
 	struct snapshots_status ss;
 	snapshots_status(gt->snapshots, &ss);
 	if (ss.have_newest) {

@@ -73,6 +73,13 @@ struct gate {
 	struct digests *digests;    /* [digests] max > 0: per-digest statistics (digests.h) */
 	struct quiesce *quiesce;    /* the admin port can restore in place: sessions held for it (quiesce.h) */
 	struct snapshots *snapshots; /* the snapshot job, schedule and keep (snapshots.h) */
+	/* redo.c: transactions run again after a deadlock or lock wait
+	 * timeout, and how it went (SHOW STATUS). */
+	atomic_uint_fast64_t replays;         /* the whole transaction ran again, every result matched */
+	atomic_uint_fast64_t replay_retries;  /* the failed command alone went again (a lock wait timeout) */
+	atomic_uint_fast64_t replays_failed;  /* the client got the error after all: a result differed, a
+	                                         statement failed, or the attempts ran out */
+	atomic_uint_fast64_t replays_refused; /* the client got the error: nothing could run again (redo.c says why) */
 	struct timespec started;    /* CLOCK_MONOTONIC, for uptime */
 	struct timespec stopping;   /* CLOCK_MONOTONIC: SIGTERM or SIGINT, where drain_timeout counts from */
 };

@@ -61,12 +61,18 @@ struct hook_answer {
 	char message[256];
 };
 
-/* One command of an open transaction, kept in order until it ends. */
+/* One command of an open transaction, kept in order until it ends, with
+ * what a replay after a deadlock needs to run it again the same way. */
 struct txn_stmt {
 	uint8_t code;
 	uint8_t *args;            /* the command's payload after its code byte (a copy) */
 	size_t args_len;
 	struct proto_result_end end; /* the last result end of its response */
+	uint32_t response_crc;    /* CRC-32C of the response as the client got it, headers included */
+	uint64_t fixed_time_usec; /* the session's timestamp when it went (session_fix_time); 0: the clock's */
+	uint64_t sent_usec;       /* the wall clock when it went */
+	uint64_t insert_id;       /* the first id a result end of it reported; 0: none */
+	uint8_t insert_ids;       /* how many of its result ends reported one (at most 2 counted) */
 };
 
 enum txn_end {
@@ -82,7 +88,10 @@ struct txn {
 	uint64_t id;              /* per session, from 1 */
 	struct txn_stmt *stmts;
 	size_t nstmts, cap;
+	size_t kept_bytes;        /* the statements' args together */
 	bool wrote;               /* some statement reported affected rows or an insert id */
+	bool kept_all;            /* stmts holds every command since it began */
+	bool began_mid_command;   /* its first command also ended the one before ("COMMIT; INSERT ...") */
 };
 
 struct session_hooks {
@@ -137,6 +146,13 @@ struct session_inject_ops {
 #define SESSION_INJECT_MAX 4
 #define SESSION_INJECT_COLUMNS 16
 bool session_inject(struct session *s, const char *sql, size_t len, const struct session_inject_ops *ops, void *arg);
+
+/* Fix the server's clock for the command a before_command hook is looking
+ * at: SET timestamp, injected as session_inject does (usec 0: the server's
+ * own clock again). The session layer keeps the value with the command,
+ * so that a transaction run again after a deadlock (redo.c) sees the same
+ * time. False as session_inject. */
+bool session_fix_time(struct session *s, uint64_t usec);
 
 /* From on_result_end, at a result end that is not the response's last
  * (a statement of a multi-statement query): that result's last packet,

@@ -1061,11 +1061,7 @@ static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
 
 static void set_timestamp(struct rec_session *rs, struct session *s, uint64_t usec)
 {
-	char sql[64];
-	int n = usec ? snprintf(sql, sizeof(sql), "SET timestamp=%llu.%06llu", (unsigned long long)(usec / 1000000u),
-				(unsigned long long)(usec % 1000000u))
-		     : snprintf(sql, sizeof(sql), "SET timestamp=DEFAULT");
-	if (session_inject(s, sql, (size_t)n, NULL, NULL))
+	if (session_fix_time(s, usec))
 		rs->ts_fixed = usec != 0;
 }
 

@@ -128,6 +128,18 @@ bool session_inject(struct session *s, const char *sql, size_t len, const struct
 	return true;
 }
 
+bool session_fix_time(struct session *s, uint64_t usec)
+{
+	char sql[64];
+	int n = usec ? snprintf(sql, sizeof(sql), "SET timestamp=%llu.%06llu", (unsigned long long)(usec / 1000000u),
+				(unsigned long long)(usec % 1000000u))
+		     : snprintf(sql, sizeof(sql), "SET timestamp=DEFAULT");
+	if (!session_inject(s, sql, (size_t)n, NULL, NULL))
+		return false;
+	s->ctx.fixed_time_usec = usec;
+	return true;
+}
+
 /* Follow the response of the first injected statement still unanswered. */
 static void expect_injected(struct session *s)
 {
@@ -183,6 +195,8 @@ static bool answer_command(struct session *s, const struct hook_answer *ans)
 	return true;
 }
 
+static void expect_response(struct session *s, uint8_t code, bool injected);
+
 /* The hooks let the command go: to the server, and expect its response. */
 static void forward_command(struct session *s)
 {
@@ -194,6 +208,13 @@ static void forward_command(struct session *s)
 		session_fail_client(s, s->held_next_seq, ER_UNKNOWN_ERROR, "HY000", "acctgate: out of memory");
 		return;
 	}
+	expect_response(s, code, injected);
+}
+
+/* The command went (after the injected statements, if any): follow its
+ * response. */
+static void expect_response(struct session *s, uint8_t code, bool injected)
+{
 	if (injected) {
 		/* Its tracker starts once the injected responses are consumed. */
 		s->after_inject = code;
@@ -208,6 +229,19 @@ static void forward_command(struct session *s)
 	} else {
 		s->ctx.command = 0xff; /* COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA: no answer */
 	}
+}
+
+void relay_send_again(struct session *s, uint8_t *wire, size_t len, uint8_t code)
+{
+	bool injected = s->ninject > 0;
+	bool ok = (!injected || send_injected(s)) && iobuf_append(&s->server->out, wire, len);
+	free(wire);
+	if (!ok) {
+		session_close(s, "out of memory");
+		return;
+	}
+	s->response_crc = 0;
+	expect_response(s, code, injected);
 }
 
 /*
@@ -377,9 +411,12 @@ static bool pass_on(struct session *s, uint64_t total)
 {
 	struct iobuf *in = &s->server->in;
 	size_t n = iobuf_len(in) < total ? iobuf_len(in) : (size_t)total;
-	if (!s->infile_refused && !iobuf_append(&s->client->out, iobuf_peek(in), n)) {
-		session_close(s, "out of memory");
-		return false;
+	if (!s->infile_refused) {
+		if (!iobuf_append(&s->client->out, iobuf_peek(in), n)) {
+			session_close(s, "out of memory");
+			return false;
+		}
+		redo_digest(s, iobuf_peek(in), n);
 	}
 	conn_consume(s->server, n);
 	s->pass_remaining = total - n;
@@ -452,6 +489,8 @@ static void run_result_hooks(struct session *s)
 	finish_response(s);
 }
 
+static void hold_final(struct session *s, uint8_t *wire, size_t len);
+
 /* The final packet of a response, whole at the front of the server input. */
 static void on_final_packet(struct session *s, size_t wire)
 {
@@ -476,16 +515,43 @@ static void on_final_packet(struct session *s, size_t wire)
 		finish_response(s);
 		return;
 	}
-	s->held_final = malloc(wire);
-	if (!s->held_final) {
+	uint8_t *copy = malloc(wire);
+	if (!copy) {
 		session_close(s, "out of memory");
 		return;
 	}
-	memcpy(s->held_final, iobuf_peek(in), wire);
-	s->held_final_len = wire;
+	memcpy(copy, iobuf_peek(in), wire);
 	conn_consume(s->server, wire);
+	redo_digest(s, copy, wire);
+	hold_final(s, copy, wire);
+}
+
+/* The final packet (owned) goes to the client through the hooks. */
+static void hold_final(struct session *s, uint8_t *wire, size_t len)
+{
+	s->held_final = wire;
+	s->held_final_len = len;
 	s->hook_pos = 0;
 	run_result_hooks(s);
+}
+
+void relay_deliver_final(struct session *s, uint8_t *wire, size_t len, const struct proto_result_end *end)
+{
+	session_set_state(s, S_COMMAND);
+	s->tracker.last = *end;
+	s->tracker.state = TRK_IDLE;
+	txn_on_result_end(s, end, wire + PROTO_HEADER_LEN, len - PROTO_HEADER_LEN);
+	if (session_gate(s)->nhooks == 0) {
+		bool ok = iobuf_append(&s->client->out, wire, len);
+		free(wire);
+		if (!ok) {
+			session_close(s, "out of memory");
+			return;
+		}
+		finish_response(s);
+		return;
+	}
+	hold_final(s, wire, len);
 }
 
 /*
@@ -651,7 +717,11 @@ void relay_server_input(struct session *s)
 		if (s->tracker.command == COM_STMT_PREPARE && s->tracker.state == TRK_FIRST && peek >= 9 && payload[0] == 0x00)
 			note_prepare_ok(s, payload);
 		struct proto_error perr = {0};
+		enum proto_tracker_state before = s->tracker.state;
 		enum proto_tracker_event ev = proto_tracker_feed(&s->tracker, payload, peek, h.payload_len, &perr);
+		if (ev == TRK_EV_DONE && before == TRK_FIRST && s->state == S_COMMAND && s->tracker.last.kind == END_ERR &&
+		    h.payload_len <= TRACKER_PEEK && redo_take_error(s, wire))
+			return; /* the transaction runs again first (redo.c) */
 		if (ev == TRK_EV_MALFORMED) {
 			log_error("session %llu: unexpected server packet in %s: %s at byte %zu (expected %llu, got %llu); "
 				  "closing",

@@ -5,7 +5,8 @@
  *   accept -> S_CONNECTING -> S_CLIENT_HELLO [-> S_CLIENT_TLS -> S_CLIENT_HELLO]
  *          [-> S_UPSTREAM_TLS] -> S_AUTH -> S_IDLE <-> S_COMMAND ... -> S_CLOSING
  *   (S_COMMAND_HELD and S_RESULT_HELD: a hook holds the command or the
- *   response's final packet; see hooks.h)
+ *   response's final packet, see hooks.h; S_REPLAY: the transaction runs
+ *   again after a deadlock, see redo.c)
  *
  * A session closes when either side does. An upstream that drops mid-session
  * closes the client too: reconnecting behind its back would silently lose its
@@ -37,7 +38,7 @@ static const char *const state_names[] = {
 	[S_CONNECTING] = "connecting",	   [S_CLIENT_HELLO] = "client-hello", [S_CLIENT_TLS] = "client-tls",
 	[S_UPSTREAM_TLS] = "upstream-tls", [S_AUTH] = "auth",		      [S_IDLE] = "idle",
 	[S_COMMAND_HELD] = "command-held", [S_COMMAND] = "command",	      [S_RESULT_HELD] = "result-held",
-	[S_RESPONSE_PAUSED] = "response-paused", [S_CLOSING] = "closing",
+	[S_RESPONSE_PAUSED] = "response-paused", [S_REPLAY] = "replay", [S_CLOSING] = "closing",
 };
 
 const char *session_state_name(enum session_state st) { return state_names[st]; }
@@ -77,7 +78,7 @@ bool session_held(const struct session *s)
 
 bool session_busy(const struct session *s)
 {
-	return s->ctx.in_transaction || s->state == S_COMMAND || session_held(s);
+	return s->ctx.in_transaction || s->state == S_COMMAND || s->state == S_REPLAY || session_held(s);
 }
 
 void session_set_state(struct session *s, enum session_state st)
@@ -134,6 +135,7 @@ static void session_free(struct session *s)
 	struct worker *w = s->worker;
 	txn_on_close(s);
 	relay_free_injected(s);
+	redo_free(s);
 	struct gate *g = w->gate;
 	for (int i = 0; i < g->nhooks; i++)
 		if (g->hooks[i]->on_session_end)
@@ -317,6 +319,9 @@ static void server_on_read(void *arg)
 	case S_COMMAND:
 		relay_server_input(s);
 		break;
+	case S_REPLAY:
+		redo_server_input(s);
+		break;
 	case S_IDLE:
 		/* Unsolicited (a server shutting down or killing us sends an
 		 * ERR before closing): pass it on as it is. */
@@ -332,7 +337,7 @@ static void server_on_read(void *arg)
 		const char *lost = s->ctx.in_transaction ? "; the open transaction is lost" : "";
 		if (c->failed)
 			snprintf(why, sizeof(why), "database server connection failed (%s)%s", c->why, lost);
-		else if (s->state == S_COMMAND)
+		else if (s->state == S_COMMAND || s->state == S_REPLAY)
 			snprintf(why, sizeof(why), "database server closed the connection during %s%s",
 				 proto_command_name(s->ctx.command), lost);
 		else if (s->state == S_AUTH)

@@ -8,8 +8,11 @@
  *              streaming responses, backpressure, LOCAL INFILE
  *   txn.c      what the server-side session is in: database, autocommit,
  *              the open transaction and its statements
+ *   redo.c     after a deadlock or a lock wait timeout: the transaction
+ *              run again, compared with what the client got, before the
+ *              failed command goes again
  *
- * Nothing outside these four files includes this header.
+ * Nothing outside these five files includes this header.
  */
 #ifndef ACCTGATE_SESSION_INT_H
 #define ACCTGATE_SESSION_INT_H
@@ -65,6 +68,8 @@ enum session_state {
 	S_RESPONSE_PAUSED, /* a hook paused the response at a result end before its last: that
 	                      packet (paused_wire bytes at the server input's front) and all after it
 	                      wait, the server is not read */
+	S_REPLAY,        /* the command got a deadlock or lock wait timeout: redo.c runs the
+	                    transaction again on the server leg; the client waits */
 	S_CLOSING,       /* flushing the last bytes, then freed */
 };
 
@@ -85,6 +90,7 @@ struct session_context {
 	char pending_database[256]; /* COM_INIT_DB's schema, applied on its OK */
 	char pending_user[128];     /* COM_CHANGE_USER's, applied on its OK */
 	char pending_user_db[256];
+	uint64_t fixed_time_usec;   /* the last session_fix_time; 0: the server's clock */
 	bool txn_open;              /* txn.c: a transaction (or autocommit statement) runs */
 	struct txn txn;
 	uint64_t next_txn_id;
@@ -165,6 +171,26 @@ struct session {
 	struct hook_answer answer;
 	uint8_t answer_seq;
 
+	/* redo.c: the response's CRC-32C so far (what the client got), and a
+	 * replay in progress (S_REPLAY). */
+	uint32_t response_crc;
+	struct redo {
+		int step;                 /* enum redo_step (redo.c) */
+		int attempt;              /* replays of the failed command so far */
+		bool whole;               /* the transaction runs again, not only the failed command */
+		bool undone;              /* the replay's ROLLBACK ran */
+		uint8_t *err;             /* the ERR the client gets if it gives up, header included */
+		size_t err_len;
+		struct proto_result_end err_end;
+		size_t next;              /* the statement whose response is awaited */
+		int awaiting;             /* responses of acctgate's own statements still to come */
+		uint32_t crc;             /* of the replayed response being read */
+		uint64_t skip;            /* bytes of a packet still to read past (and digest) */
+		bool in_chunk;            /* the previous chunk was 0xFFFFFF long */
+		bool in_trans;            /* the server's answer to SELECT @@in_transaction */
+		struct event *timer;      /* the backoff before an attempt */
+	} redo;
+
 	void *hook_data[HOOKS_MAX];   /* session_hook_data */
 	struct session_context ctx;
 };
@@ -210,6 +236,28 @@ void relay_release(struct session *s);           /* session_release */
 void relay_release_error(struct session *s, const struct hook_answer *answer); /* session_release_error */
 void relay_free_injected(struct session *s);     /* statements queued when the session ends */
 void relay_enter_idle(struct session *s);
+/* The client's command goes again (redo.c): `wire` (owned, freed here)
+ * after what session_inject queued; its response then streams to the
+ * client as if it were the first. */
+void relay_send_again(struct session *s, uint8_t *wire, size_t len, uint8_t code);
+/* A final packet acctgate kept (redo.c gave up: the original ERR, `wire`
+ * owned) reaches the client the way one from the server would, through
+ * the result end's and the hooks' handling. */
+void relay_deliver_final(struct session *s, uint8_t *wire, size_t len, const struct proto_result_end *end);
+
+/* redo.c */
+/* The response's first packet is its final ERR, `wire` bytes at the
+ * server input's front (sequence id as the client sees it): true when it
+ * is a deadlock or lock wait timeout the transaction can be run again for
+ * (the session is then in S_REPLAY and owns the packet), false when it
+ * goes to the client as it is. */
+bool redo_take_error(struct session *s, size_t wire);
+void redo_server_input(struct session *s); /* S_REPLAY: server input */
+/* Bytes of the response on their way to the client: its digest, to
+ * compare a replay's with. */
+void redo_digest(struct session *s, const uint8_t *p, size_t n);
+void redo_on_command(struct session *s);   /* a new client command: its attempts count from 0 */
+void redo_free(struct session *s);
 
 /* txn.c */
 /* A command is about to be forwarded (after the hooks let it go). */

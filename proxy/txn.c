@@ -13,7 +13,8 @@
  * both (each with the result ends it had so far).
  *
  * The statements of the open transaction are copied only when a hook asks
- * for them (on_txn_end): the hot path without hooks copies nothing.
+ * for them (on_txn_end) or a deadlock may replay them ([throttle]
+ * replay_attempts, up to replay_max_bytes): otherwise nothing is copied.
  */
 #include "session_int.h"
 
@@ -36,7 +37,20 @@ static bool rolls_back_transaction(uint16_t code)
 	return code == ER_LOCK_DEADLOCK || code == ER_XA_RBROLLBACK || code == ER_XA_RBDEADLOCK;
 }
 
-static bool keeps_statements(const struct session *s) { return session_gate(s)->hooks_keep_statements; }
+/* Hooks that see whole transactions need every statement; a replay after
+ * a deadlock (redo.c) needs them only up to replay_max_bytes. */
+static bool hooks_keep(const struct session *s) { return session_gate(s)->hooks_keep_statements; }
+static bool keeps_statements(const struct session *s)
+{
+	return hooks_keep(s) || session_cfg(s)->throttle_replay_attempts > 0;
+}
+
+static uint64_t wall_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void free_statements(struct txn *t)
 {
@@ -45,6 +59,7 @@ static void free_statements(struct txn *t)
 	free(t->stmts);
 	t->stmts = NULL;
 	t->nstmts = t->cap = 0;
+	t->kept_bytes = 0;
 }
 
 /* Keep a copy of the command for the hooks; false when out of memory. */
@@ -78,6 +93,7 @@ static bool keep_statement(struct txn *t, const struct hook_command *cmd)
 		free(whole);
 	}
 	st->args_len = len;
+	t->kept_bytes += len;
 	t->nstmts++;
 	return true;
 }
@@ -88,6 +104,8 @@ static void begin(struct session *s)
 	c->txn_open = true;
 	c->txn.id = ++c->next_txn_id;
 	c->txn.wrote = false;
+	c->txn.kept_all = keeps_statements(s);
+	c->txn.began_mid_command = false;
 	struct gate *g = session_gate(s);
 	for (int i = 0; i < g->nhooks; i++)
 		if (g->hooks[i]->on_txn_begin)
@@ -111,10 +129,26 @@ void txn_on_command(struct session *s, const struct hook_command *cmd)
 	s->worker->commands++; /* the worker's own thread: read there by the admin port */
 	if (!c->txn_open)
 		begin(s);
-	if (keeps_statements(s) && !keep_statement(&c->txn, cmd))
+	redo_on_command(s);
+	struct txn *t = &c->txn;
+	if (!hooks_keep(s) && !t->kept_all)
+		return; /* past replay_max_bytes: nothing replays it */
+	if (!keep_statement(t, cmd)) {
+		t->kept_all = false;
 		log_error("session %llu: out of memory keeping transaction %llu's statement: its hooks see it "
-			  "incomplete",
-			  (unsigned long long)s->id, (unsigned long long)c->txn.id);
+			  "incomplete, and a deadlock in it goes to the client",
+			  (unsigned long long)s->id, (unsigned long long)t->id);
+		return;
+	}
+	struct txn_stmt *st = &t->stmts[t->nstmts - 1];
+	st->fixed_time_usec = c->fixed_time_usec;
+	st->sent_usec = wall_usec();
+	s->response_crc = 0;
+	if (!hooks_keep(s) && t->kept_bytes > (size_t)session_cfg(s)->throttle_replay_max_bytes) {
+		/* Too big to replay: keep nothing more (the cap bounds memory). */
+		free_statements(t);
+		t->kept_all = false;
+	}
 }
 
 /* An OK that reports session-state changes: pick up a new default
@@ -144,6 +178,8 @@ void txn_on_result_end(struct session *s, const struct proto_result_end *e, cons
 			note_session_state(s, p, len);
 		if (e->kind == END_OK && c->command == COM_INIT_DB && c->pending_database[0])
 			memcpy(c->database, c->pending_database, sizeof(c->database));
+		if (e->kind == END_OK && (c->command == COM_CHANGE_USER || c->command == COM_RESET_CONNECTION))
+			c->fixed_time_usec = 0; /* the server reset the session's variables */
 		if (e->kind == END_OK && c->command == COM_CHANGE_USER) {
 			memcpy(c->user, c->pending_user, sizeof(c->user));
 			memcpy(c->database, c->pending_user_db, sizeof(c->database));
@@ -155,10 +191,19 @@ void txn_on_result_end(struct session *s, const struct proto_result_end *e, cons
 	if (!c->txn_open && (c->in_transaction || rolled_back)) {
 		/* A second transaction inside the same multi-statement command. */
 		begin(s);
+		c->txn.began_mid_command = true;
 	}
 	struct txn *t = &c->txn;
-	if (t->nstmts > 0)
-		t->stmts[t->nstmts - 1].end = *e;
+	if (t->nstmts > 0) {
+		struct txn_stmt *st = &t->stmts[t->nstmts - 1];
+		st->end = *e;
+		if (e->kind == END_OK && e->last_insert_id) {
+			if (!st->insert_ids)
+				st->insert_id = e->last_insert_id;
+			if (st->insert_ids < 2)
+				st->insert_ids++;
+		}
+	}
 	if (e->kind == END_OK && (e->affected_rows > 0 || e->last_insert_id > 0))
 		t->wrote = true;
 	struct gate *g = session_gate(s);
@@ -201,6 +246,8 @@ void txn_on_command_done(struct session *s)
 			  c->autocommit ? "on" : "off", c->in_transaction ? "in transaction" : "no transaction",
 			  c->status_flags);
 	}
+	if (c->txn_open && c->txn.nstmts > 0)
+		c->txn.stmts[c->txn.nstmts - 1].response_crc = s->response_crc;
 	/* A command without a result end (COM_STATISTICS' bare text) leaves a
 	 * transaction of its own open only if the server had one. */
 	if (c->txn_open && !c->in_transaction)

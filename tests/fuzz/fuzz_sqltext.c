@@ -2,7 +2,8 @@
  * fuzz_sqltext.c - the SQL lexer over arbitrary bytes. Oracles: the
  * statements of a text lie inside it, in order, without overlap, each
  * non-empty with no blank at either edge, and each read alone (with the
- * byte that ended it) splits into exactly itself; facts name a known kind and only known unsafe bits; a
+ * byte that ended it) splits into exactly itself; facts name a known kind and only known unsafe bits, and a
+ * statement that assigns a user variable is never one a replay runs again; a
  * digest is NUL-terminated inside its buffer, free of control bytes, and a
  * short buffer gets a prefix of the full text (less a partial UTF-8
  * character at most) with the same hash; the throttle's matcher takes any
@@ -27,6 +28,10 @@ static void check_facts(const char *p, size_t len)
 	for (uint32_t i = 0; i < SQL_UNSAFE_COUNT; i++)
 		if (f.unsafe & (1u << i))
 			FUZZ_CHECK(strcmp(sql_unsafe_reason(1u << i), "unknown") != 0);
+	/* A replay refuses what writes a user variable, whatever else. */
+	const char *why = sql_not_rerunnable(p, len);
+	FUZZ_CHECK(!f.writes_user_vars || why != NULL);
+	FUZZ_CHECK(!why || strlen(why) > 0);
 }
 
 /* The digest into a full-size buffer and into one of `small` bytes. */

@@ -643,6 +643,88 @@ static void test_user_vars(void **state)
 			fail_msg("\"%s\" reads no user variable", no_reads[i]);
 }
 
+static void test_writes_user_vars(void **state)
+{
+	static const char *const writes[] = {
+		"set @a = 1",
+		"SET @a := @b",
+		"set @a = 1, @b = 2",
+		"select @x := 1",
+		"select a, b into @x, @y from t",
+		"update t set a = (@n := @n + 1)",
+		"set @a = (select @b := 1, @c)",
+	};
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+		if (!facts(writes[i]).writes_user_vars)
+			fail_msg("\"%s\" assigns a user variable", writes[i]);
+	static const char *const no_writes[] = {
+		"select @x",
+		"insert into t values (@x)",
+		"select @x = 1",
+		"set @@session.sql_mode = 'ANSI'",
+		"set autocommit = 0",
+		"select ':=', '@x := 1'",
+		"grant all on *.* to 'u'@'localhost'",
+	};
+	for (size_t i = 0; i < sizeof(no_writes) / sizeof(no_writes[0]); i++)
+		if (facts(no_writes[i]).writes_user_vars)
+			fail_msg("\"%s\" assigns no user variable", no_writes[i]);
+}
+
+/* What a deadlock replay may run again: all of it inside the transaction. */
+static void test_rerunnable(void **state)
+{
+	static const char *const yes[] = {
+		"select lft from assoc_table where deleted = 0 for update",
+		"SELECT @@in_transaction",
+		"select @x",
+		"set autocommit=0",
+		"SET NAMES utf8mb4",
+		"set session transaction isolation level read committed",
+		"use slurm_acct_db",
+		"begin",
+		"start transaction",
+		"savepoint a",
+		"rollback to savepoint a",
+		"insert into t (a, mod_time) values (1, UNIX_TIMESTAMP()) on duplicate key update a = VALUES(a)",
+		"replace into t values (1)",
+		"update assoc_table set rgt = rgt + 2 where rgt > 10",
+		"delete from job_table where time_end < 5 limit 50000",
+		"insert into u select * from t",
+		"insert into t values (uuid(), rand())",
+		"show warnings",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		const char *why = sql_not_rerunnable(yes[i], strlen(yes[i]));
+		if (why)
+			fail_msg("\"%s\" may run again, not: %s", yes[i], why);
+	}
+	static const char *const no[] = {
+		"call p()",
+		"create temporary table x (a int)",
+		"drop table t",
+		"load data local infile 'f' into table t",
+		"prepare s from 'select 1'",
+		"execute s",
+		"lock tables t write",
+		"xa start 'x'",
+		"set @n = 1",
+		"select @n := a from t",
+		"select a into @x from t",
+		"select a from t into outfile '/tmp/x'",
+		"select get_lock('x', 1)",
+		"do release_lock('x')",
+		"select sleep(1)",
+		"insert into t values (load_file('/etc/passwd'))",
+		"update t set a = (@n := @n + 1)",
+		"grant select on *.* to u",
+		"handler t open",
+	};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (!sql_not_rerunnable(no[i], strlen(no[i])))
+			fail_msg("\"%s\" must not run again", no[i]);
+}
+
 static void test_for_update_and_into(void **state)
 {
 	assert_true(facts("select * from t where a = 1 for update").for_update);
@@ -855,6 +937,8 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_on_duplicate_key),
 		cmocka_unit_test(test_user_vars),
+		cmocka_unit_test(test_writes_user_vars),
+		cmocka_unit_test(test_rerunnable),
 		cmocka_unit_test(test_for_update_and_into),
 		cmocka_unit_test(test_facts_clean),
 		cmocka_unit_test(test_digest_literals),
