@@ -135,6 +135,7 @@ enum rec_wait {
 	WAIT_CUT,     /* the command waits for a snapshot's cut to end */
 	WAIT_CUT_COMMIT, /* a wrapped write's answer waits for the cut, then its COMMIT goes */
 	WAIT_PREPARE, /* the command is held until its PREPARE is written */
+	WAIT_PREPARE_COMMIT, /* a wrapped write's answer waits for its PREPARE, then its COMMIT goes */
 	WAIT_COMMITS, /* the final packet is held until the COMMIT records are durable */
 };
 
@@ -178,8 +179,10 @@ struct rec_session {
 	bool marked;              /* its PREPARE says a commit marker goes with it */
 	bool inflight;            /* counted in recorder.inflight until its answer */
 	bool wrapped;             /* an autocommit write run as BEGIN ... COMMIT by acctgate */
+	bool clock_queued;        /* take_clock queued the update; read_clock follows */
 	uint64_t clock;           /* the commit clock this commit took (indoubt.h), 0 = none */
 	uint64_t reserved;        /* journal room its PREPARE reserved for the outcome */
+	char refused_why[96];     /* why a wrapped write's commit was refused */
 	enum rec_wait wait;
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -456,15 +459,15 @@ static void forget_transaction(struct rec_session *rs)
 /* Can a commit marker prove this command's commit? Only an explicit
  * COMMIT, inside a transaction the marker joins (in autocommit the marker
  * would commit on its own, proving nothing), and alone in its command (so
- * the commit clock that goes with it is taken right before it). */
-static bool markable(const struct rec_session *rs)
+ * the commit clock that goes with it is taken right before it); or the
+ * COMMIT acctgate sends for a wrapped autocommit write (`wrapped`), whose
+ * marker goes with it (queue_wrap_commit). */
+static bool markable(const struct rec_session *rs, bool wrapped)
 {
 	const struct recorder *rec = rs->rec;
 	if (!rec->markers[0] || atomic_load(&rec->markers_off))
 		return false;
-	/* A wrapped autocommit write: its marker goes with the COMMIT
-	 * acctgate sends for it (queue_wrap_commit). */
-	if (rs->wrapped)
+	if (wrapped)
 		return true;
 	return rs->nst == 1 && rs->st[0].facts.kind == SQL_COMMIT &&
 	       (session_in_transaction(rs->s) || !session_autocommit(rs->s));
@@ -484,14 +487,23 @@ static void marker_done(void *arg, struct session *s, const struct proto_result_
 
 static const struct session_inject_ops marker_ops = {.on_done = marker_done};
 
-/* The marker row, inside the transaction, right before its COMMIT. */
+/* The marker row, inside the transaction, right before its COMMIT and
+ * after the commit clock's update (take_clock): it carries the clock value
+ * too, so that a commit resolved from it at a later start is ordered among
+ * the others exactly (journal_walk.h). */
 static void inject_marker(struct rec_session *rs, uint64_t prepare_seq)
 {
-	char sql[256];
+	struct recorder *rec = rs->rec;
+	char clock[192] = "0";
+	if (!atomic_load(&rec->clock_off))
+		snprintf(clock, sizeof(clock), "COALESCE((SELECT n FROM %s.clock WHERE run_id = %llu), 0)", rec->markers,
+			 (unsigned long long)rec->run_id);
+	char sql[512];
 	int n = snprintf(sql, sizeof(sql),
-			 "INSERT INTO %s.commits VALUES (%llu, %llu, %llu) ON DUPLICATE KEY UPDATE prepare_seq = %llu",
-			 rs->rec->markers, (unsigned long long)rs->rec->run_id, (unsigned long long)rs->id,
-			 (unsigned long long)prepare_seq, (unsigned long long)prepare_seq);
+			 "INSERT INTO %s.commits (run_id, session_id, prepare_seq, clock) VALUES (%llu, %llu, %llu, %s) "
+			 "ON DUPLICATE KEY UPDATE prepare_seq = VALUES(prepare_seq), clock = VALUES(clock)",
+			 rec->markers, (unsigned long long)rec->run_id, (unsigned long long)rs->id,
+			 (unsigned long long)prepare_seq, clock);
 	if (!session_inject(rs->s, sql, (size_t)n, &marker_ops, rs))
 		log_warning("session %llu: cannot queue the commit marker of PREPARE %llu; a crash now leaves it in "
 			    "doubt",
@@ -538,21 +550,37 @@ static const struct session_inject_ops clock_read_ops = {.on_row = clock_row, .o
 /* The commit clock, inside the transaction, right before its COMMIT: the
  * row's lock makes the value the server's commit order. Only right before
  * the COMMIT: taken earlier, its lock would be held while the
- * transaction's own statements wait for others' locks. */
+ * transaction's own statements wait for others' locks. take_clock queues
+ * the update, read_clock the read of the value (the marker goes between,
+ * when there is one). */
 static void take_clock(struct rec_session *rs)
 {
 	struct recorder *rec = rs->rec;
 	rs->clock = 0;
+	rs->clock_queued = false;
 	if (!rec->markers[0] || atomic_load(&rec->clock_off))
 		return;
-	char update[256], read[256];
-	int n1 = snprintf(update, sizeof(update), "UPDATE %s.clock SET n = n + 1 WHERE run_id = %llu", rec->markers,
-			  (unsigned long long)rec->run_id);
-	int n2 = snprintf(read, sizeof(read), "SELECT n FROM %s.clock WHERE run_id = %llu", rec->markers,
-			  (unsigned long long)rec->run_id);
-	if (!session_inject(rs->s, update, (size_t)n1, &clock_update_ops, rs) ||
-	    !session_inject(rs->s, read, (size_t)n2, &clock_read_ops, rs))
+	char update[256];
+	int n = snprintf(update, sizeof(update), "UPDATE %s.clock SET n = n + 1 WHERE run_id = %llu", rec->markers,
+			 (unsigned long long)rec->run_id);
+	rs->clock_queued = session_inject(rs->s, update, (size_t)n, &clock_update_ops, rs);
+	if (!rs->clock_queued)
 		log_warning("session %llu: cannot queue the commit clock; this commit is ordered by its answer",
+			    (unsigned long long)rs->id);
+}
+
+static void read_clock(struct rec_session *rs)
+{
+	struct recorder *rec = rs->rec;
+	if (!rs->clock_queued)
+		return;
+	rs->clock_queued = false;
+	char read[256];
+	int n = snprintf(read, sizeof(read), "SELECT n FROM %s.clock WHERE run_id = %llu", rec->markers,
+			 (unsigned long long)rec->run_id);
+	if (!session_inject(rs->s, read, (size_t)n, &clock_read_ops, rs))
+		log_warning("session %llu: cannot queue the read of the commit clock; this commit is ordered by its "
+			    "answer",
 			    (unsigned long long)rs->id);
 }
 
@@ -600,8 +628,9 @@ static void release_reservation(struct rec_session *rs)
 }
 
 /* The PREPARE for the held command: the transaction so far, then the
- * command's own statements, which have not run yet (no results). */
-static bool write_prepare(struct rec_session *rs)
+ * command's own statements that have not run yet (no results). `wrapped`:
+ * for the COMMIT of a wrapped autocommit write, whose statement has run. */
+static bool write_prepare(struct rec_session *rs, bool wrapped)
 {
 	size_t total = rs->n + rs->nst;
 	struct jstmt *js = calloc(total ? total : 1, sizeof(*js));
@@ -622,7 +651,7 @@ static bool write_prepare(struct rec_session *rs)
 					 .insert_id = r->insert_id,
 					 .warnings = r->warnings};
 	}
-	for (size_t i = 0; i < rs->nst; i++) {
+	for (size_t i = rs->next; i < rs->nst; i++) {
 		const struct cmd_stmt *c = &rs->st[i];
 		if (recordable(&c->facts, rs->text + c->start, c->len))
 			js[k++] = (struct jstmt){.text = rs->text + c->start, .len = c->len,
@@ -635,7 +664,7 @@ static bool write_prepare(struct rec_session *rs)
 		t.ctx = rs->ctx;
 	t.stmts = js;
 	t.nstmts = k;
-	rs->marked = markable(rs);
+	rs->marked = markable(rs, wrapped);
 	t.flags = rs->marked ? JTXN_MARKED : 0;
 	struct completion *c = completion_new(rs, C_PREPARE);
 	release_reservation(rs);
@@ -705,38 +734,58 @@ static void inflight_done(struct rec_session *rs)
  * Completions (writer thread -> worker)
  * ------------------------------------------------------------------------ */
 
+static bool queue_wrap_commit(struct rec_session *rs);
+static void refuse_wrapped(struct rec_session *rs, const char *why, bool from_hook);
+
 static void prepare_done(struct rec_session *rs, const struct completion *c)
 {
 	struct recorder *rec = rs->rec;
 	struct session *s = rs->s;
+	bool wrapped = rs->wait == WAIT_PREPARE_COMMIT;
 	rs->wait = WAIT_NONE;
 	if (c->err == 0) {
 		rs->prepare_seq = c->seq;
 		rs->prepare_resolved = false;
 		rs->commit_sent = true;
-		if (rs->marked && !rs->wrapped) {
-			inject_marker(rs, c->seq);
+		if (wrapped) {
+			if (queue_wrap_commit(rs))
+				session_send_injected(s);
+			else
+				session_release(s);
+			return;
+		}
+		if (rs->marked) {
 			take_clock(rs);
+			inject_marker(rs, c->seq);
+			read_clock(rs);
 		}
 		session_release(s);
 		return;
 	}
 	if (rec->on_error == JOURNAL_ON_ERROR_CONTINUE) {
 		rs->reserved = 0;
+		rs->marked = false; /* no PREPARE for a marker to name */
 		atomic_fetch_add(&rec->gaps, 1);
 		log_error("session %llu: the journal cannot record transaction %llu (%s); committing it UNRECORDED "
 			  "([journal] on_error = continue)",
 			  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
 		rs->commit_sent = true;
-		session_release(s);
+		if (wrapped && queue_wrap_commit(rs))
+			session_send_injected(s);
+		else
+			session_release(s);
 		return;
 	}
 	atomic_fetch_add(&rec->refused, 1);
-	inflight_done(rs);
 	rs->reserved = 0; /* the PREPARE was not written: nothing was reserved */
 	log_error("session %llu: the journal cannot record transaction %llu (%s): its commit is refused and it is "
 		  "rolled back",
 		  (unsigned long long)rs->id, (unsigned long long)rs->txn_id, strerror(c->err));
+	if (wrapped) {
+		refuse_wrapped(rs, strerror(c->err), false);
+		return;
+	}
+	inflight_done(rs);
 	struct hook_answer ans = {.code = ER_ERROR_DURING_COMMIT, .sql_state = "HY000"};
 	snprintf(ans.message, sizeof(ans.message),
 		 "acctgate: the journal cannot record this transaction (%s); it was rolled back", strerror(c->err));
@@ -1081,6 +1130,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	rs->prepare_seq = 0;
 	rs->prepare_resolved = true;
 	rs->commit_sent = false;
+	rs->marked = false;
 	rs->clock = 0; /* a commit that took it and failed rolled it back too */
 	switch (cmd->code) {
 	case COM_QUERY:
@@ -1153,13 +1203,11 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 		set_timestamp(rs, s, 0);
 	}
 	rs->wrapped = writes && wrappable(rs, s) && session_inject(s, "BEGIN", 5, NULL, NULL);
-	if (!commits || !(rs->wrote || writes))
-		return HOOK_FORWARD;
 	/* A wrapped write commits only at the COMMIT acctgate sends after it:
-	 * that is where a snapshot's cut holds it (before_result_end), not
-	 * here, where it may still wait for row locks. */
-	if (rs->wrapped)
-		return prepare_and_hold(rs, answer);
+	 * its PREPARE and a snapshot's cut wait for that (before_result_end),
+	 * not here, where the statement may still wait for row locks. */
+	if (rs->wrapped || !commits || !(rs->wrote || writes))
+		return HOOK_FORWARD;
 	if (waits_for_cut(rs)) {
 		rs->wait = WAIT_CUT;
 		return HOOK_HOLD;
@@ -1170,7 +1218,7 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 /* Hold the command until its PREPARE is written. */
 static enum hook_verdict prepare_and_hold(struct rec_session *rs, struct hook_answer *answer)
 {
-	if (!write_prepare(rs)) {
+	if (!write_prepare(rs, false)) {
 		inflight_done(rs);
 		log_error("session %llu: out of memory writing a PREPARE record; commit refused", (unsigned long long)rs->id);
 		answer->code = ER_ERROR_DURING_COMMIT;
@@ -1339,10 +1387,11 @@ static const struct session_inject_ops wrap_commit_ops;
 /* The clock and the COMMIT of a wrapped autocommit write, queued. */
 static bool queue_wrap_commit(struct rec_session *rs)
 {
-	/* Marker, clock, COMMIT: SESSION_INJECT_MAX exactly. */
+	/* Clock, marker, clock read, COMMIT: SESSION_INJECT_MAX exactly. */
+	take_clock(rs);
 	if (rs->marked)
 		inject_marker(rs, rs->prepare_seq);
-	take_clock(rs);
+	read_clock(rs);
 	if (session_inject(rs->s, "COMMIT", 6, &wrap_commit_ops, rs))
 		return true;
 	log_error("session %llu: cannot send the COMMIT of a wrapped autocommit write; it commits at the session's "
@@ -1381,6 +1430,69 @@ static void wrap_committed(void *arg, struct session *s, const struct proto_resu
 
 static const struct session_inject_ops wrap_commit_ops = {.on_done = wrap_committed};
 
+/* The ROLLBACK of a wrapped write the journal could not record is done:
+ * the client gets the ERR in place of the statement's answer. */
+static void wrap_refused(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	if (end->kind == END_ERR)
+		log_error("session %llu: the server refused the ROLLBACK of an unrecorded autocommit write (ERR %u)",
+			  (unsigned long long)rs->id, end->err_code);
+	struct hook_answer ans = {.code = ER_ERROR_DURING_COMMIT, .sql_state = "HY000"};
+	snprintf(ans.message, sizeof(ans.message),
+		 "acctgate: the journal cannot record this transaction (%s); it was rolled back", rs->refused_why);
+	session_release_error(s, &ans);
+}
+
+static const struct session_inject_ops wrap_refused_ops = {.on_done = wrap_refused};
+
+/* A wrapped write the journal cannot record: rolled back, and its answer
+ * replaced by an ERR that says why. `from_hook`: called from
+ * before_result_end, whose HOOK_HOLD sends what was queued; else it is
+ * sent here. */
+static void refuse_wrapped(struct rec_session *rs, const char *why, bool from_hook)
+{
+	inflight_done(rs);
+	forget_transaction(rs);
+	rs->cmd_active = false;
+	rs->marked = false;
+	snprintf(rs->refused_why, sizeof(rs->refused_why), "%s", why);
+	if (session_inject(rs->s, "ROLLBACK", 8, &wrap_refused_ops, rs)) {
+		if (!from_hook)
+			session_send_injected(rs->s);
+		return;
+	}
+	log_error("session %llu: cannot queue the ROLLBACK of an unrecorded autocommit write; closing the session, "
+		  "which rolls it back",
+		  (unsigned long long)rs->id);
+	session_abort(rs->s, "an unrecorded autocommit write could not be rolled back");
+}
+
+/* The answer of a wrapped autocommit write is held and it may commit now:
+ * what wrote gets its PREPARE first, written now that the statement has
+ * run, so that a commit resolved from it at a later start has its insert
+ * id and the rest of its results (prepare_done then queues the COMMIT);
+ * what did not write commits (ends its BEGIN) at once. False when the
+ * answer is to go on unheld. */
+static bool wrap_commit(struct rec_session *rs, bool from_hook)
+{
+	if (rs->wrote && rs->n) {
+		if (write_prepare(rs, true)) {
+			rs->wait = WAIT_PREPARE_COMMIT;
+			return true;
+		}
+		log_error("session %llu: out of memory writing a PREPARE record; the autocommit write is refused",
+			  (unsigned long long)rs->id);
+		refuse_wrapped(rs, "out of memory", from_hook);
+		return true;
+	}
+	if (!queue_wrap_commit(rs))
+		return false;
+	if (!from_hook)
+		session_send_injected(rs->s);
+	return true;
+}
+
 static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
 					   const uint8_t *packet, size_t len, struct hook_answer *answer)
 {
@@ -1397,7 +1509,7 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 			rs->wait = WAIT_CUT_COMMIT;
 			return HOOK_HOLD;
 		}
-		if (queue_wrap_commit(rs))
+		if (wrap_commit(rs, true))
 			return HOOK_HOLD;
 	}
 	resolve_unused_prepare(rs);
@@ -1498,9 +1610,7 @@ static void resume_after_cut(struct worker *w, void *arg)
 		return;
 	if (rs->wait == WAIT_CUT_COMMIT) {
 		rs->wait = WAIT_NONE;
-		if (queue_wrap_commit(rs))
-			session_send_injected(s);
-		else
+		if (!wrap_commit(rs, false))
 			session_release(s);
 		return;
 	}

@@ -247,7 +247,7 @@ static void send_failed_again(struct session *s)
 		return;
 	}
 	struct gate *g = session_gate(s);
-	if (r->undone) {
+	if (r->whole) {
 		atomic_fetch_add(&g->replays, 1);
 		log_info("session %llu: %s in transaction %llu: its %zu earlier command(s) ran again with the results the "
 			 "client had; the failed %s goes again (attempt %d)",

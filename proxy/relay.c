@@ -225,6 +225,7 @@ static void expect_response(struct session *s, uint8_t code, bool injected)
 		s->server_in_chunk = false;
 		s->pass_remaining = 0;
 		s->infile_refused = false;
+		s->response_bytes = 0;
 		session_set_state(s, S_COMMAND);
 	} else {
 		s->ctx.command = 0xff; /* COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA: no answer */
@@ -417,6 +418,7 @@ static bool pass_on(struct session *s, uint64_t total)
 			return false;
 		}
 		redo_digest(s, iobuf_peek(in), n);
+		s->response_bytes += n;
 	}
 	conn_consume(s->server, n);
 	s->pass_remaining = total - n;
@@ -435,6 +437,19 @@ static void finish_response(struct session *s)
  * s->held_final, header included) and act on the verdict. The packet is
  * the client's unless a hook swallows it.
  */
+/* The ERR takes the held final packet's place and sequence id. */
+static void answer_final(struct session *s, const struct hook_answer *ans)
+{
+	uint8_t seq = s->held_final[PROTO_HEADER_LEN - 1];
+	free(s->held_final);
+	s->held_final = NULL;
+	if (!pio_write_err(&s->client->out, seq, ans->code, ans->sql_state, "%s", ans->message)) {
+		session_close(s, "out of memory");
+		return;
+	}
+	finish_response(s);
+}
+
 static void run_result_hooks(struct session *s)
 {
 	struct gate *g = session_gate(s);
@@ -446,15 +461,7 @@ static void run_result_hooks(struct session *s)
 		enum hook_verdict v = h->before_result_end(h->arg, s, &s->tracker.last, s->held_final + PROTO_HEADER_LEN,
 							   s->held_final_len - PROTO_HEADER_LEN, &ans);
 		if (v == HOOK_ANSWER) {
-			/* The ERR takes the final packet's place and sequence id. */
-			uint8_t seq = s->held_final[PROTO_HEADER_LEN - 1];
-			free(s->held_final);
-			s->held_final = NULL;
-			if (!pio_write_err(&s->client->out, seq, ans.code, ans.sql_state, "%s", ans.message)) {
-				session_close(s, "out of memory");
-				return;
-			}
-			finish_response(s);
+			answer_final(s, &ans);
 			return;
 		}
 		if (v == HOOK_HOLD) {
@@ -590,6 +597,7 @@ static void injected_done(struct session *s)
 		relay_enter_idle(s);
 		return;
 	}
+	s->response_bytes = 0;
 	if (!proto_tracker_begin(&s->tracker, s->after_inject, s->caps)) {
 		s->ctx.command = 0xff; /* a command without an answer */
 		relay_enter_idle(s);
@@ -719,8 +727,8 @@ void relay_server_input(struct session *s)
 		struct proto_error perr = {0};
 		enum proto_tracker_state before = s->tracker.state;
 		enum proto_tracker_event ev = proto_tracker_feed(&s->tracker, payload, peek, h.payload_len, &perr);
-		if (ev == TRK_EV_DONE && before == TRK_FIRST && s->state == S_COMMAND && s->tracker.last.kind == END_ERR &&
-		    h.payload_len <= TRACKER_PEEK && redo_take_error(s, wire))
+		if (ev == TRK_EV_DONE && before == TRK_FIRST && s->response_bytes == 0 && s->state == S_COMMAND &&
+		    s->tracker.last.kind == END_ERR && h.payload_len <= TRACKER_PEEK && redo_take_error(s, wire))
 			return; /* the transaction runs again first (redo.c) */
 		if (ev == TRK_EV_MALFORMED) {
 			log_error("session %llu: unexpected server packet in %s: %s at byte %zu (expected %llu, got %llu); "
@@ -802,6 +810,11 @@ uint8_t *session_held_final(struct session *s, size_t *len)
 
 void relay_release_error(struct session *s, const struct hook_answer *answer)
 {
+	if (s->state == S_RESULT_HELD) {
+		session_set_state(s, S_COMMAND);
+		answer_final(s, answer);
+		return;
+	}
 	if (s->state != S_COMMAND_HELD) {
 		log_error("session %llu: released with an error in %s, where no command is held",
 			  (unsigned long long)s->id, session_state_name(s->state));

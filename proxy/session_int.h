@@ -142,6 +142,7 @@ struct session {
 	struct proto_tracker tracker;
 	bool server_in_chunk;         /* the server's previous chunk was 0xFFFFFF long */
 	uint64_t pass_remaining;      /* bytes of the current server packet still to pass on unread */
+	uint64_t response_bytes;      /* of the command's response passed to the client so far */
 	uint64_t drop_remaining;      /* bytes of an injected statement's packet still to drop */
 	bool infile_refused;          /* a LOCAL INFILE request was refused; its ERR is pending */
 	uint8_t infile_client_seq;    /* the sequence id that ERR carries */

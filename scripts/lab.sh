@@ -168,6 +168,7 @@ LAB_PACKAGES=(
 	python3 # tests/integration/fake_dns.py
 	python3-cryptography # fake_mysql8.py's RSA key (caching_sha2_password), not in the stdlib
 	systemd lintian # tests/package: systemd-analyze on the unit, lintian on the .deb
+	gdb # journal_in_doubt: stops acctgate between a commit and its answer
 )
 
 # lab_install_deps: apt-get install whatever of LAB_PACKAGES is missing

@@ -69,13 +69,15 @@ static bool query(MYSQL *m, const char *sql, char *err, size_t err_len)
 	return false;
 }
 
-/* The sequence number the marker of (run, session) carries, 0 if none. */
-static bool marker_of(MYSQL *m, const char *schema, uint64_t run, uint64_t session, uint64_t *seq, char *err,
-		      size_t err_len)
+/* The sequence number the marker of (run, session) carries, 0 if none,
+ * and the commit clock value it took (0 if none). */
+static bool marker_of(MYSQL *m, const char *schema, uint64_t run, uint64_t session, uint64_t *seq, uint64_t *clock,
+		      char *err, size_t err_len)
 {
 	char sql[256];
-	snprintf(sql, sizeof(sql), "SELECT prepare_seq FROM %s." MARKERS_TABLE " WHERE run_id = %llu AND session_id = %llu",
-		 schema, (unsigned long long)run, (unsigned long long)session);
+	snprintf(sql, sizeof(sql),
+		 "SELECT prepare_seq, clock FROM %s." MARKERS_TABLE " WHERE run_id = %llu AND session_id = %llu", schema,
+		 (unsigned long long)run, (unsigned long long)session);
 	if (!query(m, sql, err, err_len))
 		return false;
 	MYSQL_RES *res = mysql_store_result(m);
@@ -85,8 +87,40 @@ static bool marker_of(MYSQL *m, const char *schema, uint64_t run, uint64_t sessi
 	}
 	MYSQL_ROW row = mysql_fetch_row(res);
 	*seq = row && row[0] ? strtoull(row[0], NULL, 10) : 0;
+	*clock = row && row[1] ? strtoull(row[1], NULL, 10) : 0;
 	mysql_free_result(res);
 	return true;
+}
+
+/* A markers table an earlier version created has no clock column: add it
+ * (that once needs ALTER on the schema, which the README's grant lacks;
+ * the error says so). */
+static bool add_clock_column(MYSQL *m, const char *schema, char *err, size_t err_len)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '" MARKERS_TABLE
+		 "' AND COLUMN_NAME = 'clock'",
+		 schema);
+	if (!query(m, sql, err, err_len))
+		return false;
+	MYSQL_RES *res = mysql_store_result(m);
+	if (!res) {
+		snprintf(err, err_len, "%s: %s", sql, mysql_error(m));
+		return false;
+	}
+	bool present = mysql_num_rows(res) > 0;
+	mysql_free_result(res);
+	if (present)
+		return true;
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s." MARKERS_TABLE " ADD COLUMN clock BIGINT UNSIGNED NOT NULL DEFAULT 0",
+		 schema);
+	if (query(m, sql, err, err_len))
+		return true;
+	size_t used = strlen(err);
+	snprintf(err + used, err_len - used, " (the markers table predates its clock column: grant ALTER on %s once)",
+		 schema);
+	return false;
 }
 
 /* The PREPARE at `seq`, decoded into t (free with jtxn_free_decoded and
@@ -119,8 +153,8 @@ static bool read_prepare(const char *dir, uint64_t seq, struct jtxn *t, uint8_t 
 static bool resolve_one(struct journal *j, const char *dir, MYSQL *m, const char *schema,
 			const struct journal_in_doubt *d, struct indoubt_report *rep, char *err, size_t err_len)
 {
-	uint64_t marked_seq;
-	if (!marker_of(m, schema, d->run_id, d->session_id, &marked_seq, err, err_len))
+	uint64_t marked_seq, clock;
+	if (!marker_of(m, schema, d->run_id, d->session_id, &marked_seq, &clock, err, err_len))
 		return false;
 	struct jtxn t;
 	uint8_t *buf = NULL;
@@ -131,6 +165,9 @@ static bool resolve_one(struct journal *j, const char *dir, MYSQL *m, const char
 	bool committed = marked_seq == d->seq;
 	t.prepare_seq = d->seq;
 	t.flags = committed ? JTXN_RESOLVED : 0;
+	/* Its place in the run's commit order; a commit rolled back gave
+	 * its clock value back, and the next commit took it. */
+	t.clock = committed ? clock : 0;
 	if (!committed)
 		t.nstmts = 0;
 	/* Its commit time is unknown; the PREPARE's is the closest known
@@ -173,9 +210,10 @@ bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct r
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s." MARKERS_TABLE
 		 " (run_id BIGINT UNSIGNED NOT NULL, session_id BIGINT UNSIGNED NOT NULL, prepare_seq BIGINT UNSIGNED "
-		 "NOT NULL, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
+		 "NOT NULL, clock BIGINT UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
 		 schema);
 	ok = ok && query(m, sql, err, err_len);
+	ok = ok && add_clock_column(m, schema, err, err_len);
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
 		 " (run_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, n BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB",

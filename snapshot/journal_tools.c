@@ -126,9 +126,13 @@ static bool cat_commit(void *arg, const struct journal_record *rec, const struct
 	FILE *out = c->out;
 	char when[48];
 	journal_format_time(rec->time_usec, when, sizeof(when));
-	fprintf(out, "-- seq %llu COMMIT at %s: session %llu of run %llu, transaction %llu, %zu statements\n",
+	char clock[40] = "";
+	if (t->clock)
+		snprintf(clock, sizeof(clock), ", clock %llu", (unsigned long long)t->clock);
+	fprintf(out, "-- seq %llu COMMIT at %s: session %llu of run %llu, transaction %llu, %zu statements%s%s\n",
 		(unsigned long long)rec->seq, when, (unsigned long long)t->session_id, (unsigned long long)t->run_id,
-		(unsigned long long)t->txn_id, t->nstmts);
+		(unsigned long long)t->txn_id, t->nstmts, clock,
+		(t->flags & JTXN_RESOLVED) ? ", resolved at a start from the server's marker" : "");
 	if (t->ctx.known && (!c->have_ctx || !same_context(&c->ctx, &t->ctx))) {
 		print_context(out, &t->ctx);
 		c->ctx = t->ctx;

@@ -5,7 +5,8 @@
 #   the server is stopped (SIGSTOP) so the COMMIT waits in its socket;
 #   acctgate is killed (-9) with the PREPARE written and no outcome;
 #   A: the server goes on (SIGCONT) and decides the commit itself;
-#   B: the server is killed too, so the transaction never commits.
+#   B: the server is killed too, so the transaction never commits;
+#   C: an autocommit write stopped (gdb) between its commit and the answer.
 # After each, the restarted acctgate resolves the PREPARE from the server's
 # marker: journal verify shows nothing in doubt, and replaying the journal
 # onto an empty server gives the same table as the original.
@@ -94,6 +95,40 @@ server_has=$(q "$dbp" "SELECT COUNT(*) FROM jd.t WHERE v = 'never_committed'")
 check "B: a commit the server never made is resolved as not committed" \
 	"$([[ $n == 0 && $resolved == 'in doubt: 0 committed and 1 not' && $server_has == 0 ]] && echo 1 || echo 0)" \
 	"in doubt $n, log '${resolved:-nothing}', rows on the server $server_has"
+
+# ---- C: an autocommit write, which acctgate wraps in BEGIN ... COMMIT --------
+# gdb stops acctgate where the server's answer to that COMMIT arrives: the
+# server has committed, acctgate has recorded only the PREPARE it wrote once
+# the statement had run. A rollback made straight at the server burns an id
+# first, so the replay of the resolved commit gets the right row only if the
+# PREPARE carried the statement's insert id.
+q "$dbp" "BEGIN; INSERT INTO jd.t (v) VALUES ('burnt'); ROLLBACK" >/dev/null
+gdb -p "$(<"$ag/acctgate.pid")" -batch -ex 'handle all nostop noprint pass' -ex 'break wrap_committed' \
+	-ex continue -ex kill >"$ag/gdb.out" 2>&1 &
+gdbpid=$!
+for _ in $(seq 100); do
+	grep -q '^Breakpoint 1 at' "$ag/gdb.out" && break
+	sleep 0.1
+done
+sleep 0.5 # from the breakpoint's line to the continue
+(q "$ap" "INSERT INTO jd.t (v) VALUES ('autocommit_maybe')" >/dev/null) &
+timeout 20 tail --pid="$gdbpid" -f /dev/null
+kill "$gdbpid" 2>/dev/null
+rm -f "$ag/acctgate.pid"
+wait
+n=$(in_doubt)
+check "C: an autocommit write crashed between its COMMIT and the answer is in doubt" \
+	"$([[ $n == 1 ]] && echo 1 || echo 0)" "in doubt: $n; gdb: $(grep -c 'Breakpoint 1, ' "$ag/gdb.out") stop(s)"
+log_mark "$ag/acctgate.log"
+start
+n=$(in_doubt)
+resolved=$(log_after "$ag/acctgate.log" | grep -o 'in doubt: [0-9]* committed and [0-9]* not' | head -n1)
+server_id=$(q "$dbp" "SELECT id FROM jd.t WHERE v = 'autocommit_maybe'")
+record=$("$ACCTGATE_BIN" journal cat "$jdir" | grep -A4 'resolved at a start' | grep -B4 autocommit_maybe)
+check "C: resolved as committed, with its insert id and commit clock" \
+	"$([[ $n == 0 && $resolved == 'in doubt: 1 committed and 0 not' && -n $server_id && $record == *", clock "* &&
+		$record == *"insert_id=$server_id"* ]] && echo 1 || echo 0)" \
+	"in doubt $n, log '${resolved:-nothing}', server id ${server_id:-none}; record: $(tr '\n' ' ' <<<"$record")"
 
 # ---- the journal equals the server -------------------------------------------
 out=$("$ACCTGATE_BIN" journal verify "$jdir")

@@ -253,6 +253,25 @@ static void test_autocommit_deadlock_relayed(void **state)
 	harness_ping(h);
 }
 
+/* A deadlock after a multi-statement query's first result reached the
+ * client: that result cannot be taken back, so the ERR goes through. */
+static void test_deadlock_mid_response_relayed(void **state)
+{
+	struct harness *h = *state;
+	harness_login(h, HARNESS_CLIENT_CAPS);
+	struct harness_buf begin, r;
+	buf_ok(h, &begin, IN_TRANS, 0);
+	query_relayed(h, "BEGIN", &begin);
+	harness_buf_init(&r, 1);
+	harness_buf_ok(&r, h->caps, 0x00, IN_TRANS | SERVER_MORE_RESULTS_EXISTS, 1, NULL);
+	harness_buf_err(&r, ER_LOCK_DEADLOCK, "40001", "Deadlock found when trying to get lock; try restarting transaction");
+	query_relayed(h, "INSERT INTO t VALUES (1); UPDATE t SET a = 8", &r);
+	assert_int_equal(atomic_load(&h->gate.replays), 0);
+	harness_buf_free(&begin);
+	harness_buf_free(&r);
+	harness_ping(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +280,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deadlock_attempts_run_out, setup_one_attempt, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_wait_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_autocommit_deadlock_relayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deadlock_mid_response_relayed, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("redo", tests, NULL, NULL);
 }
