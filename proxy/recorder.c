@@ -136,6 +136,7 @@ enum rec_wait {
 	WAIT_CUT_COMMIT, /* a wrapped write's answer waits for the cut, then its COMMIT goes */
 	WAIT_PREPARE, /* the command is held until its PREPARE is written */
 	WAIT_PREPARE_COMMIT, /* a wrapped write's answer waits for its PREPARE, then its COMMIT goes */
+	WAIT_IMPLICIT, /* a failed command's ERR waits: did it commit the transaction before it? */
 	WAIT_COMMITS, /* the final packet is held until the COMMIT records are durable */
 };
 
@@ -184,6 +185,7 @@ struct rec_session {
 	uint64_t reserved;        /* journal room its PREPARE reserved for the outcome */
 	char refused_why[96];     /* why a wrapped write's commit was refused */
 	enum rec_wait wait;
+	bool still_in_trans;      /* WAIT_IMPLICIT: the server's @@in_transaction */
 	int pending_commits;      /* COMMIT records not yet durable */
 };
 
@@ -1493,6 +1495,63 @@ static bool wrap_commit(struct rec_session *rs, bool from_hook)
 	return true;
 }
 
+/*
+ * A command that may commit (DDL, BEGIN, SET autocommit = 1, COMMIT)
+ * failed after its PREPARE: whether the transaction before it committed
+ * depends on where it failed. A DDL commits implicitly when it starts, so
+ * "CREATE TABLE t" for a table that exists has committed what came before
+ * it; a syntax error has not. The server says: SELECT @@in_transaction,
+ * while the ERR waits. Committed: the COMMIT record goes (and the ERR waits
+ * for it as an OK would); still open: the PREPARE is given up as usual;
+ * no answer: the PREPARE stays in doubt, which the next start resolves
+ * from the server's marker or journal verify reports.
+ */
+static void implicit_row(void *arg, struct session *s, const struct proto_slice *v, const bool *nulls, size_t ncols)
+{
+	(void)s;
+	struct rec_session *rs = arg;
+	if (ncols == 1 && !nulls[0])
+		rs->still_in_trans = !(v[0].len == 1 && v[0].ptr[0] == '0');
+}
+
+static void implicit_done(void *arg, struct session *s, const struct proto_result_end *end)
+{
+	struct rec_session *rs = arg;
+	rs->wait = WAIT_NONE;
+	if (end->kind == END_ERR) {
+		log_warning("session %llu: a failed command may have committed transaction %llu implicitly, and the server "
+			    "did not say (ERR %u): its PREPARE %llu stays in doubt",
+			    (unsigned long long)rs->id, (unsigned long long)rs->txn_id, end->err_code,
+			    (unsigned long long)rs->prepare_seq);
+		rs->prepare_resolved = true; /* in doubt: no ABORT */
+		release_reservation(rs);
+	} else if (!rs->still_in_trans) {
+		log_info("session %llu: transaction %llu committed implicitly before its failed command; recorded",
+			 (unsigned long long)rs->id, (unsigned long long)rs->txn_id);
+		write_commit(rs);
+		forget_transaction(rs);
+	}
+	resolve_unused_prepare(rs);
+	rs->cmd_active = false;
+	inflight_done(rs);
+	if (rs->pending_commits > 0)
+		rs->wait = WAIT_COMMITS; /* commit_done releases */
+	else
+		session_release(s);
+}
+
+static const struct session_inject_ops implicit_ops = {.on_row = implicit_row, .on_done = implicit_done};
+
+static bool ask_if_committed(struct rec_session *rs)
+{
+	static const char sql[] = "SELECT @@in_transaction";
+	rs->still_in_trans = true;
+	if (!session_inject(rs->s, sql, sizeof(sql) - 1, &implicit_ops, rs))
+		return false;
+	rs->wait = WAIT_IMPLICIT;
+	return true;
+}
+
 static enum hook_verdict before_result_end(void *arg, struct session *s, const struct proto_result_end *end,
 					   const uint8_t *packet, size_t len, struct hook_answer *answer)
 {
@@ -1512,6 +1571,9 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 		if (wrap_commit(rs, true))
 			return HOOK_HOLD;
 	}
+	if (end->kind == END_ERR && rs->prepare_seq && !rs->prepare_resolved && rs->wrote && rs->n &&
+	    ask_if_committed(rs))
+		return HOOK_HOLD;
 	resolve_unused_prepare(rs);
 	rs->cmd_active = false;
 	/* Its COMMIT record (if it committed) is queued by now: a cut's

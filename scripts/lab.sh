@@ -358,7 +358,8 @@ lab_mariadb_sql() {
 # BIND:PORT (default 127.0.0.1; any 127.x.y.z works on Linux, so two servers
 # may share a port); with CERTDIR it serves TLS with SET's cert (default
 # "server"; "none" = no TLS) and trusts CERTDIR/ca.pem for client
-# certificates.
+# certificates. LAB_MARIADB_EXTRA: more [mysqld] lines (a test's own
+# server settings, e.g. innodb_rollback_on_timeout=ON).
 lab_mariadb_start() {
 	local d=${1:?lab_mariadb_start DIR PORT [CERTDIR [SET [BIND]]]} port=${2:?port} certs=${3:-} set=${4:-server}
 	local bind=${5:-127.0.0.1} t0
@@ -410,6 +411,7 @@ ssl-key=$d/tls/server-key.pem"
 		performance_schema=OFF
 		skip-log-bin
 		$tls_lines
+		${LAB_MARIADB_EXTRA:-}
 
 		[client]
 		socket=$d/mysql.sock

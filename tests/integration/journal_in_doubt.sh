@@ -6,7 +6,8 @@
 #   acctgate is killed (-9) with the PREPARE written and no outcome;
 #   A: the server goes on (SIGCONT) and decides the commit itself;
 #   B: the server is killed too, so the transaction never commits;
-#   C: an autocommit write stopped (gdb) between its commit and the answer.
+#   C: an autocommit write stopped (gdb) between its commit and the answer;
+#   D: a DDL that fails after committing the transaction before it.
 # After each, the restarted acctgate resolves the PREPARE from the server's
 # marker: journal verify shows nothing in doubt, and replaying the journal
 # onto an empty server gives the same table as the original.
@@ -129,6 +130,20 @@ check "C: resolved as committed, with its insert id and commit clock" \
 	"$([[ $n == 0 && $resolved == 'in doubt: 1 committed and 0 not' && -n $server_id && $record == *", clock "* &&
 		$record == *"insert_id=$server_id"* ]] && echo 1 || echo 0)" \
 	"in doubt $n, log '${resolved:-nothing}', server id ${server_id:-none}; record: $(tr '\n' ' ' <<<"$record")"
+
+# ---- D: a failed DDL that committed what came before it ---------------------
+# CREATE TABLE of a table that exists commits the open transaction when it
+# starts, then fails: the journal must have that transaction; a DDL that
+# fails before (a syntax error) commits nothing, and the transaction goes
+# on to its ROLLBACK.
+out=$(q "$ap" "SET autocommit=0; INSERT INTO jd.t (v) VALUES ('ddl_committed'); CREATE TABLE jd.t (x INT)" 2>&1)
+out2=$(q "$ap" "SET autocommit=0; INSERT INTO jd.t (v) VALUES ('ddl_rolled_back'); CREATE TABLE jd.t2 (x INT ((; " 2>&1)
+rows=$(q "$dbp" "SELECT GROUP_CONCAT(v ORDER BY id) FROM jd.t WHERE v LIKE 'ddl%'")
+check "D: the failed DDLs' errors reach the client; the server kept only what the first committed" \
+	"$([[ $out == *1050* && $out2 == *1064* && $rows == ddl_committed ]] && echo 1 || echo 0)" "$out / $out2 / $rows"
+check "D: the log says the transaction committed implicitly and was recorded" \
+	"$([[ $(grep -c 'committed implicitly before its failed command; recorded' "$ag/acctgate.log") -ge 1 ]] && echo 1 || echo 0)" \
+	"$(grep -c 'committed implicitly' "$ag/acctgate.log") line(s)"
 
 # ---- the journal equals the server -------------------------------------------
 out=$("$ACCTGATE_BIN" journal verify "$jdir")

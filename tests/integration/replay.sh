@@ -13,7 +13,8 @@
 #     says why;
 #   - a lock wait timeout (1205) inside a transaction that stays open: the
 #     statement goes again until the lock holder commits, the client sees
-#     no error;
+#     no error; on a server of the test's own with innodb_rollback_on_timeout
+#     the transaction runs again whole;
 #   - the contention harness direct and through acctgate, same seed: no
 #     write of a replayed transaction is applied twice (phantom 0, mismatch
 #     0), and every acknowledged transaction that lost effects is one whose
@@ -161,6 +162,43 @@ check "a lock wait timeout inside an open transaction: the statement went again,
 		$(count_log 'lock wait timeout \(1205\) in transaction [0-9]+, which stays open: the failed COM_QUERY goes again') -ge 1 ]] && echo 1 || echo 0)" \
 	"b: $out_b values $(values) retries $(status_of replay_retries)"
 sess_close_all
+
+# ---- a lock wait timeout on a server that rolls the transaction back ----------------------
+# innodb_rollback_on_timeout = ON: the 1205 took the whole transaction, so
+# it runs again as after a deadlock (B's earlier UPDATE of row 7 too).
+rdb=$d/rollback-db
+rport=$(lab_free_port $((adm_port + 1)))
+LAB_MARIADB_EXTRA="innodb_rollback_on_timeout=ON" lab_mariadb_start "$rdb" "$rport" "$CERTS" server || exit 1
+trap 'sess_close_all; lab_acctgate_stop "$ag"; lab_mariadb_stop "$rdb"' EXIT
+lab_acctgate_stop "$ag"
+sed -i "s/^servers = .*/servers = 127.0.0.1:$rport/" "$ag/acctgate.conf"
+lab_acctgate_start "$ag" "$ag/acctgate.conf" || exit 1
+direct() { lab_mariadb_sql "$rdb" -B -N -e "$1" 2>&1; }
+reset_table
+open_pair
+replays_before=$(status_of replays)
+sess_send a "UPDATE $t SET v = v + 1 WHERE id = 6"
+sess_send a "SELECT 'a holds 6'"
+sess_wait a 1 >/dev/null
+sess_send b "SET innodb_lock_wait_timeout = 1"
+sess_send b "UPDATE $t SET v = v + 100 WHERE id = 7"
+sess_send b "UPDATE $t SET v = v + 10 WHERE id = 6"
+sess_send b "SELECT 'b done'"
+sleep 2.5
+sess_send a "COMMIT"
+sess_send b "COMMIT"
+sess_wait b 1 >/dev/null
+out_b=$(tr '\n' ' ' <"$sess_dir/b.out")
+check "a lock wait timeout that rolled the transaction back (innodb_rollback_on_timeout): run again whole, nothing lost" \
+	"$([[ $out_b == "b done " && $(values) == 0,0,0,0,0,11,100 && $(status_of replays) -gt $replays_before &&
+		$(count_log 'lock wait timeout \(1205\) in transaction [0-9]+: its [0-9]+ earlier command\(s\) ran again') -ge 1 ]] && echo 1 || echo 0)" \
+	"b: $out_b values $(values) replays $(status_of replays)"
+sess_close_all
+lab_acctgate_stop "$ag"
+lab_mariadb_stop "$rdb"
+sed -i "s/^servers = .*/servers = 127.0.0.1:$DB_PORT/" "$ag/acctgate.conf"
+lab_acctgate_start "$ag" "$ag/acctgate.conf" || exit 1
+direct() { lab_mariadb_sql "$DB_DIR" -B -N -e "$1" 2>&1; }
 
 # ---- the contention harness, direct and through acctgate ----------------------------------
 kv() { sed -nE "s/.* $2=([^ ]*).*/\1/p" <<<"$1"; }
