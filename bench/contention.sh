@@ -12,6 +12,9 @@
 #   shared       one acctgate in front of it for all clusters (a bridge)
 #   per-cluster  one acctgate per cluster, all in front of the same MariaDB
 #                (ParallelCluster's shape: one per head node)
+#   shared-replay  one acctgate, admission off (heavy_limit = bulk_limit =
+#                0): the deadlocks happen, and acctgate runs the
+#                transactions again (proxy/redo.c)
 # The harness is acctgate_contention (tests/contention): CONTENTION_CLUSTERS
 # clusters (default 4) of slurmdbd-like sessions, each re-sending only the
 # failed statement on 1213 and exiting on 1205; CONTENTION_ARGS adds its
@@ -45,7 +48,7 @@ if ! [[ $SECS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
 fi
 CLUSTERS=${CONTENTION_CLUSTERS:-4}
 read -r -a EXTRA <<<"${CONTENTION_ARGS:-}"
-CONFIGS=(direct shared per-cluster)
+CONFIGS=(direct shared per-cluster shared-replay)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS=$REPO/bench/results
 # shellcheck source=scripts/lab.sh
@@ -95,8 +98,8 @@ lab_mariadb_start "$TMP/db" "$DB_PORT" "$CERTS" server >/dev/null 2>&1 || die "M
 # the server's general log would be the one file every statement waits on
 lab_mariadb_sql "$TMP/db" -e "SET GLOBAL general_log = 0"
 
-# start_acctgate NAME: a fresh acctgate in $TMP/ag-NAME in front of
-# MariaDB; its port in $ag_port.
+# start_acctgate NAME [throttle lines...]: a fresh acctgate in
+# $TMP/ag-NAME in front of MariaDB; its port in $ag_port.
 start_acctgate() {
 	local d=$TMP/ag-$1
 	rm -rf "$d"
@@ -108,6 +111,10 @@ start_acctgate() {
 	printf '%s\n' "$LAB_DB_PASS" >"$d/own.pw"
 	chmod 600 "$d/own.pw"
 	printf '[snapshot]\nuser = %s\npassword_file = %s\n' "$LAB_DB_USER" "$d/own.pw" >>"$d/acctgate.conf"
+	if (($# > 1)); then
+		printf '[throttle]\n' >>"$d/acctgate.conf"
+		printf '%s\n' "${@:2}" >>"$d/acctgate.conf"
+	fi
 	lab_acctgate_start "$d" "$d/acctgate.conf" >/dev/null 2>&1 || die "acctgate ($1) did not start: $(tail -n 3 "$d/acctgate.log")"
 	AG_DIRS+=("$d")
 }
@@ -124,6 +131,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		case $c in
 		shared)
 			start_acctgate shared
+			for ((i = 0; i < CLUSTERS; i++)); do ports+=("$ag_port"); done
+			;;
+		shared-replay)
+			start_acctgate shared-replay "heavy_limit = 0" "bulk_limit = 0"
 			for ((i = 0; i < CLUSTERS; i++)); do ports+=("$ag_port"); done
 			;;
 		per-cluster)
@@ -174,12 +185,12 @@ cp "$TSV" "$RESULTS/contention-runs.tsv"
 	echo
 	echo "| config | tps | tps ratio | p99 ms | p99 ratio | 1213 | 1205 | other | lost / acked | mismatch | phantom | sessions stopped | acctgate warnings |"
 	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-	awk -F'\t' 'NR > 1 { tps[$2, $1] = $3; p99[$2, $1] = $5; e13[$2] += $6; e05[$2] += $7; eo[$2] += $8;
+	awk -F'\t' -v configs="${CONFIGS[*]}" 'NR > 1 { tps[$2, $1] = $3; p99[$2, $1] = $5; e13[$2] += $6; e05[$2] += $7; eo[$2] += $8;
 		lost[$2] += $9; acked[$2] += $10; mm[$2] += $11; ph[$2] += $12; st[$2] += $13;
 		w[$2] = ($14 == "-") ? "-" : w[$2] + $14; n[$2]++; rounds[$1] = 1 }
 		END {
-			split("direct shared per-cluster", cs, " ")
-			for (i = 1; i <= 3; i++) {
+			nc = split(configs, cs, " ")
+			for (i = 1; i <= nc; i++) {
 				c = cs[i]; if (!n[c]) continue
 				t = 0; p = 0; tr = 0; pr = 0; k = 0
 				for (r in rounds) {
