@@ -330,7 +330,8 @@ static void answer_status(struct admin_conn *ac, const struct admin_gather *g)
 		ok = ok && admin_rs_pair(ac, "throttle_coordination", "%s", tc.coordination) &&
 		     admin_rs_pair(ac, "throttle_unadmitted", "%" PRIu64, tc.unadmitted) &&
 		     admin_rs_pair(ac, "throttle_idle_releases", "%" PRIu64, tc.idle_releases) &&
-		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts);
+		     admin_rs_pair(ac, "throttle_timeouts", "%" PRIu64, tc.timeouts) &&
+		     admin_rs_pair(ac, "throttle_promoted", "%" PRIu64, tc.promoted);
 	}
 	ok = ok && admin_rs_pair(ac, "replays", "%" PRIu64, (uint64_t)atomic_load(&gt->replays)) &&
 	     admin_rs_pair(ac, "replay_retries", "%" PRIu64, (uint64_t)atomic_load(&gt->replay_retries)) &&

@@ -151,6 +151,7 @@ struct config {
 	int throttle_coordinate;            /* 1: slots shared with other acctgates through the server's named locks */
 	int64_t throttle_queue_timeout;     /* seconds a heavy transaction waits for a slot */
 	int64_t throttle_idle_release;      /* seconds idle in a transaction before its slot goes; 0 = never */
+	int throttle_promote_p95_ms;        /* a digest this slow (p95) is bulk; 0 = never */
 	int throttle_replay_attempts;       /* runs of a transaction again after 1213/1205 (redo.c); 0 = none */
 	uint64_t throttle_replay_max_bytes; /* a transaction's statements kept for that, at most */
 };

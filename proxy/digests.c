@@ -396,6 +396,14 @@ bool digests_copy(struct digests *d, int worker, struct digest_table *out)
 	return false;
 }
 
+bool digests_slow(struct digests *d, int worker, uint64_t hash, uint64_t p95_usec, uint64_t min_count)
+{
+	if (worker < 0 || worker >= d->ntables)
+		return false;
+	const struct digest_entry *e = digest_table_touch(&d->tables[worker], hash);
+	return e && e->st.count >= min_count && digest_stats_p95(&e->st) >= p95_usec;
+}
+
 void digests_reset(struct digests *d, int worker)
 {
 	if (worker >= 0 && worker < d->ntables)

@@ -45,6 +45,10 @@ void digests_free(struct digests *d);
 /* On worker `worker`'s thread only: a copy of its table into out (made
  * here; free it with digest_table_free); false when out of memory. */
 bool digests_copy(struct digests *d, int worker, struct digest_table *out) __attribute__((warn_unused_result));
+/* On worker `worker`'s thread only: whether the digest `hash` (sql_digest's)
+ * ran at least min_count times there with a p95 latency of at least
+ * p95_usec (the throttle's promotion of slow digests). */
+bool digests_slow(struct digests *d, int worker, uint64_t hash, uint64_t p95_usec, uint64_t min_count);
 /* On worker `worker`'s thread only: forget its digests. */
 void digests_reset(struct digests *d, int worker);
 

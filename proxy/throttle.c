@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "coord.h"
+#include "digests.h"
 #include "gate.h"
 #include "hooks.h"
 #include "log.h"
@@ -44,13 +45,25 @@ struct throttle_class {
 	size_t npatterns;
 };
 
+/* A promoted digest is logged once; at most this many are remembered. */
+#define PROMOTED_LOG_MAX 256
+/* Runs of a digest before its p95 counts for promotion. */
+#define PROMOTE_MIN_COUNT 5
+#define THROTTLE_BULK 1
+
 struct throttle {
 	struct session_hooks hooks;
 	pthread_mutex_t lock;
 	struct throttle_class classes[THROTTLE_CLASSES];
 	struct coord *coord;   /* NULL: the limits hold in this acctgate only */
 	uint64_t queue_timeout_ms, idle_release_ms;
-	atomic_uint_fast64_t unadmitted, idle_releases, timeouts;
+	/* [throttle] promote_p95_ms: a digest that slow (by the digests
+	 * module's figures on the session's worker) is bulk; 0 = off. */
+	uint64_t promote_usec;
+	struct gate *gate;
+	uint64_t promoted_logged[PROMOTED_LOG_MAX]; /* digests whose promotion was logged (lock) */
+	size_t npromoted_logged;
+	atomic_uint_fast64_t unadmitted, idle_releases, timeouts, promoted;
 	atomic_bool refused_logged;
 };
 
@@ -91,22 +104,40 @@ static void arm(struct ts_session *ts, uint64_t ms)
 
 /* The first class (heavy before bulk) one of whose patterns the
  * statement's digest matches, or THROTTLE_CLASSES. */
-static int statement_class(const struct throttle *t, const char *text, size_t len)
+static int statement_class(struct throttle *t, const char *text, size_t len, int worker)
 {
 	char digest[1024];
-	sql_digest(text, len, digest, sizeof(digest));
+	uint64_t hash = sql_digest(text, len, digest, sizeof(digest));
 	for (int c = 0; c < THROTTLE_CLASSES; c++)
 		for (size_t i = 0; i < t->classes[c].npatterns; i++)
 			if (sql_digest_matches(t->classes[c].patterns[i], digest))
 				return c;
-	return THROTTLE_CLASSES;
+	if (!t->promote_usec || !t->gate->digests ||
+	    !digests_slow(t->gate->digests, worker, hash, t->promote_usec, PROMOTE_MIN_COUNT))
+		return THROTTLE_CLASSES;
+	atomic_fetch_add(&t->promoted, 1);
+	pthread_mutex_lock(&t->lock);
+	bool logged = false;
+	for (size_t i = 0; i < t->npromoted_logged && !logged; i++)
+		logged = t->promoted_logged[i] == hash;
+	if (!logged && t->npromoted_logged < PROMOTED_LOG_MAX)
+		t->promoted_logged[t->npromoted_logged++] = hash;
+	pthread_mutex_unlock(&t->lock);
+	if (!logged) {
+		char shown[sizeof(digest) * 4];
+		log_escape(digest, strlen(digest), shown, sizeof(shown));
+		log_notice("throttle: digest promoted to bulk, its p95 latency is %llu ms or more "
+			   "(promote_p95_ms): %s",
+			   (unsigned long long)(t->promote_usec / 1000u), shown);
+	}
+	return THROTTLE_BULK;
 }
 
 /* The command's class: the first class any of its statements is in (a
  * transaction that begins with a rollup and touches an association is
  * heavy), THROTTLE_CLASSES for none. A command too large to be contiguous
  * (16 MiB and more) is not looked into: it goes as it is. */
-static int command_class(const struct throttle *t, const struct hook_command *cmd)
+static int command_class(struct throttle *t, const struct hook_command *cmd, int worker)
 {
 	if (cmd->code != COM_QUERY || !cmd->args)
 		return THROTTLE_CLASSES;
@@ -116,7 +147,7 @@ static int command_class(const struct throttle *t, const struct hook_command *cm
 	for (int i = 0; i < THROTTLE_STATEMENTS_MAX && best > 0 &&
 			sql_next_statement(text, cmd->args_len, &pos, &start, &len);
 	     i++) {
-		int c = statement_class(t, text + start, len);
+		int c = statement_class(t, text + start, len, worker);
 		if (c < best)
 			best = c;
 	}
@@ -373,7 +404,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	}
 	if (!session_in_transaction(s))
 		ts->lockfree = true;
-	int c = command_class(t, cmd);
+	int c = command_class(t, cmd, session_worker(s)->index);
 	if (c == THROTTLE_CLASSES || !t->classes[c].limit) {
 		if (ts->lockfree && command_locks(cmd))
 			ts->lockfree = false;
@@ -492,6 +523,8 @@ struct throttle *throttle_new(struct gate *g, const struct config *cfg, char *er
 	}
 	t->queue_timeout_ms = (uint64_t)cfg->throttle_queue_timeout * 1000u;
 	t->idle_release_ms = (uint64_t)cfg->throttle_idle_release * 1000u;
+	t->promote_usec = (uint64_t)cfg->throttle_promote_p95_ms * 1000u;
+	t->gate = g;
 	const struct {
 		const char *name, *patterns;
 		int limit;
@@ -589,5 +622,6 @@ void throttle_counters(struct throttle *t, struct throttle_counters *out)
 	out->unadmitted = atomic_load(&t->unadmitted);
 	out->idle_releases = atomic_load(&t->idle_releases);
 	out->timeouts = atomic_load(&t->timeouts);
+	out->promoted = atomic_load(&t->promoted);
 	out->coordination = !t->coord ? "off" : coord_connected(t->coord) ? "on" : "lost";
 }

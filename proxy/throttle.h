@@ -54,6 +54,7 @@ struct throttle_counters {
 	uint64_t unadmitted;    /* throttled statements inside a transaction that had no slot */
 	uint64_t idle_releases; /* slots taken back from clients idle in their transaction */
 	uint64_t timeouts;      /* waits that ended in the queue-timeout ERR */
+	uint64_t promoted;      /* statements made bulk by their digest's p95 (promote_p95_ms) */
 	const char *coordination; /* "on", "lost" (limits per acctgate until it is back) or "off" */
 };
 

@@ -18,6 +18,7 @@
 #     (counted unadmitted) while the slot holder waits for its lock; both
 #     commit;
 #   - SHOW THROTTLE on the admin port: the classes, the clusters, the waits;
+#   - a digest slower than promote_p95_ms is promoted to bulk;
 #   - two acctgates in front of the one server share the slots (named
 #     locks): a heavy transaction on the second waits while the first
 #     holds the slot; when the first one's coordination connection is
@@ -177,6 +178,20 @@ check "SHOW THROTTLE: each class, then each cluster that used it" \
 check "SHOW THROTTLE: a wait and a timeout are counted" \
 	"$([[ $(awk -F'\t' '$1 == "heavy" && $2 == "*" { print ($7 >= 1 && $8 >= 0) }' <<<"$out") == 1 ]] && echo 1 || echo 0)" \
 	"$(grep $'^heavy\t\*' <<<"$out")"
+# ---- a slow digest is promoted to bulk ---------------------------------------------------
+# promote_p95_ms = 50: after 5 runs of SELECT SLEEP(0.08) (p95 80 ms) in
+# one session, the next one is bulk: it takes a slot, and the log says so
+# once.
+start heavy_limit=0 bulk_limit=1 promote_p95_ms=50 || exit 1
+sleeps=$(printf 'SELECT SLEEP(0.08);%.0s' 1 2 3 4 5 6 7 8)
+mariadb -h 127.0.0.1 -P "$port" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --ssl-ca="$CERTS/ca.pem" -B -N thr_x \
+	-e "$sleeps" >/dev/null 2>&1
+promoted=$(admin "SHOW STATUS" | awk '$1 == "throttle_promoted" { print $2 }')
+bulk=$(admin "SHOW THROTTLE" | awk -F'\t' '$1 == "bulk" && $2 == "*" { print $6 }')
+check "a digest whose p95 passed promote_p95_ms is bulk: it took a slot, SHOW STATUS counts it, the log says once" \
+	"$([[ ${promoted:-0} -ge 1 && ${bulk:-0} -ge 1 && $(grep -c 'digest promoted to bulk.*SELECT SLEEP' "$ag/acctgate.log") == 1 ]] && echo 1 || echo 0)" \
+	"promoted ${promoted:-?}, bulk admitted ${bulk:-?}, $(grep -c 'promoted to bulk' "$ag/acctgate.log") log line(s)"
+
 # ---- two acctgates share the slots through the server ---------------------------------
 # conf DIR PORT ADMIN_PORT: an instance with [snapshot] user (its own
 # account, which holds the named locks) and the test's heavy class.
