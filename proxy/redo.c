@@ -178,8 +178,7 @@ static bool send_query(struct session *s, const char *sql, size_t len)
 	return iobuf_append(&s->server->out, hdr, sizeof(hdr)) && iobuf_append(&s->server->out, sql, len);
 }
 
-/* "SET timestamp=..." for the session's clock as the client's command had it. */
-static int clock_sql(char *out, size_t cap, uint64_t usec)
+int clock_sql(char *out, size_t cap, uint64_t usec)
 {
 	if (!usec)
 		return snprintf(out, cap, "SET timestamp=DEFAULT");

@@ -131,9 +131,7 @@ bool session_inject(struct session *s, const char *sql, size_t len, const struct
 bool session_fix_time(struct session *s, uint64_t usec)
 {
 	char sql[64];
-	int n = usec ? snprintf(sql, sizeof(sql), "SET timestamp=%llu.%06llu", (unsigned long long)(usec / 1000000u),
-				(unsigned long long)(usec % 1000000u))
-		     : snprintf(sql, sizeof(sql), "SET timestamp=DEFAULT");
+	int n = clock_sql(sql, sizeof(sql), usec);
 	if (!session_inject(s, sql, (size_t)n, NULL, NULL))
 		return false;
 	s->ctx.fixed_time_usec = usec;

@@ -259,6 +259,9 @@ void redo_server_input(struct session *s); /* S_REPLAY: server input */
 void redo_digest(struct session *s, const uint8_t *p, size_t n);
 void redo_on_command(struct session *s);   /* a new client command: its attempts count from 0 */
 void redo_free(struct session *s);
+/* "SET timestamp=<usec as seconds.micro>", or "SET timestamp=DEFAULT" for
+ * 0: what session_fix_time injects and a replay pins its clock with. */
+int clock_sql(char *out, size_t cap, uint64_t usec);
 
 /* txn.c */
 /* A command is about to be forwarded (after the hooks let it go). */
