@@ -35,7 +35,8 @@ if ! [[ $SECS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
 	exit 2
 fi
 THREADS=${JOURNAL_THREADS:-8}
-CONFIGS=(off always always+m everysec)
+# JOURNAL_CONFIGS="off everysec" runs a subset (off must be among them).
+read -r -a CONFIGS <<<"${JOURNAL_CONFIGS:-off always always+m everysec}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS=$REPO/bench/results
 # shellcheck source=scripts/lab.sh
@@ -114,6 +115,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
 		c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
 		start "$c"
+		[[ -n ${JOURNAL_HOOK:-} ]] && ($JOURNAL_HOOK "$c" "$SECS" &)
 		out=$(sb "$AG_PORT" on run 2>&1) || die "sysbench failed ($c): $(tail -n 5 <<<"$out")"
 		lab_acctgate_stop "$TMP/ag-$c" >/dev/null 2>&1
 		tps=$(sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' <<<"$out")

@@ -919,6 +919,212 @@ void sql_analyse(const char *stmt, size_t len, struct sql_facts *out)
 		out->unsafe |= SQL_UNSAFE_INSERT_SELECT_ODKU;
 }
 
+/* ---- tables and the clock ------------------------------------------------ */
+
+/* Built-in functions whose value depends only on their arguments and the
+ * session context the journal records (time_zone, lc_time_names, ...),
+ * never on the clock (sorted). DEFAULT(col) reads a column default, which
+ * the table check covers. Left out on purpose: INSERT(), REPLACE() and
+ * TRUNCATE(), whose names are also statements. */
+static const char *const clock_free_functions[] = {
+	"ABS", "ASCII", "AVG", "BIT_AND", "BIT_COUNT", "BIT_LENGTH", "BIT_OR", "BIT_XOR", "CAST", "CEIL", "CEILING",
+	"CHAR", "CHARACTER_LENGTH", "CHAR_LENGTH", "COALESCE", "CONCAT", "CONCAT_WS", "CONV", "CONVERT", "COUNT",
+	"CRC32", "DATEDIFF", "DATE_ADD", "DATE_FORMAT", "DATE_SUB", "DEFAULT", "ELT", "EXP", "FIELD", "FIND_IN_SET",
+	"FLOOR", "FORMAT", "FROM_DAYS", "FROM_UNIXTIME", "GREATEST", "GROUP_CONCAT", "HEX", "IF", "IFNULL",
+	"INET_ATON", "INET_NTOA", "INSTR", "ISNULL", "LAST_INSERT_ID", "LCASE", "LEAST", "LEFT", "LENGTH", "LN",
+	"LOCATE", "LOG", "LOG10", "LOG2", "LOWER", "LPAD", "LTRIM", "MAX", "MD5", "MID", "MIN", "MOD", "NULLIF",
+	"OCT", "ORD", "POSITION", "POW", "POWER", "QUOTE", "REPEAT", "REVERSE", "RIGHT", "ROUND", "RPAD", "RTRIM",
+	"SHA1", "SHA2", "SIGN", "SPACE", "SQRT", "STRCMP", "SUBSTR", "SUBSTRING", "SUBSTRING_INDEX", "SUM",
+	"TIMESTAMPDIFF", "TO_DAYS", "TRIM", "UCASE", "UNHEX", "UPPER",
+};
+
+/* Words that may stand before a '(' without calling anything (sorted). */
+static const char *const paren_words[] = {
+	"AGAINST", "ALL", "AND", "ANY", "AS", "BETWEEN", "BY", "CASE", "DISTINCT", "DIV", "ELSE", "ESCAPE",
+	"EXCEPT", "EXISTS", "FROM", "HAVING", "IN", "INDEX", "INTERSECT", "INTERVAL", "INTO", "IS", "JOIN", "KEY",
+	"LIKE", "NOT", "ON", "OR", "OVER", "PARTITION", "REGEXP", "RETURNING", "RLIKE", "ROW", "SELECT", "SET",
+	"SOME", "THEN", "UNION", "USING", "VALUE", "VALUES", "WHEN", "WHERE", "WITH", "XOR",
+};
+
+static bool in_sorted(const struct lexer *lx, const struct token *t, const char *const *names, size_t count)
+{
+	return table_find(lx, t, names, sizeof(names[0]), count) >= 0;
+}
+
+/* Words a table reference may open with that are not its name. */
+static bool table_modifier(const struct lexer *lx, const struct token *t)
+{
+	return is_word(lx, t, "LOW_PRIORITY") || is_word(lx, t, "IGNORE") || is_word(lx, t, "QUICK") ||
+	       is_word(lx, t, "DELAYED") || is_word(lx, t, "HIGH_PRIORITY");
+}
+
+/* Words that end a FROM or UPDATE table list at their own level. */
+static bool ends_table_list(const struct lexer *lx, const struct token *t)
+{
+	static const char *const words[] = {"EXCEPT", "FOR",	   "GROUP",  "HAVING", "INTERSECT", "INTO",
+					    "LIMIT",  "LOCK",	   "ORDER",  "PROCEDURE", "RETURNING", "SELECT",
+					    "SET",    "UNION",	   "VALUES", "WHERE",  "WINDOW"};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (is_word(lx, t, words[i]))
+			return true;
+	return false;
+}
+
+/* A name token's text without its quotes, into out[SQL_NAME_MAX]. */
+static bool copy_name(const struct lexer *lx, const struct token *t, char *out)
+{
+	const unsigned char *p = lx->s + t->start;
+	size_t n = t->len, o = 0;
+	if (t->kind == TOK_IDENT || t->kind == TOK_DQUOTE) {
+		unsigned char q = p[0];
+		/* An unterminated quote runs to the end of the text. */
+		size_t end = n >= 2 && p[n - 1] == q ? n - 1 : n;
+		for (size_t i = 1; i < end; i++) {
+			if (p[i] == q && i + 1 < end && p[i + 1] == q)
+				i++;
+			if (o + 1 >= SQL_NAME_MAX)
+				return false;
+			out[o++] = (char)p[i];
+		}
+	} else {
+		if (n + 1 > SQL_NAME_MAX)
+			return false;
+		memcpy(out, p, n);
+		o = n;
+	}
+	out[o] = '\0';
+	return o > 0;
+}
+
+static bool is_name_token(const struct lexer *lx, const struct token *t)
+{
+	return t->kind == TOK_IDENT || t->kind == TOK_DQUOTE || (t->kind == TOK_WORD && !is_keyword(lx, t));
+}
+
+/* Read the [db.]table at t; false when it is not one. */
+static bool take_table(struct lexer *lx, const struct token *t, struct sql_tables *out)
+{
+	struct sql_table_name name = {0};
+	if (!is_name_token(lx, t))
+		return false;
+	struct token dot = peek(lx);
+	if (is_punct(lx, &dot, ".")) {
+		lex_next(lx);
+		struct token second = lex_next(lx);
+		if (!is_name_token(lx, &second) || !copy_name(lx, t, name.db) || !copy_name(lx, &second, name.table))
+			return false;
+	} else if (!copy_name(lx, t, name.table)) {
+		return false;
+	}
+	for (size_t i = 0; i < out->n; i++)
+		if (!strcmp(out->t[i].db, name.db) && !strcmp(out->t[i].table, name.table))
+			return true;
+	if (out->n == SQL_TABLES_MAX)
+		return false;
+	out->t[out->n++] = name;
+	return true;
+}
+
+#define CLOCK_DEPTH_MAX 64
+
+bool sql_clock_tables(const char *stmt, size_t len, struct sql_tables *out)
+{
+	out->n = 0;
+	struct sql_facts f;
+	sql_analyse(stmt, len, &f);
+	bool insert = f.kind == SQL_INSERT || f.kind == SQL_REPLACE;
+	if (f.uses_time || (f.unsafe & SQL_UNSAFE_SYSDATE) || f.select_into ||
+	    !(insert || f.kind == SQL_SELECT || f.kind == SQL_UPDATE || f.kind == SQL_DELETE))
+		return false;
+	struct lexer lx = lexer_at(stmt, len, 0);
+	/* list[d]: a FROM/UPDATE/USING table list is open at depth d, so a ','
+	 * there names another table. */
+	bool list[CLOCK_DEPTH_MAX] = {false};
+	size_t depth = 0;
+	bool expect_table = false, first = true;
+	struct token prev = {.kind = TOK_END};
+	for (struct token t = lex_next(&lx); t.kind != TOK_END; prev = t, t = lex_next(&lx)) {
+		if (first) {
+			/* The statement's own keyword first: WITH, SET STATEMENT ...
+			 * FOR or a '(' would put the written table elsewhere. */
+			first = false;
+			if (is_word(&lx, &t, "UPDATE")) {
+				list[0] = expect_table = true;
+				continue;
+			}
+			if (insert && (is_word(&lx, &t, "INSERT") || is_word(&lx, &t, "REPLACE"))) {
+				expect_table = true;
+				continue;
+			}
+			if (!is_word(&lx, &t, "DELETE") && !is_word(&lx, &t, "SELECT"))
+				return false;
+			continue;
+		}
+		if (expect_table) {
+			if (t.kind == TOK_WORD && (table_modifier(&lx, &t) || (insert && is_word(&lx, &t, "INTO"))))
+				continue;
+			expect_table = false;
+			if (is_word(&lx, &t, "DUAL"))
+				continue;
+			if (!is_punct(&lx, &t, "(")) {
+				if (!take_table(&lx, &t, out))
+					return false;
+				continue;
+			}
+			/* A derived table: its subquery is read like the rest. */
+		}
+		switch (t.kind) {
+		case TOK_SYSVAR:
+			return false; /* @@timestamp is the clock */
+		case TOK_PUNCT:
+			if (is_punct(&lx, &t, "(")) {
+				if (++depth == CLOCK_DEPTH_MAX)
+					return false;
+				list[depth] = false;
+			} else if (is_punct(&lx, &t, ")")) {
+				list[depth] = false;
+				if (depth > 0)
+					depth--;
+			} else if (is_punct(&lx, &t, ",") && list[depth]) {
+				expect_table = true;
+			}
+			break;
+		case TOK_WORD:
+		case TOK_IDENT: {
+			struct token next = peek(&lx);
+			if (is_punct(&lx, &next, "(")) {
+				/* A call: only built-ins known not to read the clock. */
+				if (t.kind == TOK_IDENT || is_punct(&lx, &prev, ".") ||
+				    !(in_sorted(&lx, &t, clock_free_functions,
+						sizeof(clock_free_functions) / sizeof(clock_free_functions[0])) ||
+				      in_sorted(&lx, &t, paren_words, sizeof(paren_words) / sizeof(paren_words[0]))))
+					return false;
+			}
+			if (t.kind != TOK_WORD)
+				break;
+			if (is_word(&lx, &t, "TABLE"))
+				return false;
+			if (is_word(&lx, &t, "FROM") || (is_word(&lx, &t, "USING") && f.kind == SQL_DELETE && depth == 0 &&
+							  !is_punct(&lx, &next, "("))) {
+				list[depth] = expect_table = true;
+			} else if (is_word(&lx, &t, "JOIN") || is_word(&lx, &t, "STRAIGHT_JOIN")) {
+				expect_table = true;
+			} else if (is_word(&lx, &t, "INTO")) {
+				if (!insert)
+					return false;
+				expect_table = true;
+			} else if (list[depth] && ends_table_list(&lx, &t)) {
+				list[depth] = false;
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	return !expect_table;
+}
+
 /* ---- running a statement again ------------------------------------------ */
 
 const char *sql_not_rerunnable(const char *stmt, size_t len)

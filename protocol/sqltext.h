@@ -120,6 +120,37 @@ void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
  */
 const char *sql_not_rerunnable(const char *stmt, size_t len);
 
+/*
+ * The tables of a statement whose values can read the server's clock only
+ * through them: a column default or ON UPDATE clause (CURRENT_TIMESTAMP), a
+ * trigger, a view's definition. The recorder fixes the session's time
+ * before a write unless every table it names is known to have none of
+ * those (proxy/tableclock.h).
+ */
+#define SQL_TABLES_MAX 8
+#define SQL_NAME_MAX 256 /* one unquoted name's bytes, NUL included */
+struct sql_tables {
+	size_t n;
+	struct sql_table_name {
+		char db[SQL_NAME_MAX];    /* "" = the session's default database */
+		char table[SQL_NAME_MAX];
+	} t[SQL_TABLES_MAX];
+};
+
+/*
+ * True, with *out listing every table the statement names (after FROM,
+ * JOIN, USING, UPDATE, INTO, INSERT and REPLACE, subqueries included,
+ * duplicates once), when nothing else in it can read the clock. False when
+ * it may, or when this reader cannot be sure: a time function (any form
+ * sql_analyse counts as uses_time, SYSDATE too), a system variable
+ * (@@timestamp), a call of a function not on a list of built-ins known not
+ * to read the clock (a stored function may), a name written where a table
+ * is expected that is not one, TABLE, SET STATEMENT, more than
+ * SQL_TABLES_MAX tables or a name longer than SQL_NAME_MAX - 1 bytes, and
+ * every kind but SELECT, INSERT, REPLACE, UPDATE and DELETE.
+ */
+bool sql_clock_tables(const char *stmt, size_t len, struct sql_tables *out);
+
 /* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
 const char *sql_unsafe_reason(uint32_t bit);
 /* "SELECT", "INSERT", ...: the kind's name, for logs. */

@@ -3,7 +3,8 @@
  * statements of a text lie inside it, in order, without overlap, each
  * non-empty with no blank at either edge, and each read alone (with the
  * byte that ended it) splits into exactly itself; facts name a known kind and only known unsafe bits, and a
- * statement that assigns a user variable is never one a replay runs again; a
+ * statement that assigns a user variable is never one a replay runs again,
+ * and one whose tables decide its clock reads no clock itself; a
  * digest is NUL-terminated inside its buffer, free of control bytes, and a
  * short buffer gets a prefix of the full text (less a partial UTF-8
  * character at most) with the same hash; the throttle's matcher takes any
@@ -32,6 +33,16 @@ static void check_facts(const char *p, size_t len)
 	const char *why = sql_not_rerunnable(p, len);
 	FUZZ_CHECK(!f.writes_user_vars || why != NULL);
 	FUZZ_CHECK(!why || strlen(why) > 0);
+	/* Tables that decide the clock: only for statements that read no
+	 * clock themselves, each name non-empty and inside its buffer. */
+	struct sql_tables t;
+	if (sql_clock_tables(p, len, &t)) {
+		FUZZ_CHECK(!f.uses_time && t.n <= SQL_TABLES_MAX);
+		for (size_t i = 0; i < t.n; i++) {
+			FUZZ_CHECK(strnlen(t.t[i].db, SQL_NAME_MAX) < SQL_NAME_MAX);
+			FUZZ_CHECK(strnlen(t.t[i].table, SQL_NAME_MAX) < SQL_NAME_MAX && t.t[i].table[0]);
+		}
+	}
 }
 
 /* The digest into a full-size buffer and into one of `small` bytes. */

@@ -920,10 +920,80 @@ static void test_digest_matches(void **state)
 	assert_false(sql_digest_matches("*a*a*a*a*a*a*a*a*a*a*b", d));
 }
 
+/* "db.table,table2": the tables sql_clock_tables found, in order. */
+static void assert_clock_tables(const char *stmt, const char *want)
+{
+	struct sql_tables t;
+	bool ok = sql_clock_tables(stmt, strlen(stmt), &t);
+	if (!want) {
+		if (ok)
+			fail_msg("clock-free through tables, expected not: %s", stmt);
+		return;
+	}
+	if (!ok)
+		fail_msg("not clock-free through tables: %s", stmt);
+	char got[1024] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < t.n; i++)
+		used += (size_t)snprintf(got + used, sizeof(got) - used, "%s%s%s%s", i ? "," : "", t.t[i].db,
+					 t.t[i].db[0] ? "." : "", t.t[i].table);
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: tables \"%s\", expected \"%s\"", stmt, got, want);
+}
+
+static void test_clock_tables(void **state)
+{
+	(void)state;
+	/* sysbench's writes and Slurm-shaped ones. */
+	assert_clock_tables("UPDATE sbtest1 SET k=k+1 WHERE id=?", "sbtest1");
+	assert_clock_tables("DELETE FROM sbtest3 WHERE id=?", "sbtest3");
+	assert_clock_tables("INSERT INTO sbtest2 (id, k, c, pad) VALUES (?, ?, ?, ?)", "sbtest2");
+	assert_clock_tables("insert into \"c1_step_table\" (job_db_inx, id_step) values (5, 0) on duplicate key "
+			    "update nodes_alloc=VALUES(nodes_alloc), time_end=GREATEST(time_end, 7)",
+			    "c1_step_table");
+	assert_clock_tables("update `slurm_acct_db`.`c1_job_table` set state=3 where job_db_inx=1",
+			    "slurm_acct_db.c1_job_table");
+	assert_clock_tables("INSERT IGNORE INTO t SET a = 1", "t");
+	assert_clock_tables("REPLACE LOW_PRIORITY t VALUES (1)", "t");
+	assert_clock_tables("INSERT INTO u (a) SELECT x FROM v JOIN w ON v.i = w.i, y WHERE x IN (SELECT b FROM z)",
+			    "u,v,w,y,z");
+	assert_clock_tables("UPDATE t1 a, t2 AS b SET a.x = b.x WHERE a.i = b.i", "t1,t2");
+	assert_clock_tables("UPDATE t SET x = (SELECT MAX(y) FROM u), z = 1", "t,u");
+	assert_clock_tables("DELETE t1 FROM t1 LEFT JOIN t2 ON t1.i = t2.i WHERE t2.i IS NULL", "t1,t2");
+	assert_clock_tables("DELETE FROM t1, t2 USING t1 STRAIGHT_JOIN t2 WHERE t1.i = t2.i", "t1,t2");
+	assert_clock_tables("DELETE LOW_PRIORITY QUICK FROM a WHERE i=1", "a");
+	assert_clock_tables("SELECT 1 FROM DUAL", "");
+	assert_clock_tables("SELECT a FROM (SELECT b AS a FROM t) AS d", "t");
+	assert_clock_tables("UPDATE t SET a = `b``c` WHERE d = 'now()'", "t");
+	assert_clock_tables("UPDATE `we``ird` SET a = 1", "we`ird");
+
+	/* The clock, or what may read it. */
+	assert_clock_tables("UPDATE t SET mod_time=UNIX_TIMESTAMP() WHERE i=1", NULL);
+	assert_clock_tables("INSERT INTO t VALUES (NOW(6))", NULL);
+	assert_clock_tables("UPDATE t SET d = CURRENT_TIMESTAMP", NULL);
+	assert_clock_tables("UPDATE t SET d = SYSDATE()", NULL);
+	assert_clock_tables("INSERT INTO t VALUES (@@timestamp)", NULL);
+	assert_clock_tables("UPDATE t SET a = my_function(1)", NULL);     /* a stored function */
+	assert_clock_tables("UPDATE t SET a = db.f(1)", NULL);
+	assert_clock_tables("UPDATE t SET a = `f`(1)", NULL);
+	assert_clock_tables("CALL p(1)", NULL);
+	assert_clock_tables("CREATE TABLE t (a INT)", NULL);
+	assert_clock_tables("SET @a = 1", NULL);
+	assert_clock_tables("WITH c AS (SELECT 1) UPDATE t SET a = 1", NULL);
+	assert_clock_tables("SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1", NULL);
+	assert_clock_tables("INSERT INTO t TABLE u", NULL);
+	assert_clock_tables("SELECT a INTO @x FROM t", NULL);
+	assert_clock_tables("UPDATE t SET a = 1 WHERE b IN (SELECT c FROM 5)", NULL); /* not a table */
+	assert_clock_tables("UPDATE t1, t2, t3, t4, t5, t6, t7, t8, t9 SET a = 1", NULL); /* too many */
+	assert_clock_tables("DELETE FROM", NULL);
+	assert_clock_tables("UPDATE", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_basic),
+		cmocka_unit_test(test_clock_tables),
 		cmocka_unit_test(test_split_quotes),
 		cmocka_unit_test(test_split_comments),
 		cmocka_unit_test(test_split_slurm_procedure),
