@@ -36,7 +36,7 @@ if ! [[ $SECS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
 fi
 THREADS=${JOURNAL_THREADS:-8}
 # JOURNAL_CONFIGS="off everysec" runs a subset (off must be among them).
-read -r -a CONFIGS <<<"${JOURNAL_CONFIGS:-off always always+m everysec}"
+read -r -a CONFIGS <<<"${JOURNAL_CONFIGS:-off always always-fixed always+m everysec}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS=$REPO/bench/results
 # shellcheck source=scripts/lab.sh
@@ -98,13 +98,13 @@ start() {
 	rm -rf "$d"
 	lab_acctgate_conf "$d/acctgate.conf" "$AG_PORT" "127.0.0.1:$DB_PORT" "$CERTS" client_tls=required \
 		tls=verify_identity threads=2 log_level=info
+	local snap
+	snap=$(printf '[snapshot]\nuser = %s\npassword_file = %s\n' "$LAB_DB_USER" "$TMP/pw")
 	case $1 in
-	always) printf '[journal]\ndir = %s/journal\nfsync = always\n' "$d" >>"$d/acctgate.conf" ;;
-	always+m)
-		printf '[journal]\ndir = %s/journal\nfsync = always\nmarkers = acctgate\n[snapshot]\nuser = %s\npassword_file = %s\n' \
-			"$d" "$LAB_DB_USER" "$TMP/pw" >>"$d/acctgate.conf"
-		;;
-	everysec) printf '[journal]\ndir = %s/journal\nfsync = everysec\n' "$d" >>"$d/acctgate.conf" ;;
+	always) printf '[journal]\ndir = %s/journal\nfsync = always\n%s\n' "$d" "$snap" >>"$d/acctgate.conf" ;;
+	always-fixed) printf '[journal]\ndir = %s/journal\nfsync = always\n' "$d" >>"$d/acctgate.conf" ;;
+	always+m) printf '[journal]\ndir = %s/journal\nfsync = always\nmarkers = acctgate\n%s\n' "$d" "$snap" >>"$d/acctgate.conf" ;;
+	everysec) printf '[journal]\ndir = %s/journal\nfsync = everysec\n%s\n' "$d" "$snap" >>"$d/acctgate.conf" ;;
 	esac
 	lab_acctgate_start "$d" "$d/acctgate.conf" >/dev/null 2>&1 || die "acctgate ($1) did not start: $(tail -n 3 "$d/acctgate.log")"
 }
@@ -151,8 +151,8 @@ cp "$TSV" "$RESULTS/journal-runs.tsv"
 	awk -F'\t' 'NR > 1 { tps[$2, $1] = $3; avg[$2] += $4; p99[$2] += $5; p99r[$2, $1] = $5; n[$2]++;
 		rpc[$2] = $8; fpc[$2] = $9; rounds[$1] = 1 }
 		END {
-			split("off always always+m everysec", cs, " ")
-			for (i = 1; i <= 4; i++) {
+			split("off always always-fixed always+m everysec", cs, " ")
+			for (i = 1; i <= 5; i++) {
 				c = cs[i]; if (!n[c]) continue
 				t = 0; ratio = 0; dp = 0; k = 0
 				for (r in rounds) { t += tps[c, r]; ratio += tps[c, r] / tps["off", r]; dp += p99r[c, r] - p99r["off", r]; k++ }

@@ -557,7 +557,9 @@ static void answer_journal(struct admin_conn *ac)
 		     admin_rs_pair(ac, "in_doubt", "%" PRIu64, rs.in_doubt) &&
 		     admin_rs_pair(ac, "flagged", "%" PRIu64, rs.flagged) &&
 		     admin_rs_pair(ac, "refused", "%" PRIu64, rs.refused) && admin_rs_pair(ac, "gaps", "%" PRIu64, rs.gaps) &&
-		     admin_rs_pair(ac, "unrecorded", "%" PRIu64, rs.unrecorded);
+		     admin_rs_pair(ac, "unrecorded", "%" PRIu64, rs.unrecorded) &&
+		     admin_rs_pair(ac, "time_fixed", "%" PRIu64, rs.time_fixed) &&
+		     admin_rs_pair(ac, "time_unfixed", "%" PRIu64, rs.time_unfixed);
 	}
 	if (!(ok && admin_rs_end(ac)))
 		fail_oom(ac);

@@ -44,6 +44,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "gate.h"
 #include "indoubt.h"
 #include "hooks.h"
@@ -53,6 +55,7 @@
 #include "session.h"
 #include "sqltext.h"
 #include "stmt_params.h"
+#include "tableclock.h"
 #include "worker.h"
 
 /* ER_ERROR_DURING_COMMIT: what a client knows as "the commit failed". */
@@ -97,6 +100,8 @@ struct recorder {
 	struct timespec cut_started;
 	atomic_bool markers_off;  /* the server refused a marker: off until restart */
 	atomic_bool clock_off;    /* the server refused the commit clock: off until restart */
+	struct tableclock *tables; /* which tables read the clock; NULL: every write gets its time fixed */
+	atomic_uint_fast64_t time_fixed, time_unfixed; /* write commands sent with / without SET timestamp */
 	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
 };
 
@@ -150,6 +155,8 @@ struct rec_session {
 	bool ctx_dirty;
 	uint64_t last_insert_id;
 	bool ts_fixed;            /* the server session's timestamp is fixed (SET timestamp) */
+	bool temp_tables;         /* it created a temporary table: it may shadow a known one */
+	int ddl_open;             /* definition changes sent, not answered (tableclock_ddl_begin) */
 
 	/* Prepared statements, and the text of the prepare in flight. */
 	struct prepared *prep;
@@ -1080,6 +1087,44 @@ static bool take_execute(struct rec_session *rs, const struct hook_command *cmd)
 	return single_statement(rs);
 }
 
+/* Statements that may change a table's definition (an SQL-level EXECUTE
+ * may run one; a CALL is taken not to). */
+static bool changes_definitions(const struct sql_facts *f)
+{
+	return f->kind == SQL_DDL || f->kind == SQL_PREPARE;
+}
+
+/*
+ * May the command in flight read the server's clock? Not when every
+ * statement's text reads none and every table they name is known to have
+ * no time default, ON UPDATE or trigger (tableclock.h): then its time need
+ * not be fixed, the replay's value being as good as any. Yes whenever
+ * that is not known: no [snapshot] user to ask with, the session's
+ * default database not read yet, a temporary table of the session's own
+ * (information_schema does not show it, and it may shadow a known table).
+ */
+static bool may_read_clock(struct rec_session *rs)
+{
+	struct tableclock *tc = rs->rec->tables;
+	if (!tc || rs->temp_tables || rs->ctx_dirty || !rs->ctx.known)
+		return true;
+	for (size_t i = 0; i < rs->nst; i++) {
+		struct sql_tables t;
+		if (!sql_clock_tables(rs->text + rs->st[i].start, rs->st[i].len, &t) ||
+		    !tableclock_all_free(tc, rs->ctx.database, &t))
+			return true;
+	}
+	return false;
+}
+
+/* Definition changes that will get no answer (the command failed before
+ * them, or the session ended) stop holding tableclock back. */
+static void close_ddl(struct rec_session *rs)
+{
+	for (; rs->ddl_open > 0; rs->ddl_open--)
+		tableclock_ddl_end(rs->rec->tables);
+}
+
 /* Split the command into statements, with their facts. */
 static bool take_command(struct rec_session *rs, const struct hook_command *cmd)
 {
@@ -1129,6 +1174,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	if (!rs)
 		return HOOK_FORWARD;
 	rs->cmd_active = false;
+	close_ddl(rs);
 	rs->prepare_seq = 0;
 	rs->prepare_resolved = true;
 	rs->commit_sent = false;
@@ -1146,6 +1192,7 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		forget_transaction(rs);
 		rs->ctx_dirty = true;
 		rs->ts_fixed = false;
+		rs->temp_tables = false;
 		rs->last_insert_id = 0;
 		return HOOK_FORWARD;
 	case COM_STMT_PREPARE:
@@ -1191,16 +1238,32 @@ static enum hook_verdict plan_command(struct rec_session *rs, struct session *s,
 	for (size_t i = 0; i < rs->nst; i++) {
 		const struct sql_facts *f = &rs->st[i].facts;
 		writes |= may_write(f);
-		commits |= may_commit(rs, s, &rs->st[i]);
 		uses_time |= f->uses_time;
+		commits |= may_commit(rs, s, &rs->st[i]);
+		if (changes_definitions(f)) {
+			if (f->kind == SQL_DDL && mentions(rs->text + rs->st[i].start, rs->st[i].len, "TEMPORARY"))
+				rs->temp_tables = true;
+			if (rs->rec->tables) {
+				tableclock_ddl_begin(rs->rec->tables);
+				rs->ddl_open++;
+			}
+		}
 	}
 	rs->cmd_ts = 0;
+	bool clock = (writes || rs->ts_fixed) && may_read_clock(rs);
 	if (writes) {
 		if (rs->ctx_dirty && session_inject(s, context_query, sizeof(context_query) - 1, &context_ops, rs))
 			rs->ctx_dirty = false;
+		/* The time the journal gives the statements: the server's own
+		 * whenever they may read it. */
 		rs->cmd_ts = now_usec();
-		set_timestamp(rs, s, rs->cmd_ts);
-	} else if (rs->ts_fixed && uses_time) {
+		if (clock) {
+			set_timestamp(rs, s, rs->cmd_ts);
+			atomic_fetch_add(&rs->rec->time_fixed, 1);
+		} else {
+			atomic_fetch_add(&rs->rec->time_unfixed, 1);
+		}
+	} else if (rs->ts_fixed && (uses_time || (clock && rs->rec->tables))) {
 		/* A read after a write: the clock runs again, as the client expects. */
 		set_timestamp(rs, s, 0);
 	}
@@ -1381,6 +1444,10 @@ static void on_result_end(void *arg, struct session *s, const struct proto_resul
 	if (cs->facts.kind == SQL_CALL && end->result_set)
 		return;
 	rs->next++;
+	if (changes_definitions(&cs->facts) && rs->ddl_open > 0) {
+		tableclock_ddl_end(rs->rec->tables);
+		rs->ddl_open--;
+	}
 	statement_ran(rs, cs, end);
 }
 
@@ -1605,6 +1672,7 @@ static void on_session_end(void *arg, struct session *s)
 	}
 	inflight_done(rs);
 	release_reservation(rs);
+	close_ddl(rs);
 	forget_transaction(rs);
 	while (rs->nprep)
 		drop_prepared(rs, rs->prep[0].id);
@@ -1825,6 +1893,15 @@ struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *er
 		   (unsigned long long)recovery.segments, (unsigned long long)recovery.first_seq,
 		   (unsigned long long)recovery.last_seq,
 		   rec->fsync == JOURNAL_FSYNC_ALWAYS ? "always" : rec->fsync == JOURNAL_FSYNC_EVERYSEC ? "everysec" : "off");
+	if (cfg->snapshot_user[0]) {
+		struct gate_db_account acct;
+		struct replay_options conn;
+		gate_db_account(cfg, &acct, &conn);
+		rec->tables = tableclock_new(&conn, why, sizeof(why));
+		OPENSSL_cleanse(acct.password, sizeof(acct.password));
+		if (!rec->tables)
+			log_warning("%s: every write gets its time fixed", why);
+	}
 	rec->hooks = (struct session_hooks){
 		.name = "journal",
 		.arg = rec,
@@ -1864,11 +1941,13 @@ void recorder_free(struct recorder *r)
 	recorder_get_stats(r, &rs);
 	/* The counters an operator (and bench/journal.sh) reads at exit. */
 	log_info("journal: commits=%llu aborts=%llu records=%llu bytes=%llu fsyncs=%llu flagged=%llu in_doubt=%llu "
-		 "refused=%llu gaps=%llu unrecorded=%llu last_seq=%llu",
+		 "refused=%llu gaps=%llu unrecorded=%llu time_fixed=%llu time_unfixed=%llu last_seq=%llu",
 		 (unsigned long long)rs.commits, (unsigned long long)rs.aborts, (unsigned long long)js.records,
 		 (unsigned long long)js.bytes, (unsigned long long)js.fsyncs, (unsigned long long)rs.flagged,
 		 (unsigned long long)rs.in_doubt, (unsigned long long)rs.refused, (unsigned long long)rs.gaps,
-		 (unsigned long long)rs.unrecorded, (unsigned long long)js.last_seq);
+		 (unsigned long long)rs.unrecorded, (unsigned long long)rs.time_fixed,
+		 (unsigned long long)rs.time_unfixed, (unsigned long long)js.last_seq);
+	tableclock_free(r->tables);
 	journal_close(r->journal);
 	free(r->cut_waiters);
 	pthread_mutex_destroy(&r->lock);
@@ -1896,5 +1975,7 @@ void recorder_get_stats(struct recorder *r, struct recorder_stats *out)
 		.refused = atomic_load(&r->refused),
 		.gaps = atomic_load(&r->gaps),
 		.unrecorded = atomic_load(&r->unrecorded),
+		.time_fixed = atomic_load(&r->time_fixed),
+		.time_unfixed = atomic_load(&r->time_unfixed),
 	};
 }

@@ -51,6 +51,8 @@ struct recorder_stats {
 	uint64_t refused;     /* COMMITs refused because the journal could not record them */
 	uint64_t gaps;        /* commits let through unrecorded (on_error = continue) */
 	uint64_t unrecorded;  /* prepared-statement executions the journal could not render */
+	uint64_t time_fixed;  /* write commands sent after SET timestamp */
+	uint64_t time_unfixed; /* write commands that could not read the clock, sent without it */
 };
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
 

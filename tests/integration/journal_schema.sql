@@ -28,6 +28,23 @@ CREATE TABLE pstmt (
 	id BIGINT AUTO_INCREMENT PRIMARY KEY, th INT, n BIGINT, tok VARCHAR(32), at DATETIME(6),
 	body MEDIUMBLOB, t6 DATETIME(6)
 ) ENGINE=InnoDB;
+-- Tables that read the clock without the statement saying so (a default,
+-- ON UPDATE, a trigger) and one that cannot: acctgate fixes the time for
+-- writes to the first three only (proxy/tableclock.h).
+CREATE TABLE stamped (
+	id INT PRIMARY KEY, v BIGINT NOT NULL, tok VARCHAR(32),
+	created DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6),
+	changed DATETIME(6) DEFAULT '2000-01-01' ON UPDATE CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB;
+INSERT INTO stamped (id, v) VALUES (1, 0), (2, 0), (3, 0), (4, 0);
+CREATE TABLE plain (
+	th INT NOT NULL, n BIGINT NOT NULL, tok VARCHAR(32), v INT DEFAULT 5, note VARCHAR(8) DEFAULT 'x',
+	PRIMARY KEY (th, n)
+) ENGINE=InnoDB;
+CREATE TABLE audited (id BIGINT AUTO_INCREMENT PRIMARY KEY, tok VARCHAR(32)) ENGINE=InnoDB;
+CREATE TABLE audit_log (src BIGINT PRIMARY KEY, tok VARCHAR(32), at DATETIME(6)) ENGINE=InnoDB;
+CREATE TRIGGER audited_in AFTER INSERT ON audited FOR EACH ROW
+	INSERT INTO audit_log (src, tok, at) VALUES (NEW.id, NEW.tok, NOW(6));
 DELIMITER //
 CREATE PROCEDURE bump(IN p_th INT, IN p_n BIGINT, IN p_tok VARCHAR(32))
 BEGIN

@@ -314,6 +314,11 @@ static enum outcome work_item(struct w *w, const char *tok, long n)
 	case 5: /* deletes and an update that may match nothing */
 		STEP("DELETE FROM items WHERE name = 'n%d' AND qty > 3", pick(w, 400));
 		STEP("UPDATE items SET qty = qty - 1, tok = '%s' WHERE name = 'nothing%d'", tok, pick(w, 10));
+		/* The clock only through the tables: ON UPDATE, a trigger, and
+		 * one table with constant defaults, which needs no fixed time. */
+		STEP("UPDATE stamped SET v = v + 1, tok = '%s' WHERE id = %d", tok, a);
+		STEP("INSERT INTO audited (tok) VALUES ('%s')", tok);
+		STEP("INSERT INTO plain (th, n, tok) VALUES (%d, %ld, '%s')", w->id, n, tok);
 		break;
 	case 6: /* events with time functions, multi-row (ids generated in one statement) */
 		STEP("INSERT INTO events (item_id, th, n, tok, note, ts, t6) VALUES (1, %d, %ld, '%s', '%s', "
