@@ -162,6 +162,8 @@ static const struct setting settings[] = {
 	{"throttle", "queue_timeout", T_DURATION, FIELD(throttle_queue_timeout), "30s", 1, 3600, NULL, false, 0},
 	{"throttle", "idle_release", T_DURATION, FIELD(throttle_idle_release), "5s", 0, 3600, NULL, false, 0},
 	{"throttle", "promote_p95_ms", T_INT, FIELD(throttle_promote_p95_ms), "10000", 0, 3600000, NULL, false, 0},
+	{"throttle", "cluster_rate", T_INT, FIELD(throttle_cluster_rate), "0", 0, 1000000, NULL, false, 0},
+	{"throttle", "cluster_burst", T_INT, FIELD(throttle_cluster_burst), "0", 0, 1000000, NULL, false, 0},
 	{"throttle", "replay_attempts", T_INT, FIELD(throttle_replay_attempts), "5", 0, 100, NULL, true, 0},
 	{"throttle", "replay_max_bytes", T_SIZE, FIELD(throttle_replay_max_bytes), "1M", 0, 1LL << 30, NULL, true, 0},
 };

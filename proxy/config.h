@@ -152,6 +152,8 @@ struct config {
 	int64_t throttle_queue_timeout;     /* seconds a heavy transaction waits for a slot */
 	int64_t throttle_idle_release;      /* seconds idle in a transaction before its slot goes; 0 = never */
 	int throttle_promote_p95_ms;        /* a digest this slow (p95) is bulk; 0 = never */
+	int throttle_cluster_rate;          /* transactions a second each cluster may start; 0 = no limit */
+	int throttle_cluster_burst;         /* of those, at once after a quiet spell; 0 = cluster_rate */
 	int throttle_replay_attempts;       /* runs of a transaction again after 1213/1205 (redo.c); 0 = none */
 	uint64_t throttle_replay_max_bytes; /* a transaction's statements kept for that, at most */
 };

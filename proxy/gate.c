@@ -325,7 +325,7 @@ int gate_run(const char *config_path, const struct config *cfg)
 			goto out;
 		}
 	}
-	if (cfg->throttle_heavy_limit > 0 || cfg->throttle_bulk_limit > 0) {
+	if (cfg->throttle_heavy_limit > 0 || cfg->throttle_bulk_limit > 0 || cfg->throttle_cluster_rate > 0) {
 		/* Before the recorder: a command waits for its slot before
 		 * the journal fixes its time or writes its PREPARE. */
 		g.throttle = throttle_new(&g, cfg, err, sizeof(err));

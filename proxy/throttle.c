@@ -26,6 +26,7 @@
 #include "gate.h"
 #include "hooks.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "sqltext.h"
 #include "worker.h"
 
@@ -56,6 +57,8 @@ struct throttle {
 	pthread_mutex_t lock;
 	struct throttle_class classes[THROTTLE_CLASSES];
 	struct coord *coord;   /* NULL: the limits hold in this acctgate only */
+	struct ratelimit *rate; /* [throttle] cluster_rate, under lock; NULL = off */
+	unsigned rate_per_second;
 	uint64_t queue_timeout_ms, idle_release_ms;
 	/* [throttle] promote_p95_ms: a digest that slow (by the digests
 	 * module's figures on the session's worker) is bulk; 0 = off. */
@@ -69,6 +72,7 @@ struct throttle {
 
 enum ts_state {
 	TS_NONE,    /* no slot, not waiting */
+	TS_RATED,   /* its command is held until its cluster's rate lets it start */
 	TS_WAITING, /* its command is held until admitted or timed out */
 	TS_GLOBAL,  /* admitted here, its command held for the slot shared with other acctgates (coord.h) */
 	TS_HOLDING, /* its transaction holds a slot */
@@ -82,6 +86,9 @@ struct ts_session {
 	int cls;              /* the class it waits for or holds */
 	int slot;             /* the coordinated slot it holds (coord.h), -1 for none */
 	bool lockfree;        /* its open transaction has run nothing that takes row locks */
+	bool held_locks;      /* TS_RATED: what its held command runs takes row locks */
+	uint64_t rated_us;    /* TS_RATED: how long it waits */
+	char cluster[ADMISSION_CLUSTER_NAME_MAX];
 	struct event *timer;
 };
 
@@ -318,12 +325,24 @@ static void leave_class(struct ts_session *ts)
  * Timers: the queue timeout, the idle release
  * ------------------------------------------------------------------------ */
 
+static enum hook_verdict admit(struct ts_session *ts, int c, bool locks);
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct ts_session *ts = arg;
 	struct throttle *t = ts->t;
+	if (ts->state == TS_RATED) {
+		/* Its start came: on to its class, if it has one. */
+		ts->state = TS_NONE;
+		pthread_mutex_lock(&t->lock);
+		ratelimit_wait_over(t->rate, ts->cluster, ts->rated_us, false);
+		pthread_mutex_unlock(&t->lock);
+		if (admit(ts, ts->cls, ts->held_locks) == HOOK_FORWARD)
+			session_release(ts->s);
+		return;
+	}
 	if (ts->state == TS_HOLDING) {
 		atomic_fetch_add(&t->idle_releases, 1);
 		log_notice("throttle: session %llu (%s@%s) left its %s transaction idle for %llu ms: its slot goes to "
@@ -390,10 +409,12 @@ static struct ts_session *ts_get(struct throttle *t, struct session *s)
 	return ts;
 }
 
+static enum hook_verdict wait_for_rate(struct ts_session *ts, int c, const struct hook_command *cmd,
+				       struct hook_answer *answer);
+
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
 {
-	(void)answer;
 	struct throttle *t = arg;
 	struct ts_session *ts = ts_get(t, s);
 	if (!ts)
@@ -405,8 +426,61 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	if (!session_in_transaction(s))
 		ts->lockfree = true;
 	int c = command_class(t, cmd, session_worker(s)->index);
+	snprintf(ts->cluster, sizeof(ts->cluster), "%s@%s", session_user(s), session_database(s));
+	if (t->rate && !session_in_transaction(s) && (cmd->code == COM_QUERY || cmd->code == COM_STMT_EXECUTE)) {
+		enum hook_verdict v = wait_for_rate(ts, c, cmd, answer);
+		if (v != HOOK_FORWARD)
+			return v;
+	}
+	return admit(ts, c, ts->lockfree && command_locks(cmd));
+}
+
+/* The command may go as far as the cluster's rate goes: now, after a wait
+ * (held, the timer brings it to admit()), or never (its ERR). The
+ * transaction has not started, so the session holds no row lock. */
+static enum hook_verdict wait_for_rate(struct ts_session *ts, int c, const struct hook_command *cmd,
+				       struct hook_answer *answer)
+{
+	struct throttle *t = ts->t;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t now_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+	pthread_mutex_lock(&t->lock);
+	uint64_t wait = ratelimit_take(t->rate, ts->cluster, now_us, t->queue_timeout_ms * 1000u);
+	pthread_mutex_unlock(&t->lock);
+	if (wait == 0)
+		return HOOK_FORWARD;
+	if (wait == RATELIMIT_REFUSED) {
+		atomic_fetch_add(&t->timeouts, 1);
+		log_warning("throttle: session %llu (%s) would wait over %llu s for its cluster's rate; its command is "
+			    "answered with an error ([throttle] cluster_rate = %u)",
+			    (unsigned long long)ts->id, ts->cluster, (unsigned long long)(t->queue_timeout_ms / 1000u),
+			    t->rate_per_second);
+		answer->code = ER_UNKNOWN_ERROR;
+		snprintf(answer->sql_state, sizeof(answer->sql_state), "HY000");
+		snprintf(answer->message, sizeof(answer->message),
+			 "acctgate: cluster %.64s is over its rate ([throttle] cluster_rate = %u transactions a second) "
+			 "for longer than the queue timeout; the statement did not run, try again",
+			 ts->cluster, t->rate_per_second);
+		return HOOK_ANSWER;
+	}
+	ts->state = TS_RATED;
+	ts->cls = c;
+	ts->held_locks = ts->lockfree && command_locks(cmd);
+	ts->rated_us = wait;
+	struct timeval tv = {(time_t)(wait / 1000000u), (suseconds_t)(wait % 1000000u)};
+	evtimer_add(ts->timer, &tv);
+	return HOOK_HOLD;
+}
+
+/* Class admission for a transaction's command (locks: what it runs takes
+ * row locks): forwarded, or held until a slot is its. */
+static enum hook_verdict admit(struct ts_session *ts, int c, bool locks)
+{
+	struct throttle *t = ts->t;
+	struct session *s = ts->s;
 	if (c == THROTTLE_CLASSES || !t->classes[c].limit) {
-		if (ts->lockfree && command_locks(cmd))
+		if (locks)
 			ts->lockfree = false;
 		return HOOK_FORWARD;
 	}
@@ -416,10 +490,8 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 		return HOOK_FORWARD;
 	}
 	ts->lockfree = false; /* what it waits to run takes locks */
-	char cluster[ADMISSION_CLUSTER_NAME_MAX];
-	snprintf(cluster, sizeof(cluster), "%s@%s", session_user(s), session_database(s));
 	pthread_mutex_lock(&t->lock);
-	enum admission_verdict v = admission_request(t->classes[c].adm, cluster, ts->id, session_worker(s), now_ms());
+	enum admission_verdict v = admission_request(t->classes[c].adm, ts->cluster, ts->id, session_worker(s), now_ms());
 	pthread_mutex_unlock(&t->lock);
 	ts->cls = c;
 	switch (v) {
@@ -475,6 +547,13 @@ static void on_session_end(void *arg, struct session *s)
 	struct ts_session *ts = slot ? *slot : NULL;
 	if (!ts)
 		return;
+	if (ts->state == TS_RATED) {
+		evtimer_del(ts->timer);
+		pthread_mutex_lock(&t->lock);
+		ratelimit_wait_over(t->rate, ts->cluster, 0, true);
+		pthread_mutex_unlock(&t->lock);
+		ts->state = TS_NONE;
+	}
 	/* Out of the queue, or the slot back (one admitted just now too). */
 	if (ts->state != TS_NONE)
 		leave_class(ts);
@@ -524,6 +603,13 @@ struct throttle *throttle_new(struct gate *g, const struct config *cfg, char *er
 	t->queue_timeout_ms = (uint64_t)cfg->throttle_queue_timeout * 1000u;
 	t->idle_release_ms = (uint64_t)cfg->throttle_idle_release * 1000u;
 	t->promote_usec = (uint64_t)cfg->throttle_promote_p95_ms * 1000u;
+	t->rate_per_second = (unsigned)cfg->throttle_cluster_rate;
+	if (t->rate_per_second &&
+	    !(t->rate = ratelimit_new(t->rate_per_second, (unsigned)cfg->throttle_cluster_burst))) {
+		snprintf(err, err_len, "throttle: out of memory");
+		throttle_free(t);
+		return NULL;
+	}
 	t->gate = g;
 	const struct {
 		const char *name, *patterns;
@@ -594,6 +680,7 @@ void throttle_free(struct throttle *t)
 	if (!t)
 		return;
 	coord_free(t->coord);
+	ratelimit_free(t->rate);
 	for (int c = 0; c < THROTTLE_CLASSES; c++)
 		admission_free(t->classes[c].adm);
 	pthread_mutex_destroy(&t->lock);
@@ -603,6 +690,17 @@ void throttle_free(struct throttle *t)
 bool throttle_class_stats(struct throttle *t, int c, struct throttle_class_stats *out,
 			  struct admission_cluster_stats *cl, size_t cap, size_t *ncl)
 {
+	if (c == THROTTLE_CLASSES && t->rate) {
+		out->name = "rate";
+		pthread_mutex_lock(&t->lock);
+		ratelimit_stats(t->rate, &out->adm);
+		size_t n = 0;
+		while (n < cap && ratelimit_cluster_at(t->rate, n, &cl[n]))
+			n++;
+		pthread_mutex_unlock(&t->lock);
+		*ncl = n;
+		return true;
+	}
 	if (c < 0 || c >= THROTTLE_CLASSES)
 		return false;
 	struct throttle_class *k = &t->classes[c];

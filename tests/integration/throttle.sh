@@ -19,6 +19,8 @@
 #     commit;
 #   - SHOW THROTTLE on the admin port: the classes, the clusters, the waits;
 #   - a digest slower than promote_p95_ms is promoted to bulk;
+#   - a cluster over cluster_rate waits in order, another does not; past
+#     the queue timeout the statement gets ERR 1105 naming the rate;
 #   - two acctgates in front of the one server share the slots (named
 #     locks): a heavy transaction on the second waits while the first
 #     holds the slot; when the first one's coordination connection is
@@ -191,6 +193,36 @@ bulk=$(admin "SHOW THROTTLE" | awk -F'\t' '$1 == "bulk" && $2 == "*" { print $6 
 check "a digest whose p95 passed promote_p95_ms is bulk: it took a slot, SHOW STATUS counts it, the log says once" \
 	"$([[ ${promoted:-0} -ge 1 && ${bulk:-0} -ge 1 && $(grep -c 'digest promoted to bulk.*SELECT SLEEP' "$ag/acctgate.log") == 1 ]] && echo 1 || echo 0)" \
 	"promoted ${promoted:-?}, bulk admitted ${bulk:-?}, $(grep -c 'promoted to bulk' "$ag/acctgate.log") log line(s)"
+
+# ---- a cluster's rate -------------------------------------------------------------------
+# cluster_rate = 5, burst 1, queue_timeout 1 s: thr_x's ten autocommit
+# statements in one session start at the rate (the later ones wait, none
+# is refused) while thr_y's one, meanwhile, starts at once; then 20
+# sessions of thr_x at once: those that would wait past the queue timeout
+# get the ERR naming the rate, the others run.
+start heavy_limit=0 bulk_limit=0 cluster_rate=5 cluster_burst=1 queue_timeout=1s || exit 1
+q() { mariadb -h 127.0.0.1 -P "$port" -u "$LAB_DB_USER" -p"$LAB_DB_PASS" --ssl-ca="$CERTS/ca.pem" -B -N "$@" 2>&1; }
+selects=$(printf 'SELECT 1;%.0s' 1 2 3 4 5 6 7 8 9 10)
+q thr_x -e "$selects" >"$d/rate-x.out" &
+sleep 0.3
+q thr_y -e "SELECT 'y'" >"$d/rate-y.out"
+wait
+xw=$(admin "SHOW THROTTLE" | awk -F'\t' -v c="$LAB_DB_USER@thr_x" '$1 == "rate" && $2 == c { print $7 }')
+xt=$(admin "SHOW THROTTLE" | awk -F'\t' -v c="$LAB_DB_USER@thr_x" '$1 == "rate" && $2 == c { print $8 }')
+yw=$(admin "SHOW THROTTLE" | awk -F'\t' -v c="$LAB_DB_USER@thr_y" '$1 == "rate" && $2 == c { print $7 }')
+check "a cluster over its rate waits, in order, none refused; another cluster does not wait" \
+	"$([[ $(grep -c '^1$' "$d/rate-x.out") == 10 && $(grep -c '^y$' "$d/rate-y.out") == 1 && ${xw:-0} -ge 8 &&
+		${xt:-1} == 0 && ${yw:-1} == 0 ]] && echo 1 || echo 0)" \
+	"thr_x: $(grep -c '^1$' "$d/rate-x.out") of 10 ran, ${xw:-?} waited, ${xt:-?} refused; thr_y: ${yw:-?} waited"
+for i in $(seq 1 20); do
+	q thr_x -e "SELECT 'ran'" >"$d/rate-burst-$i.out" &
+done
+wait
+ran=$(cat "$d"/rate-burst-*.out | grep -c '^ran$')
+refused=$(grep -l "ERROR 1105.*cluster $LAB_DB_USER@thr_x is over its rate" "$d"/rate-burst-*.out | wc -l)
+check "past the queue timeout: ERR 1105 naming the rate, the others ran" \
+	"$([[ $refused -ge 1 && $ran -ge 1 && $((ran + refused)) -ge 20 ]] && echo 1 || echo 0)" \
+	"$ran ran, $refused refused: $(grep -h 'ERROR' "$d"/rate-burst-*.out | head -n 1)"
 
 # ---- two acctgates share the slots through the server ---------------------------------
 # conf DIR PORT ADMIN_PORT: an instance with [snapshot] user (its own
