@@ -9,17 +9,22 @@
 # MariaDB, sysbench oltp_write_only at 8 threads (4 tables of 10000 rows):
 #   off        no journal (the baseline)
 #   always     [journal] fsync = always: every COMMIT OK waits for its
-#              PREPARE and COMMIT records to be on disk (group commit)
+#              PREPARE and COMMIT records to be on disk (group commit);
+#              [snapshot] user set, so writes to tables known not to read
+#              the clock go without SET timestamp (proxy/tableclock.h)
+#   always-fixed  the same without [snapshot] user: every write gets SET
+#              timestamp first
 #   always+m   the same with commit markers ([journal] markers): one more
 #              row write per COMMIT, inside the transaction
-#   everysec   fsync = everysec
+#   everysec   fsync = everysec ([snapshot] user set)
 # Runs are interleaved (every round runs each configuration once, the order
 # rotating), each with a fresh acctgate and a fresh journal directory on
 # the same file system as the repository, so the ratios pair runs minutes
 # apart at most. Per run: tps, average and 99th-percentile latency of a
 # transaction (each ends with one COMMIT, so the p99 difference bounds what
 # the journal adds to a COMMIT), and from acctgate's exit line the records
-# and fsyncs per commit.
+# and fsyncs per commit and the mean time a COMMIT was held for its PREPARE
+# and its OK for the COMMIT record.
 #
 # Writes bench/results/journal.md (the means over rounds and each
 # configuration's ratio to off) and bench/results/journal-runs.tsv.
@@ -110,7 +115,7 @@ start() {
 }
 
 TSV=$TMP/runs.tsv
-printf 'round\tconfig\ttps\tavg_ms\tp99_ms\terrors\tcommits\trecords_per_commit\tfsyncs_per_commit\n' >"$TSV"
+printf 'round\tconfig\ttps\tavg_ms\tp99_ms\terrors\tcommits\trecords_per_commit\tfsyncs_per_commit\tprepare_wait_us\tcommit_wait_us\n' >"$TSV"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
 		c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
@@ -126,13 +131,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		commits=$(sed -n 's/.*commits=\([0-9]*\).*/\1/p' <<<"$line")
 		records=$(sed -n 's/.* records=\([0-9]*\).*/\1/p' <<<"$line")
 		fsyncs=$(sed -n 's/.* fsyncs=\([0-9]*\).*/\1/p' <<<"$line")
+		pw=$(sed -n 's/.* prepare_wait_us=\([0-9]*\).*/\1/p' <<<"$line")
+		cw=$(sed -n 's/.* commit_wait_us=\([0-9]*\).*/\1/p' <<<"$line")
 		rpc=- fpc=-
 		if [[ -n $commits && $commits -gt 0 ]]; then
 			rpc=$(awk -v a="$records" -v b="$commits" 'BEGIN { printf "%.2f", a / b }')
 			fpc=$(awk -v a="$fsyncs" -v b="$commits" 'BEGIN { printf "%.2f", a / b }')
 		fi
-		printf '%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$tps" "$avg" "$p99" "${errs:-0}" "${commits:--}" \
-			"$rpc" "$fpc" >>"$TSV"
+		printf '%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$tps" "$avg" "$p99" "${errs:-0}" \
+			"${commits:--}" "$rpc" "$fpc" "${pw:--}" "${cw:--}" >>"$TSV"
 		say "round $r $c: $tps tps, avg $avg ms, p99 $p99 ms, ${commits:-no} commits journaled, $fpc fsyncs/commit"
 	done
 done
@@ -146,18 +153,19 @@ cp "$TSV" "$RESULTS/journal-runs.tsv"
 	echo "acctgate with TLS on both legs, MariaDB $(mariadbd --version | awk '{ print $3 }') on the same machine;"
 	echo "journal on $(df -T "$REPO" | awk 'NR == 2 { print $2 }'). Means over rounds; ratios are means of per-round ratios to off."
 	echo
-	echo "| config | tps | ratio | avg ms | p99 ms | p99 - off | records/commit | fsyncs/commit |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| config | tps | ratio | avg ms | p99 ms | p99 - off | records/commit | fsyncs/commit | PREPARE hold µs | COMMIT hold µs |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	awk -F'\t' 'NR > 1 { tps[$2, $1] = $3; avg[$2] += $4; p99[$2] += $5; p99r[$2, $1] = $5; n[$2]++;
-		rpc[$2] = $8; fpc[$2] = $9; rounds[$1] = 1 }
+		rpc[$2] = $8; fpc[$2] = $9; pw[$2] += $10; cw[$2] += $11; rounds[$1] = 1 }
 		END {
 			split("off always always-fixed always+m everysec", cs, " ")
 			for (i = 1; i <= 5; i++) {
 				c = cs[i]; if (!n[c]) continue
 				t = 0; ratio = 0; dp = 0; k = 0
 				for (r in rounds) { t += tps[c, r]; ratio += tps[c, r] / tps["off", r]; dp += p99r[c, r] - p99r["off", r]; k++ }
-				printf "| %s | %.0f | %.3fx | %.2f | %.2f | %+.2f ms | %s | %s |\n", c, t / k, ratio / k,
-					avg[c] / n[c], p99[c] / n[c], dp / k, rpc[c], fpc[c]
+				printf "| %s | %.0f | %.3fx | %.2f | %.2f | %+.2f ms | %s | %s | %s | %s |\n", c, t / k, ratio / k,
+					avg[c] / n[c], p99[c] / n[c], dp / k, rpc[c], fpc[c],
+					c == "off" ? "-" : sprintf("%.0f", pw[c] / n[c]), c == "off" ? "-" : sprintf("%.0f", cw[c] / n[c])
 			}
 		}' "$TSV"
 } >"$RESULTS/journal.md"

@@ -559,7 +559,11 @@ static void answer_journal(struct admin_conn *ac)
 		     admin_rs_pair(ac, "refused", "%" PRIu64, rs.refused) && admin_rs_pair(ac, "gaps", "%" PRIu64, rs.gaps) &&
 		     admin_rs_pair(ac, "unrecorded", "%" PRIu64, rs.unrecorded) &&
 		     admin_rs_pair(ac, "time_fixed", "%" PRIu64, rs.time_fixed) &&
-		     admin_rs_pair(ac, "time_unfixed", "%" PRIu64, rs.time_unfixed);
+		     admin_rs_pair(ac, "time_unfixed", "%" PRIu64, rs.time_unfixed) &&
+		     admin_rs_pair(ac, "prepare_wait_us_mean", "%.0f",
+				   rs.prepare_waits ? (double)rs.prepare_wait_usec / (double)rs.prepare_waits : 0.0) &&
+		     admin_rs_pair(ac, "commit_wait_us_mean", "%.0f",
+				   rs.commit_waits ? (double)rs.commit_wait_usec / (double)rs.commit_waits : 0.0);
 	}
 	if (!(ok && admin_rs_end(ac)))
 		fail_oom(ac);

@@ -102,6 +102,10 @@ struct recorder {
 	atomic_bool clock_off;    /* the server refused the commit clock: off until restart */
 	struct tableclock *tables; /* which tables read the clock; NULL: every write gets its time fixed */
 	atomic_uint_fast64_t time_fixed, time_unfixed; /* write commands sent with / without SET timestamp */
+	/* What the journal adds to a commit: holds for a PREPARE (before the
+	 * COMMIT goes) and for COMMIT records (before the OK goes), and their
+	 * total time. */
+	atomic_uint_fast64_t prepare_waits, prepare_wait_usec, commit_waits, commit_wait_usec;
 	atomic_uint_fast64_t commits, aborts, flagged, in_doubt, refused, gaps, unrecorded;
 };
 
@@ -185,6 +189,7 @@ struct rec_session {
 	bool prepare_resolved;    /* a COMMIT or ABORT record names it */
 	bool commit_sent;         /* the command that commits went to the server */
 	bool marked;              /* its PREPARE says a commit marker goes with it */
+	bool marker_ok;           /* that marker row was written, in the transaction */
 	bool inflight;            /* counted in recorder.inflight until its answer */
 	bool wrapped;             /* an autocommit write run as BEGIN ... COMMIT by acctgate */
 	bool clock_queued;        /* take_clock queued the update; read_clock follows */
@@ -192,6 +197,7 @@ struct rec_session {
 	uint64_t reserved;        /* journal room its PREPARE reserved for the outcome */
 	char refused_why[96];     /* why a wrapped write's commit was refused */
 	enum rec_wait wait;
+	uint64_t wait_since;      /* when the PREPARE or COMMIT hold began (monotonic µs) */
 	bool still_in_trans;      /* WAIT_IMPLICIT: the server's @@in_transaction */
 	int pending_commits;      /* COMMIT records not yet durable */
 };
@@ -212,6 +218,29 @@ static uint64_t now_usec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The session waits for the journal: w is WAIT_PREPARE, WAIT_PREPARE_COMMIT
+ * or WAIT_COMMITS, timed for SHOW JOURNAL. */
+static void hold_for(struct rec_session *rs, enum rec_wait w)
+{
+	rs->wait = w;
+	rs->wait_since = mono_usec();
+}
+
+static void hold_over(struct rec_session *rs, bool prepare)
+{
+	uint64_t us = mono_usec() - rs->wait_since;
+	struct recorder *rec = rs->rec;
+	atomic_fetch_add(prepare ? &rec->prepare_waits : &rec->commit_waits, 1);
+	atomic_fetch_add(prepare ? &rec->prepare_wait_usec : &rec->commit_wait_usec, us);
 }
 
 /* ------------------------------------------------------------------------
@@ -486,6 +515,7 @@ static void marker_done(void *arg, struct session *s, const struct proto_result_
 {
 	struct rec_session *rs = arg;
 	struct recorder *rec = rs->rec;
+	rs->marker_ok = end->kind != END_ERR;
 	if (end->kind != END_ERR || atomic_exchange(&rec->markers_off, true))
 		return;
 	log_error("journal: commit markers are off until restart: the server refused session %llu's marker (ERR %u); "
@@ -503,6 +533,7 @@ static const struct session_inject_ops marker_ops = {.on_done = marker_done};
 static void inject_marker(struct rec_session *rs, uint64_t prepare_seq)
 {
 	struct recorder *rec = rs->rec;
+	rs->marker_ok = false;
 	char clock[192] = "0";
 	if (!atomic_load(&rec->clock_off))
 		snprintf(clock, sizeof(clock), "COALESCE((SELECT n FROM %s.clock WHERE run_id = %llu), 0)", rec->markers,
@@ -689,7 +720,12 @@ static void write_commit(struct rec_session *rs)
 	struct jstmt *js = calloc(rs->n, sizeof(*js));
 	struct jtxn t;
 	jtxn_header(rs, &t);
-	bool wait = rec->fsync == JOURNAL_FSYNC_ALWAYS;
+	/* With fsync = always the OK waits for this record to be durable,
+	 * unless the transaction committed its marker row: its PREPARE is
+	 * durable already, and a crash that loses this record leaves a
+	 * PREPARE the next start resolves from that row (indoubt.h). One
+	 * fsync per commit then, not two. */
+	bool wait = rec->fsync == JOURNAL_FSYNC_ALWAYS && !(rs->marked && rs->marker_ok);
 	struct completion *c = completion_new(rs, C_COMMIT);
 	if (!js || !c) {
 		free(js);
@@ -751,6 +787,7 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 	struct recorder *rec = rs->rec;
 	struct session *s = rs->s;
 	bool wrapped = rs->wait == WAIT_PREPARE_COMMIT;
+	hold_over(rs, true);
 	rs->wait = WAIT_NONE;
 	if (c->err == 0) {
 		rs->prepare_seq = c->seq;
@@ -820,6 +857,7 @@ static void commit_done(struct rec_session *rs, const struct completion *c)
 	if (rs->pending_commits > 0)
 		rs->pending_commits--;
 	if (rs->pending_commits == 0 && rs->wait == WAIT_COMMITS) {
+		hold_over(rs, false);
 		rs->wait = WAIT_NONE;
 		if (session_held(rs->s))
 			session_release(rs->s);
@@ -1291,7 +1329,7 @@ static enum hook_verdict prepare_and_hold(struct rec_session *rs, struct hook_an
 		rs->cmd_active = false;
 		return HOOK_ANSWER;
 	}
-	rs->wait = WAIT_PREPARE;
+	hold_for(rs, WAIT_PREPARE);
 	return HOOK_HOLD;
 }
 
@@ -1408,7 +1446,7 @@ static void statement_ran(struct rec_session *rs, const struct cmd_stmt *cs, con
 			 * (and the rest of the response) waits for the record, as a
 			 * final packet does (commit_done releases). */
 			if (rs->pending_commits > 0 && rs->next < rs->nst && session_pause_response(rs->s))
-				rs->wait = WAIT_COMMITS;
+				hold_for(rs, WAIT_COMMITS);
 		} else {
 			write_clock_only(rs);
 			keep_assignments(rs);
@@ -1492,7 +1530,7 @@ static void wrap_committed(void *arg, struct session *s, const struct proto_resu
 	rs->cmd_active = false;
 	inflight_done(rs);
 	if (rs->pending_commits > 0)
-		rs->wait = WAIT_COMMITS; /* commit_done releases */
+		hold_for(rs, WAIT_COMMITS); /* commit_done releases */
 	else
 		session_release(s);
 }
@@ -1547,7 +1585,7 @@ static bool wrap_commit(struct rec_session *rs, bool from_hook)
 {
 	if (rs->wrote && rs->n) {
 		if (write_prepare(rs, true)) {
-			rs->wait = WAIT_PREPARE_COMMIT;
+			hold_for(rs, WAIT_PREPARE_COMMIT);
 			return true;
 		}
 		log_error("session %llu: out of memory writing a PREPARE record; the autocommit write is refused",
@@ -1602,7 +1640,7 @@ static void implicit_done(void *arg, struct session *s, const struct proto_resul
 	rs->cmd_active = false;
 	inflight_done(rs);
 	if (rs->pending_commits > 0)
-		rs->wait = WAIT_COMMITS; /* commit_done releases */
+		hold_for(rs, WAIT_COMMITS); /* commit_done releases */
 	else
 		session_release(s);
 }
@@ -1647,7 +1685,7 @@ static enum hook_verdict before_result_end(void *arg, struct session *s, const s
 	 * record comes after it. */
 	inflight_done(rs);
 	if (rs->pending_commits > 0) {
-		rs->wait = WAIT_COMMITS;
+		hold_for(rs, WAIT_COMMITS);
 		return HOOK_HOLD;
 	}
 	return HOOK_FORWARD;
@@ -1941,12 +1979,15 @@ void recorder_free(struct recorder *r)
 	recorder_get_stats(r, &rs);
 	/* The counters an operator (and bench/journal.sh) reads at exit. */
 	log_info("journal: commits=%llu aborts=%llu records=%llu bytes=%llu fsyncs=%llu flagged=%llu in_doubt=%llu "
-		 "refused=%llu gaps=%llu unrecorded=%llu time_fixed=%llu time_unfixed=%llu last_seq=%llu",
+		 "refused=%llu gaps=%llu unrecorded=%llu time_fixed=%llu time_unfixed=%llu prepare_wait_us=%.0f "
+		 "commit_wait_us=%.0f last_seq=%llu",
 		 (unsigned long long)rs.commits, (unsigned long long)rs.aborts, (unsigned long long)js.records,
 		 (unsigned long long)js.bytes, (unsigned long long)js.fsyncs, (unsigned long long)rs.flagged,
 		 (unsigned long long)rs.in_doubt, (unsigned long long)rs.refused, (unsigned long long)rs.gaps,
 		 (unsigned long long)rs.unrecorded, (unsigned long long)rs.time_fixed,
-		 (unsigned long long)rs.time_unfixed, (unsigned long long)js.last_seq);
+		 (unsigned long long)rs.time_unfixed,
+		 rs.prepare_waits ? (double)rs.prepare_wait_usec / (double)rs.prepare_waits : 0.0,
+		 rs.commit_waits ? (double)rs.commit_wait_usec / (double)rs.commit_waits : 0.0, (unsigned long long)js.last_seq);
 	tableclock_free(r->tables);
 	journal_close(r->journal);
 	free(r->cut_waiters);
@@ -1977,5 +2018,9 @@ void recorder_get_stats(struct recorder *r, struct recorder_stats *out)
 		.unrecorded = atomic_load(&r->unrecorded),
 		.time_fixed = atomic_load(&r->time_fixed),
 		.time_unfixed = atomic_load(&r->time_unfixed),
+		.prepare_waits = atomic_load(&r->prepare_waits),
+		.prepare_wait_usec = atomic_load(&r->prepare_wait_usec),
+		.commit_waits = atomic_load(&r->commit_waits),
+		.commit_wait_usec = atomic_load(&r->commit_wait_usec),
 	};
 }

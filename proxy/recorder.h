@@ -53,6 +53,8 @@ struct recorder_stats {
 	uint64_t unrecorded;  /* prepared-statement executions the journal could not render */
 	uint64_t time_fixed;  /* write commands sent after SET timestamp */
 	uint64_t time_unfixed; /* write commands that could not read the clock, sent without it */
+	uint64_t prepare_waits, prepare_wait_usec; /* commits held for their PREPARE, and how long in all */
+	uint64_t commit_waits, commit_wait_usec;   /* OKs held for their COMMIT records, and how long in all */
 };
 void recorder_get_stats(struct recorder *r, struct recorder_stats *out);
 
