@@ -12,7 +12,11 @@
  * timestamp (NOW(), UNIX_TIMESTAMP() and column defaults see the recorded
  * time), insert_id (the id the original insert generated, whatever the
  * target's auto-increment counter says) and last_insert_id (what the
- * session's LAST_INSERT_ID() returned), as mysqlbinlog does.
+ * session's LAST_INSERT_ID() returned), as mysqlbinlog does. It travels
+ * with the statement as one multi-statement query (the transaction's
+ * START TRANSACTION with its first), and the default database is set only
+ * when it changes: one round trip per statement and one for the COMMIT,
+ * where there were up to three per statement.
  */
 #include "replay.h"
 
@@ -24,6 +28,8 @@
 
 #include <mysql.h>
 
+#include "sqltext.h"
+
 #define REPLAY_CONNECTIONS_MAX 64
 
 struct replay_conn {
@@ -31,6 +37,7 @@ struct replay_conn {
 	MYSQL *m;
 	struct jtxn_context ctx;  /* applied */
 	bool have_ctx;
+	char db[256];             /* the default database selected, "" = not known */
 	bool ts_fixed;
 	uint64_t last_used;
 };
@@ -186,13 +193,49 @@ static bool apply_context(struct replay *r, struct replay_conn *c, const struct 
 	const char *db = x->database;
 	if (r->o->db_from && strcmp(db, r->o->db_from) == 0)
 		db = r->o->db_to;
-	if (db[0] && mysql_select_db(c->m, db) != 0) {
+	if (db[0] && strcmp(c->db, db) != 0 && mysql_select_db(c->m, db) != 0) {
 		fprintf(r->out, "seq %llu: cannot use database %s: %s\n", (unsigned long long)seq, db,
 			mysql_error(c->m));
 		r->divergences++;
+		c->db[0] = '\0';
 		return false;
 	}
+	snprintf(c->db, sizeof(c->db), "%s", db);
 	return true;
+}
+
+/*
+ * Run a multi-statement query; the figures of result `want` (0-based:
+ * the statement after its START TRANSACTION and SET) are kept. False on an
+ * error, with *failed_at the result that failed.
+ */
+static bool run_keeping(MYSQL *m, const char *sql, size_t len, size_t want, uint64_t *affected, uint64_t *insert_id,
+			size_t *failed_at)
+{
+	*failed_at = 0;
+	if (mysql_real_query(m, sql, (unsigned long)len) != 0)
+		return false;
+	for (size_t i = 0;; i++) {
+		*failed_at = i;
+		MYSQL_RES *res = mysql_store_result(m);
+		if (i == want) {
+			/* A result set affected nothing: the journal records 0 for it
+			 * (mysql_affected_rows would count its rows). */
+			*affected = res ? 0 : mysql_affected_rows(m);
+			*insert_id = mysql_insert_id(m);
+		}
+		if (res)
+			mysql_free_result(res);
+		else if (mysql_field_count(m) != 0)
+			return false;
+		int more = mysql_next_result(m);
+		if (more > 0) {
+			*failed_at = i + 1;
+			return false;
+		}
+		if (more < 0)
+			return true;
+	}
 }
 
 static void diverged(struct replay *r, uint64_t seq, size_t i, const struct jstmt *st, const char *what)
@@ -203,37 +246,74 @@ static void diverged(struct replay *r, uint64_t seq, size_t i, const struct jstm
 		st->len > 200 ? "..." : "");
 }
 
-static void run_statement(struct replay *r, struct replay_conn *c, uint64_t seq, size_t i, const struct jstmt *st,
-			  bool check)
+/* The statement, after what fixes its context and (begin) the START
+ * TRANSACTION of its transaction, in one round trip. False when what
+ * comes before the statement failed: the transaction did not start. */
+static bool run_statement(struct replay *r, struct replay_conn *c, uint64_t seq, size_t i, const struct jstmt *st,
+			  bool check, bool begin)
 {
 	char set[160];
 	size_t n = jstmt_context_set(st, &c->ts_fixed, set, sizeof(set));
+	size_t cap = 32 + n + st->len;
+	char *sql = malloc(cap);
 	char what[512];
-	if (n && !run(c->m, set, n)) {
-		snprintf(what, sizeof(what), "cannot fix its context (%s)", mysql_error(c->m));
-		diverged(r, seq, i, st, what);
-		return;
+	if (!sql) {
+		diverged(r, seq, i, st, "out of memory");
+		return !begin;
 	}
+	size_t len = 0, before = 0;
+	if (begin) {
+		memcpy(sql, "START TRANSACTION;", 18);
+		len = 18;
+		before++;
+	}
+	if (n) {
+		memcpy(sql + len, set, n);
+		len += n;
+		sql[len++] = ';';
+		before++;
+	}
+	memcpy(sql + len, st->text, st->len);
+	len += st->len;
 	r->statements++;
-	if (!run(c->m, st->text, st->len)) {
+	uint64_t affected = 0, id = 0;
+	size_t failed_at;
+	bool ok = run_keeping(c->m, sql, len, before, &affected, &id, &failed_at);
+	free(sql);
+	if (!ok && failed_at < before) {
+		snprintf(what, sizeof(what), "%s (%s)",
+			 begin && failed_at == 0 ? "cannot start its transaction" : "cannot fix its context",
+			 mysql_error(c->m));
+		diverged(r, seq, i, st, what);
+		return !(begin && failed_at == 0);
+	}
+	if (!ok) {
 		snprintf(what, sizeof(what), "ERR %u (%s): %s", mysql_errno(c->m), mysql_sqlstate(c->m), mysql_error(c->m));
 		diverged(r, seq, i, st, what);
-		return;
+		return true;
 	}
 	if (!check || (st->flags & (JSTMT_CALL | JSTMT_WHOLE_COMMAND)))
-		return; /* no results recorded for it (resolved in doubt, or inner statements) */
-	uint64_t affected = mysql_affected_rows(c->m);
+		return true; /* no results recorded for it (resolved in doubt, or inner statements) */
 	if (affected != (uint64_t)-1 && affected != st->affected_rows) {
 		snprintf(what, sizeof(what), "%llu rows affected, recorded %llu", (unsigned long long)affected,
 			 (unsigned long long)st->affected_rows);
 		diverged(r, seq, i, st, what);
 	}
-	uint64_t id = mysql_insert_id(c->m);
 	if ((st->flags & (JSTMT_GENERATED_ID | JSTMT_SETS_LAST_INSERT_ID)) && id != st->insert_id) {
 		snprintf(what, sizeof(what), "insert id %llu, recorded %llu", (unsigned long long)id,
 			 (unsigned long long)st->insert_id);
 		diverged(r, seq, i, st, what);
 	}
+	return true;
+}
+
+/* A statement after which the session's default database may not be the
+ * one selected: USE, and DDL (DROP DATABASE of the current one). */
+static bool may_change_database(const struct jstmt *st)
+{
+	struct sql_facts f;
+	sql_analyse(st->text, st->len, &f);
+	return f.kind == SQL_USE || f.kind == SQL_DDL || (st->flags & (JSTMT_CALL | JSTMT_WHOLE_COMMAND));
 }
 
 static void progress(struct replay *r, bool last)
@@ -270,14 +350,21 @@ static bool replay_commit(void *arg, const struct journal_record *rec, const str
 		return false;
 	if (!apply_context(r, c, t, rec->seq))
 		return true;
-	if (!run(c->m, "START TRANSACTION", 17)) {
+	bool begun = t->nstmts == 0;
+	if (begun && !run(c->m, "START TRANSACTION", 17)) {
 		fprintf(r->out, "seq %llu: cannot start a transaction: %s\n", (unsigned long long)rec->seq,
 			mysql_error(c->m));
 		r->divergences++;
 		return true;
 	}
-	for (size_t i = 0; i < t->nstmts; i++)
-		run_statement(r, c, rec->seq, i, &t->stmts[i], !(t->flags & JTXN_RESOLVED));
+	for (size_t i = 0; i < t->nstmts; i++) {
+		bool began = run_statement(r, c, rec->seq, i, &t->stmts[i], !(t->flags & JTXN_RESOLVED), !begun);
+		if (!begun && !began)
+			return true; /* its START TRANSACTION failed: reported, nothing ran */
+		begun = true;
+		if (may_change_database(&t->stmts[i]))
+			c->db[0] = '\0';
+	}
 	if (!run(c->m, "COMMIT", 6)) {
 		fprintf(r->out, "seq %llu: COMMIT failed: %s\n", (unsigned long long)rec->seq, mysql_error(c->m));
 		r->divergences++;
