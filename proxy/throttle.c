@@ -412,6 +412,13 @@ static struct ts_session *ts_get(struct throttle *t, struct session *s)
 static enum hook_verdict wait_for_rate(struct ts_session *ts, int c, const struct hook_command *cmd,
 				       struct hook_answer *answer);
 
+/* Its cluster's name as of now (USE and COM_INIT_DB move a session to
+ * another), only where a queue or a rate needs it. */
+static void name_cluster(struct ts_session *ts)
+{
+	snprintf(ts->cluster, sizeof(ts->cluster), "%s@%s", session_user(ts->s), session_database(ts->s));
+}
+
 static enum hook_verdict before_command(void *arg, struct session *s, const struct hook_command *cmd,
 					struct hook_answer *answer)
 {
@@ -426,8 +433,8 @@ static enum hook_verdict before_command(void *arg, struct session *s, const stru
 	if (!session_in_transaction(s))
 		ts->lockfree = true;
 	int c = command_class(t, cmd, session_worker(s)->index);
-	snprintf(ts->cluster, sizeof(ts->cluster), "%s@%s", session_user(s), session_database(s));
 	if (t->rate && !session_in_transaction(s) && (cmd->code == COM_QUERY || cmd->code == COM_STMT_EXECUTE)) {
+		name_cluster(ts);
 		enum hook_verdict v = wait_for_rate(ts, c, cmd, answer);
 		if (v != HOOK_FORWARD)
 			return v;
@@ -490,6 +497,7 @@ static enum hook_verdict admit(struct ts_session *ts, int c, bool locks)
 		return HOOK_FORWARD;
 	}
 	ts->lockfree = false; /* what it waits to run takes locks */
+	name_cluster(ts);
 	pthread_mutex_lock(&t->lock);
 	enum admission_verdict v = admission_request(t->classes[c].adm, ts->cluster, ts->id, session_worker(s), now_ms());
 	pthread_mutex_unlock(&t->lock);
