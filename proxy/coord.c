@@ -44,8 +44,7 @@ struct coord {
 	bool stop;
 	struct coord_req *head, *tail; /* under lock: FIFO */
 	/* The thread's own */
-	struct replay_options conn;
-	char host[256], user[128], password[256], tls_ca[512], tls_cert[512], tls_key[512];
+	struct replay_account acct; /* acct.conn: the server and account */
 	MYSQL *m;
 	int generation;
 	time_t retry_at;
@@ -142,7 +141,7 @@ static void try_connect(struct coord *c)
 	if (c->m || time(NULL) < c->retry_at)
 		return;
 	char err[512];
-	c->m = replay_connect(&c->conn, err, sizeof(err));
+	c->m = replay_connect(&c->acct.conn, err, sizeof(err));
 	if (!c->m) {
 		lost(c, err);
 		return;
@@ -151,8 +150,8 @@ static void try_connect(struct coord *c)
 	if (c->degraded_logged)
 		log_notice("throttle: coordination through the server is back: limits hold across acctgates again");
 	else
-		log_info("throttle: coordinating slots with other acctgates through %s:%u (named locks)", c->conn.host,
-			 c->conn.port);
+		log_info("throttle: coordinating slots with other acctgates through %s:%u (named locks)", c->acct.conn.host,
+			 c->acct.conn.port);
 	c->degraded_logged = false;
 }
 
@@ -300,20 +299,7 @@ struct coord *coord_new(const struct replay_options *conn, const char *const *na
 		return NULL;
 	}
 	pthread_cond_init(&c->wake, NULL);
-	snprintf(c->host, sizeof(c->host), "%s", conn->host);
-	snprintf(c->user, sizeof(c->user), "%s", conn->user);
-	snprintf(c->password, sizeof(c->password), "%s", conn->password ? conn->password : "");
-	snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", conn->tls_ca ? conn->tls_ca : "");
-	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", conn->tls_cert ? conn->tls_cert : "");
-	snprintf(c->tls_key, sizeof(c->tls_key), "%s", conn->tls_key ? conn->tls_key : "");
-	c->conn = (struct replay_options){.host = c->host,
-					  .port = conn->port,
-					  .user = c->user,
-					  .password = c->password,
-					  .tls = conn->tls,
-					  .tls_ca = c->tls_ca,
-					  .tls_cert = c->tls_cert,
-					  .tls_key = c->tls_key};
+	replay_account_copy(&c->acct, conn);
 	c->nclasses = nclasses;
 	for (int i = 0; i < nclasses; i++) {
 		snprintf(c->names[i], sizeof(c->names[i]), "acctgate.%s", names[i]);
@@ -346,7 +332,7 @@ void coord_free(struct coord *c)
 		next = r->next;
 		free(r);
 	}
-	memset(c->password, 0, sizeof(c->password));
+	memset(c->acct.password, 0, sizeof(c->acct.password));
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -58,8 +58,7 @@ struct tableclock {
 	bool unsupported;           /* not MariaDB: nothing is ever free */
 	struct tableclock_stats stats;
 	/* The thread's own. */
-	char host[256], user[128], password[256], tls_ca[512], tls_cert[512], tls_key[512];
-	struct replay_options conn;
+	struct replay_account acct; /* acct.conn: the server and account */
 	MYSQL *m;
 	time_t retry_at;
 	bool failing_logged;
@@ -215,7 +214,7 @@ static bool connect_server(struct tableclock *tc)
 	if (time(NULL) < tc->retry_at)
 		return false;
 	char err[512];
-	tc->m = replay_connect(&tc->conn, err, sizeof(err));
+	tc->m = replay_connect(&tc->acct.conn, err, sizeof(err));
 	if (!tc->m) {
 		lost(tc, err);
 		return false;
@@ -223,7 +222,7 @@ static bool connect_server(struct tableclock *tc)
 	if (!strstr(mysql_get_server_info(tc->m), "MariaDB")) {
 		log_notice("journal: %s is not MariaDB: every write gets its time fixed (tables' clock use is "
 			   "learned from MariaDB's information_schema only)",
-			   tc->conn.host);
+			   tc->acct.conn.host);
 		pthread_mutex_lock(&tc->lock);
 		tc->unsupported = true;
 		pthread_mutex_unlock(&tc->lock);
@@ -326,20 +325,7 @@ struct tableclock *tableclock_new(const struct replay_options *conn, char *err, 
 		return NULL;
 	}
 	pthread_cond_init(&tc->wake, NULL);
-	snprintf(tc->host, sizeof(tc->host), "%s", conn->host);
-	snprintf(tc->user, sizeof(tc->user), "%s", conn->user);
-	snprintf(tc->password, sizeof(tc->password), "%s", conn->password ? conn->password : "");
-	snprintf(tc->tls_ca, sizeof(tc->tls_ca), "%s", conn->tls_ca ? conn->tls_ca : "");
-	snprintf(tc->tls_cert, sizeof(tc->tls_cert), "%s", conn->tls_cert ? conn->tls_cert : "");
-	snprintf(tc->tls_key, sizeof(tc->tls_key), "%s", conn->tls_key ? conn->tls_key : "");
-	tc->conn = (struct replay_options){.host = tc->host,
-					   .port = conn->port,
-					   .user = tc->user,
-					   .password = tc->password,
-					   .tls = conn->tls,
-					   .tls_ca = tc->tls_ca,
-					   .tls_cert = tc->tls_cert,
-					   .tls_key = tc->tls_key};
+	replay_account_copy(&tc->acct, conn);
 	int e = pthread_create(&tc->thread, NULL, tableclock_main, tc);
 	if (e) {
 		snprintf(err, err_len, "journal: cannot start the thread that learns tables' clock use: %s",
@@ -370,7 +356,7 @@ void tableclock_free(struct tableclock *tc)
 	}
 	tc->head = tc->tail = NULL;
 	pthread_mutex_unlock(&tc->lock);
-	OPENSSL_cleanse(tc->password, sizeof(tc->password));
+	OPENSSL_cleanse(tc->acct.password, sizeof(tc->acct.password));
 	pthread_cond_destroy(&tc->wake);
 	pthread_mutex_destroy(&tc->lock);
 	free(tc);

@@ -21,6 +21,7 @@
 #include "replay.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,6 +96,24 @@ MYSQL *replay_connect(const struct replay_options *o, char *err, size_t err_len)
 		return NULL;
 	}
 	return m;
+}
+
+void replay_account_copy(struct replay_account *a, const struct replay_options *o)
+{
+	snprintf(a->host, sizeof(a->host), "%s", o->host ? o->host : "");
+	snprintf(a->user, sizeof(a->user), "%s", o->user ? o->user : "");
+	snprintf(a->password, sizeof(a->password), "%s", o->password ? o->password : "");
+	snprintf(a->tls_ca, sizeof(a->tls_ca), "%s", o->tls_ca ? o->tls_ca : "");
+	snprintf(a->tls_cert, sizeof(a->tls_cert), "%s", o->tls_cert ? o->tls_cert : "");
+	snprintf(a->tls_key, sizeof(a->tls_key), "%s", o->tls_key ? o->tls_key : "");
+	a->conn = (struct replay_options){.host = a->host,
+					  .port = o->port,
+					  .user = a->user,
+					  .password = a->password,
+					  .tls = o->tls,
+					  .tls_ca = a->tls_ca,
+					  .tls_cert = a->tls_cert,
+					  .tls_key = a->tls_key};
 }
 
 static MYSQL *connect_target(struct replay *r)

@@ -40,6 +40,15 @@ struct replay_options {
 	size_t ndatabases;
 };
 
+/* Connection settings that own their strings, for a thread of acctgate's
+ * own that outlives the caller's copy: conn points into the buffers. */
+struct replay_account {
+	char host[256], user[128], password[256], tls_ca[512], tls_cert[512], tls_key[512];
+	struct replay_options conn;
+};
+/* Copy o's server, account and TLS settings into a (NULL strings as ""). */
+void replay_account_copy(struct replay_account *a, const struct replay_options *o);
+
 /* A connection to o's server as o's user over o's TLS settings (also
  * acctgate's own, for in-doubt resolution); NULL with err filled. The
  * caller includes <mysql.h> to use it. */
