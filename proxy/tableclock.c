@@ -182,14 +182,17 @@ void tableclock_stats(struct tableclock *tc, struct tableclock_stats *out)
  * is not a constant or that have ON UPDATE. MariaDB writes a string
  * default quoted ('x'), a number as digits, no default as NULL, and an
  * expression unquoted (current_timestamp(), curdate(), uuid()): anything
- * but the first three may read the clock.
+ * but the first three may read the clock. Any TIMESTAMP column counts
+ * too: with explicit_defaults_for_timestamp off, a NULL written to one
+ * that is NOT NULL stores the current time, whatever its default.
  */
 static const char lookup_sql[] =
 	"SELECT t.TABLE_TYPE, "
 	"(SELECT COUNT(*) FROM information_schema.TRIGGERS g WHERE g.EVENT_OBJECT_SCHEMA = t.TABLE_SCHEMA "
 	"AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME), "
 	"(SELECT COUNT(*) FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA "
-	"AND c.TABLE_NAME = t.TABLE_NAME AND (c.EXTRA LIKE '%%on update%%' OR NOT (c.COLUMN_DEFAULT IS NULL "
+	"AND c.TABLE_NAME = t.TABLE_NAME AND (c.DATA_TYPE = 'timestamp' OR c.EXTRA LIKE '%%on update%%' "
+	"OR NOT (c.COLUMN_DEFAULT IS NULL "
 	"OR c.COLUMN_DEFAULT = 'NULL' OR c.COLUMN_DEFAULT LIKE '''%%' "
 	"OR c.COLUMN_DEFAULT REGEXP '^-?[0-9]+([.][0-9]+)?(e[-+]?[0-9]+)?$'))) "
 	"FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = '%s' AND t.TABLE_NAME = '%s'";
