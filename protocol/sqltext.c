@@ -1027,14 +1027,12 @@ static bool take_table(struct lexer *lx, const struct token *t, struct sql_table
 
 #define CLOCK_DEPTH_MAX 64
 
-bool sql_clock_tables(const char *stmt, size_t len, struct sql_tables *out)
+bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, struct sql_tables *out)
 {
 	out->n = 0;
-	struct sql_facts f;
-	sql_analyse(stmt, len, &f);
-	bool insert = f.kind == SQL_INSERT || f.kind == SQL_REPLACE;
-	if (f.uses_time || (f.unsafe & SQL_UNSAFE_SYSDATE) || f.select_into ||
-	    !(insert || f.kind == SQL_SELECT || f.kind == SQL_UPDATE || f.kind == SQL_DELETE))
+	bool insert = f->kind == SQL_INSERT || f->kind == SQL_REPLACE;
+	if (f->uses_time || (f->unsafe & SQL_UNSAFE_SYSDATE) || f->select_into ||
+	    !(insert || f->kind == SQL_SELECT || f->kind == SQL_UPDATE || f->kind == SQL_DELETE))
 		return false;
 	struct lexer lx = lexer_at(stmt, len, 0);
 	/* list[d]: a FROM/UPDATE/USING table list is open at depth d, so a ','
@@ -1104,7 +1102,7 @@ bool sql_clock_tables(const char *stmt, size_t len, struct sql_tables *out)
 				break;
 			if (is_word(&lx, &t, "TABLE"))
 				return false;
-			if (is_word(&lx, &t, "FROM") || (is_word(&lx, &t, "USING") && f.kind == SQL_DELETE && depth == 0 &&
+			if (is_word(&lx, &t, "FROM") || (is_word(&lx, &t, "USING") && f->kind == SQL_DELETE && depth == 0 &&
 							  !is_punct(&lx, &next, "("))) {
 				list[depth] = expect_table = true;
 			} else if (is_word(&lx, &t, "JOIN") || is_word(&lx, &t, "STRAIGHT_JOIN")) {

@@ -147,9 +147,10 @@ struct sql_tables {
  * to read the clock (a stored function may), a name written where a table
  * is expected that is not one, TABLE, SET STATEMENT, more than
  * SQL_TABLES_MAX tables or a name longer than SQL_NAME_MAX - 1 bytes, and
- * every kind but SELECT, INSERT, REPLACE, UPDATE and DELETE.
+ * every kind but SELECT, INSERT, REPLACE, UPDATE and DELETE. f: the
+ * statement's facts (sql_analyse), which the caller has already.
  */
-bool sql_clock_tables(const char *stmt, size_t len, struct sql_tables *out);
+bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, struct sql_tables *out);
 
 /* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
 const char *sql_unsafe_reason(uint32_t bit);

@@ -1148,7 +1148,7 @@ static bool may_read_clock(struct rec_session *rs)
 		return true;
 	for (size_t i = 0; i < rs->nst; i++) {
 		struct sql_tables t;
-		if (!sql_clock_tables(rs->text + rs->st[i].start, rs->st[i].len, &t) ||
+		if (!sql_clock_tables(rs->text + rs->st[i].start, rs->st[i].len, &rs->st[i].facts, &t) ||
 		    !tableclock_all_free(tc, rs->ctx.database, &t))
 			return true;
 	}

@@ -92,11 +92,16 @@ struct ts_session {
 	struct event *timer;
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_us() / 1000u;
 }
 
 static void arm(struct ts_session *ts, uint64_t ms)
@@ -449,11 +454,9 @@ static enum hook_verdict wait_for_rate(struct ts_session *ts, int c, const struc
 				       struct hook_answer *answer)
 {
 	struct throttle *t = ts->t;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	uint64_t now_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+	uint64_t now = now_us();
 	pthread_mutex_lock(&t->lock);
-	uint64_t wait = ratelimit_take(t->rate, ts->cluster, now_us, t->queue_timeout_ms * 1000u);
+	uint64_t wait = ratelimit_take(t->rate, ts->cluster, now, t->queue_timeout_ms * 1000u);
 	pthread_mutex_unlock(&t->lock);
 	if (wait == 0)
 		return HOOK_FORWARD;

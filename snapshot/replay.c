@@ -149,22 +149,46 @@ static struct replay_conn *conn_for(struct replay *r, uint64_t run_id, uint64_t 
 }
 
 /* Run one statement and drain every result it gives. False on an ERR. */
-static bool run(MYSQL *m, const char *sql, size_t len)
+/*
+ * Run a multi-statement query; the figures of result `want` (0-based:
+ * the statement after its START TRANSACTION and SET) are kept. False on an
+ * error, with *failed_at the result that failed.
+ */
+static bool run_keeping(MYSQL *m, const char *sql, size_t len, size_t want, uint64_t *affected, uint64_t *insert_id,
+			size_t *failed_at)
 {
+	*failed_at = 0;
 	if (mysql_real_query(m, sql, (unsigned long)len) != 0)
 		return false;
-	int more;
-	do {
+	for (size_t i = 0;; i++) {
+		*failed_at = i;
 		MYSQL_RES *res = mysql_store_result(m);
+		if (i == want) {
+			/* A result set affected nothing: the journal records 0 for it
+			 * (mysql_affected_rows would count its rows). */
+			*affected = res ? 0 : mysql_affected_rows(m);
+			*insert_id = mysql_insert_id(m);
+		}
 		if (res)
 			mysql_free_result(res);
 		else if (mysql_field_count(m) != 0)
 			return false;
-		more = mysql_next_result(m);
-		if (more > 0)
+		int more = mysql_next_result(m);
+		if (more > 0) {
+			*failed_at = i + 1;
 			return false;
-	} while (more == 0);
-	return true;
+		}
+		if (more < 0)
+			return true;
+	}
+}
+
+/* Run a query whose results nobody reads. */
+static bool run(MYSQL *m, const char *sql, size_t len)
+{
+	uint64_t affected, insert_id;
+	size_t failed_at;
+	return run_keeping(m, sql, len, SIZE_MAX, &affected, &insert_id, &failed_at);
 }
 
 static void append_quoted(MYSQL *m, char *buf, size_t cap, size_t *used, const char *s)
@@ -221,40 +245,6 @@ static bool apply_context(struct replay *r, struct replay_conn *c, const struct 
 	}
 	snprintf(c->db, sizeof(c->db), "%s", db);
 	return true;
-}
-
-/*
- * Run a multi-statement query; the figures of result `want` (0-based:
- * the statement after its START TRANSACTION and SET) are kept. False on an
- * error, with *failed_at the result that failed.
- */
-static bool run_keeping(MYSQL *m, const char *sql, size_t len, size_t want, uint64_t *affected, uint64_t *insert_id,
-			size_t *failed_at)
-{
-	*failed_at = 0;
-	if (mysql_real_query(m, sql, (unsigned long)len) != 0)
-		return false;
-	for (size_t i = 0;; i++) {
-		*failed_at = i;
-		MYSQL_RES *res = mysql_store_result(m);
-		if (i == want) {
-			/* A result set affected nothing: the journal records 0 for it
-			 * (mysql_affected_rows would count its rows). */
-			*affected = res ? 0 : mysql_affected_rows(m);
-			*insert_id = mysql_insert_id(m);
-		}
-		if (res)
-			mysql_free_result(res);
-		else if (mysql_field_count(m) != 0)
-			return false;
-		int more = mysql_next_result(m);
-		if (more > 0) {
-			*failed_at = i + 1;
-			return false;
-		}
-		if (more < 0)
-			return true;
-	}
 }
 
 static void diverged(struct replay *r, uint64_t seq, size_t i, const struct jstmt *st, const char *what)

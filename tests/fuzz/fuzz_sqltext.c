@@ -36,7 +36,7 @@ static void check_facts(const char *p, size_t len)
 	/* Tables that decide the clock: only for statements that read no
 	 * clock themselves, each name non-empty and inside its buffer. */
 	struct sql_tables t;
-	if (sql_clock_tables(p, len, &t)) {
+	if (sql_clock_tables(p, len, &f, &t)) {
 		FUZZ_CHECK(!f.uses_time && t.n <= SQL_TABLES_MAX);
 		for (size_t i = 0; i < t.n; i++) {
 			FUZZ_CHECK(strnlen(t.t[i].db, SQL_NAME_MAX) < SQL_NAME_MAX);

@@ -923,8 +923,10 @@ static void test_digest_matches(void **state)
 /* "db.table,table2": the tables sql_clock_tables found, in order. */
 static void assert_clock_tables(const char *stmt, const char *want)
 {
+	struct sql_facts f;
+	sql_analyse(stmt, strlen(stmt), &f);
 	struct sql_tables t;
-	bool ok = sql_clock_tables(stmt, strlen(stmt), &t);
+	bool ok = sql_clock_tables(stmt, strlen(stmt), &f, &t);
 	if (!want) {
 		if (ok)
 			fail_msg("clock-free through tables, expected not: %s", stmt);
