@@ -56,7 +56,6 @@ struct tableclock {
 	int ddl_in_flight;
 	struct lookup_req *head, *tail;
 	bool unsupported;           /* not MariaDB: nothing is ever free */
-	struct tableclock_stats stats;
 	/* The thread's own. */
 	struct replay_account acct; /* acct.conn: the server and account */
 	MYSQL *m;
@@ -147,7 +146,6 @@ static void forget_all(struct tableclock *tc)
 		tc->buckets[b] = NULL;
 	}
 	tc->ntables = 0;
-	tc->stats.tables_free = tc->stats.tables_clock = 0;
 	tc->generation++;
 }
 
@@ -165,13 +163,6 @@ void tableclock_ddl_end(struct tableclock *tc)
 	if (tc->ddl_in_flight > 0)
 		tc->ddl_in_flight--;
 	forget_all(tc);
-	pthread_mutex_unlock(&tc->lock);
-}
-
-void tableclock_stats(struct tableclock *tc, struct tableclock_stats *out)
-{
-	pthread_mutex_lock(&tc->lock);
-	*out = tc->stats;
 	pthread_mutex_unlock(&tc->lock);
 }
 
@@ -291,20 +282,8 @@ static void *tableclock_main(void *arg)
 		if (e) {
 			e->queued = false;
 			if (st == TS_UNKNOWN) {
-				tc->stats.lookup_errors++;
 				e->next_check = now + TABLECLOCK_RETRY_SECONDS;
 			} else {
-				tc->stats.lookups++;
-				if (e->state != st) {
-					if (e->state == TS_FREE)
-						tc->stats.tables_free--;
-					else if (e->state == TS_CLOCK)
-						tc->stats.tables_clock--;
-					if (st == TS_FREE)
-						tc->stats.tables_free++;
-					else
-						tc->stats.tables_clock++;
-				}
 				e->state = st;
 				e->next_check = now + TABLECLOCK_REFRESH_SECONDS;
 			}

@@ -27,7 +27,6 @@
 #define ACCTGATE_TABLECLOCK_H
 
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "replay.h"
 #include "sqltext.h"
@@ -54,11 +53,5 @@ bool tableclock_all_free(struct tableclock *tc, const char *db, const struct sql
  * forgets everything known, and lookups made before it are dropped. */
 void tableclock_ddl_begin(struct tableclock *tc);
 void tableclock_ddl_end(struct tableclock *tc);
-
-struct tableclock_stats {
-	uint64_t tables_free, tables_clock; /* known now */
-	uint64_t lookups, lookup_errors;
-};
-void tableclock_stats(struct tableclock *tc, struct tableclock_stats *out);
 
 #endif
