@@ -353,6 +353,31 @@ static long table_find(const struct lexer *lx, const struct token *t, const char
 	return -1;
 }
 
+/* Whether the word is one of a sorted list of upper-case names. */
+static bool in_sorted(const struct lexer *lx, const struct token *t, const char *const *names, size_t count)
+{
+	return table_find(lx, t, names, sizeof(names[0]), count) >= 0;
+}
+#define IN_LIST(lx, t, list) in_sorted((lx), (t), (list), sizeof(list) / sizeof((list)[0]))
+
+/*
+ * The bytes of a quoted token (`name`, "name", 'text') without its quotes,
+ * one per call: *i starts at 0; -1 at the end. A doubled quote stands for
+ * one; an unterminated quote runs to the end of the token.
+ */
+static int unquoted_byte(const struct lexer *lx, const struct token *t, size_t *i)
+{
+	const unsigned char *s = lx->s + t->start;
+	unsigned char q = s[0];
+	if (*i == 0)
+		*i = 1;
+	if (*i >= t->len || (s[*i] == q && !(*i + 1 < t->len && s[*i + 1] == q)))
+		return -1;
+	if (s[*i] == q)
+		(*i)++;
+	return s[(*i)++];
+}
+
 /* Keywords (sorted): MariaDB's reserved words, the keywords and functions
  * Slurm's statements use, and the functions the facts look for. The digest
  * writes them in upper case; before an @ they are not an account name. */
@@ -729,10 +754,7 @@ static bool names_object(const struct lexer *lx, const struct token *prev)
 {
 	static const char *const words[] = {"CALL",    "EXISTS",    "FROM",  "FUNCTION", "INSERT",
 					    "INTO",    "JOIN",	    "PROCEDURE", "REPLACE", "TABLE", "UPDATE"};
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (is_word(lx, prev, words[i]))
-			return true;
-	return false;
+	return IN_LIST(lx, prev, words);
 }
 
 /* What sql_analyse() carries from token to token. */
@@ -946,16 +968,11 @@ static const char *const paren_words[] = {
 	"SOME", "THEN", "UNION", "USING", "VALUE", "VALUES", "WHEN", "WHERE", "WITH", "XOR",
 };
 
-static bool in_sorted(const struct lexer *lx, const struct token *t, const char *const *names, size_t count)
-{
-	return table_find(lx, t, names, sizeof(names[0]), count) >= 0;
-}
-
 /* Words a table reference may open with that are not its name. */
 static bool table_modifier(const struct lexer *lx, const struct token *t)
 {
-	return is_word(lx, t, "LOW_PRIORITY") || is_word(lx, t, "IGNORE") || is_word(lx, t, "QUICK") ||
-	       is_word(lx, t, "DELAYED") || is_word(lx, t, "HIGH_PRIORITY");
+	static const char *const words[] = {"DELAYED", "HIGH_PRIORITY", "IGNORE", "LOW_PRIORITY", "QUICK"};
+	return IN_LIST(lx, t, words);
 }
 
 /* Words that end a FROM or UPDATE table list at their own level. */
@@ -964,10 +981,7 @@ static bool ends_table_list(const struct lexer *lx, const struct token *t)
 	static const char *const words[] = {"EXCEPT", "FOR",	   "GROUP",  "HAVING", "INTERSECT", "INTO",
 					    "LIMIT",  "LOCK",	   "ORDER",  "PROCEDURE", "RETURNING", "SELECT",
 					    "SET",    "UNION",	   "VALUES", "WHERE",  "WINDOW"};
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (is_word(lx, t, words[i]))
-			return true;
-	return false;
+	return IN_LIST(lx, t, words);
 }
 
 /* A name token's text without its quotes, into out[SQL_NAME_MAX]. */
@@ -976,15 +990,11 @@ static bool copy_name(const struct lexer *lx, const struct token *t, char *out)
 	const unsigned char *p = lx->s + t->start;
 	size_t n = t->len, o = 0;
 	if (t->kind == TOK_IDENT || t->kind == TOK_DQUOTE) {
-		unsigned char q = p[0];
-		/* An unterminated quote runs to the end of the text. */
-		size_t end = n >= 2 && p[n - 1] == q ? n - 1 : n;
-		for (size_t i = 1; i < end; i++) {
-			if (p[i] == q && i + 1 < end && p[i + 1] == q)
-				i++;
+		size_t i = 0;
+		for (int c; (c = unquoted_byte(lx, t, &i)) >= 0;) {
 			if (o + 1 >= SQL_NAME_MAX)
 				return false;
-			out[o++] = (char)p[i];
+			out[o++] = (char)c;
 		}
 	} else {
 		if (n + 1 > SQL_NAME_MAX)
@@ -1093,9 +1103,7 @@ bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, s
 			if (is_punct(&lx, &next, "(")) {
 				/* A call: only built-ins known not to read the clock. */
 				if (t.kind == TOK_IDENT || is_punct(&lx, &prev, ".") ||
-				    !(in_sorted(&lx, &t, clock_free_functions,
-						sizeof(clock_free_functions) / sizeof(clock_free_functions[0])) ||
-				      in_sorted(&lx, &t, paren_words, sizeof(paren_words) / sizeof(paren_words[0]))))
+				    !(IN_LIST(&lx, &t, clock_free_functions) || IN_LIST(&lx, &t, paren_words)))
 					return false;
 			}
 			if (t.kind != TOK_WORD)
@@ -1249,16 +1257,9 @@ static void put_gap(struct digest *d, bool space)
 /* A quoted name without its quotes, doubled quotes made single. */
 static void put_unquoted(struct digest *d, const struct token *t)
 {
-	const unsigned char *s = d->lx->s;
-	unsigned char q = s[t->start];
-	size_t end = t->start + t->len;
-	for (size_t i = t->start + 1; i < end; i++) {
-		if (s[i] == q && i + 1 < end && s[i + 1] == q)
-			i++;
-		else if (s[i] == q)
-			break;
-		put_byte(d, s[i]);
-	}
+	size_t i = 0;
+	for (int c; (c = unquoted_byte(d->lx, t, &i)) >= 0;)
+		put_byte(d, c);
 }
 
 static void put_word(struct digest *d, const struct token *t, const struct token *prev, const struct token *next)
