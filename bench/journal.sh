@@ -122,6 +122,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
 		c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
 		start "$c"
+		# JOURNAL_HOOK=CMD runs `CMD CONFIG SECONDS` in the background as
+		# each run starts: a probe (perf, strace, the server's counters).
 		[[ -n ${JOURNAL_HOOK:-} ]] && ($JOURNAL_HOOK "$c" "$SECS" &)
 		out=$(sb "$AG_PORT" on run 2>&1) || die "sysbench failed ($c): $(tail -n 5 <<<"$out")"
 		lab_acctgate_stop "$TMP/ag-$c" >/dev/null 2>&1
