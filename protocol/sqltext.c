@@ -757,6 +757,19 @@ static bool names_object(const struct lexer *lx, const struct token *prev)
 	return IN_LIST(lx, prev, words);
 }
 
+/* Each @name of one statement, for sql_var_ledger_add. */
+#define VARS_PER_STATEMENT 8
+struct var_scan {
+	size_t n;
+	bool unfollowed; /* a name not ASCII or too long, or more than VARS_PER_STATEMENT */
+	struct var_use {
+		char name[SQL_VAR_NAME_MAX]; /* case folded: @A and @a are one variable */
+		unsigned assigns;
+		unsigned reads;	     /* outside the ON DUPLICATE KEY UPDATE clause */
+		bool assign_first;   /* its one assignment runs before any read of the same row */
+	} v[VARS_PER_STATEMENT];
+};
+
 /* What sql_analyse() carries from token to token. */
 struct analysis {
 	struct sql_facts *out;
@@ -771,6 +784,10 @@ struct analysis {
 	bool in_set;	      /* after a SET: "@x =" at set_depth after ',' assigns */
 	size_t set_depth;
 	bool into_list;	      /* after SELECT ... INTO: @x, @y are written */
+	bool in_list;	      /* in the select list of the first SELECT (of a SELECT or INSERT ... SELECT) */
+	size_t list_depth;    /* depth of that SELECT */
+	bool list_cut;	      /* LIMIT or HAVING at that SELECT's level: rows evaluated may be dropped */
+	struct var_scan *vars; /* where apply_var notes each @name, or NULL */
 };
 
 /* The level whose LIMIT picks the rows a write touches, if any. */
@@ -838,11 +855,27 @@ static void apply_keyword(struct analysis *a, const struct lexer *lx, const stru
 	struct lexer ahead = *lx;
 	struct token n1 = lex_next(&ahead);
 	if (is_word(lx, t, "SELECT")) {
+		if (!a->select_seen && (out->kind == SQL_SELECT || (insert && !a->insert_rows))) {
+			a->in_list = true;
+			a->list_depth = a->depth;
+		}
 		a->select_seen = true;
 		if (insert && !a->insert_rows && !a->insert_select && !out->has_on_duplicate_key) {
 			a->insert_select = true;
 			a->select_depth = a->depth;
 		}
+	} else if (is_word(lx, t, "FROM") || is_word(lx, t, "INTO") || is_word(lx, t, "HAVING") ||
+		   is_word(lx, t, "LIMIT")) {
+		if (a->depth == a->list_depth) {
+			a->in_list = false;
+			a->list_cut |= is_word(lx, t, "HAVING") || is_word(lx, t, "LIMIT");
+		}
+		if (is_word(lx, t, "INTO") && a->select_seen && out->kind == SQL_SELECT) {
+			out->select_into = true;
+			a->into_list = true;
+		}
+		if (is_word(lx, t, "LIMIT") && picks_rows_here(a))
+			a->limit = true;
 	} else if (is_word(lx, t, "VALUES") || is_word(lx, t, "VALUE") || is_word(lx, t, "SET")) {
 		if (insert && a->depth == 0 && !a->insert_select)
 			a->insert_rows = true;
@@ -850,14 +883,6 @@ static void apply_keyword(struct analysis *a, const struct lexer *lx, const stru
 			a->in_set = true;
 			a->set_depth = a->depth;
 		}
-	} else if (is_word(lx, t, "INTO")) {
-		if (a->select_seen && out->kind == SQL_SELECT) {
-			out->select_into = true;
-			a->into_list = true;
-		}
-	} else if (is_word(lx, t, "LIMIT")) {
-		if (picks_rows_here(a))
-			a->limit = true;
 	} else if (is_word(lx, t, "ORDER")) {
 		if (is_word(lx, &n1, "BY") && picks_rows_here(a))
 			a->order = true;
@@ -876,6 +901,68 @@ static void apply_keyword(struct analysis *a, const struct lexer *lx, const stru
 	}
 }
 
+/* An @name's name without the '@' and its quotes, ASCII case folded, into
+ * out[SQL_VAR_NAME_MAX]; false for one that is not all ASCII (the server
+ * folds more than ASCII) or too long. */
+static bool var_name(const struct lexer *lx, const struct token *t, char *out)
+{
+	struct token name = {.kind = TOK_IDENT, .start = t->start + 1, .len = t->len - 1};
+	bool quoted = name.len > 0 && (lx->s[name.start] == '`' || lx->s[name.start] == '\'' || lx->s[name.start] == '"');
+	size_t o = 0, i = 0;
+	for (int c;; o++) {
+		if (quoted)
+			c = unquoted_byte(lx, &name, &i);
+		else
+			c = i < name.len ? lx->s[name.start + i++] : -1;
+		if (c < 0)
+			break;
+		if (c >= 0x80 || o + 1 >= SQL_VAR_NAME_MAX)
+			return false;
+		out[o] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	out[o] = '\0';
+	return o > 0;
+}
+
+/* Note one mention of @name for sql_var_ledger_add. An assignment runs
+ * before every read of the same row only where nothing decides whether it
+ * runs: as a SET target of a SET statement, or as an item of the first
+ * SELECT's list (the list is evaluated for each row, and an ON DUPLICATE
+ * KEY UPDATE clause after it for the same row); reads in that clause are
+ * counted apart. */
+static void note_var(struct analysis *a, const struct lexer *lx, const struct token *t, const struct token *prev,
+		     bool assigns)
+{
+	struct var_scan *vs = a->vars;
+	char name[SQL_VAR_NAME_MAX];
+	if (!var_name(lx, t, name)) {
+		vs->unfollowed = true;
+		return;
+	}
+	size_t k = 0;
+	while (k < vs->n && strcmp(vs->v[k].name, name) != 0)
+		k++;
+	if (k == vs->n) {
+		if (vs->n == VARS_PER_STATEMENT) {
+			vs->unfollowed = true;
+			return;
+		}
+		vs->n++;
+		vs->v[k] = (struct var_use){0};
+		memcpy(vs->v[k].name, name, sizeof(name));
+	}
+	struct var_use *u = &vs->v[k];
+	if (!assigns) {
+		if (!a->out->has_on_duplicate_key)
+			u->reads++;
+		return;
+	}
+	bool item = is_word(lx, prev, "SELECT") || is_punct(lx, prev, ",");
+	u->assigns++;
+	u->assign_first = (a->out->kind == SQL_SET && a->depth == 0 && !a->into_list) ||
+			  (a->in_list && a->depth == a->list_depth && item && !a->into_list);
+}
+
 /*
  * An @name is written, not read, when it is assigned with :=, when it is a
  * SET target ("SET @a = 1, @b = 2"), or an INTO target. Right after a name
@@ -889,20 +976,22 @@ static void apply_var(struct analysis *a, const struct lexer *lx, const struct t
 	if (!t->space_before && account)
 		return;
 	struct token n = peek(lx);
-	if (is_punct(lx, &n, ":=") || a->into_list ||
-	    (is_punct(lx, &n, "=") &&
-	     (is_word(lx, prev, "SET") || (is_punct(lx, prev, ",") && a->in_set && a->depth == a->set_depth)))) {
+	bool set_target = is_punct(lx, &n, "=") &&
+			  (is_word(lx, prev, "SET") || (is_punct(lx, prev, ",") && a->in_set && a->depth == a->set_depth));
+	bool assigns = is_punct(lx, &n, ":=") || a->into_list || set_target;
+	if (assigns)
 		a->out->writes_user_vars = true;
-		return;
-	}
-	a->out->reads_user_vars = true;
+	else
+		a->out->reads_user_vars = true;
+	if (a->vars)
+		note_var(a, lx, t, prev, assigns);
 }
 
-void sql_analyse(const char *stmt, size_t len, struct sql_facts *out)
+static void analyse(const char *stmt, size_t len, struct sql_facts *out, struct var_scan *vars)
 {
 	*out = (struct sql_facts){0};
 	struct lexer lx = lexer_at(stmt, len, 0);
-	struct analysis a = {.out = out};
+	struct analysis a = {.out = out, .vars = vars};
 	out->kind = classify(lx, &a.set_for);
 	struct token prev = {.kind = TOK_END};
 	for (struct token t = lex_next(&lx); t.kind != TOK_END; prev = t, t = lex_next(&lx)) {
@@ -939,7 +1028,13 @@ void sql_analyse(const char *stmt, size_t len, struct sql_facts *out)
 		out->unsafe |= SQL_UNSAFE_LIMIT;
 	if (a.insert_select && out->has_on_duplicate_key)
 		out->unsafe |= SQL_UNSAFE_INSERT_SELECT_ODKU;
+	/* Rows the list was evaluated for may be dropped after: an assignment
+	 * there may have run for a row nobody sees. */
+	for (size_t k = 0; vars && a.list_cut && out->kind != SQL_SET && k < vars->n; k++)
+		vars->v[k].assign_first = false;
 }
+
+void sql_analyse(const char *stmt, size_t len, struct sql_facts *out) { analyse(stmt, len, out, NULL); }
 
 /* ---- tables and the clock ------------------------------------------------ */
 
@@ -1161,14 +1256,39 @@ const char *sql_not_rerunnable(const char *stmt, size_t len)
 	default:
 		return "a statement whose effects a rollback may not undo";
 	}
-	if (f.writes_user_vars)
-		return "an assignment to a user variable (a rollback keeps its value)";
 	if (f.select_into)
 		return "SELECT ... INTO (a variable or a file)";
 	if (f.unsafe & SQL_UNSAFE_LOCK_FN)
 		return sql_unsafe_reason(SQL_UNSAFE_LOCK_FN);
 	if (f.unsafe & SQL_UNSAFE_LOAD_FILE)
 		return sql_unsafe_reason(SQL_UNSAFE_LOAD_FILE);
+	return NULL;
+}
+
+const char *sql_var_ledger_add(struct sql_var_ledger *l, const char *stmt, size_t len)
+{
+	struct sql_facts f;
+	struct var_scan vs = {0};
+	analyse(stmt, len, &f, &vs);
+	if (vs.unfollowed)
+		return "a user variable acctgate does not follow (a name not in ASCII or too long, or too many)";
+	for (size_t i = 0; i < vs.n; i++) {
+		const struct var_use *u = &vs.v[i];
+		size_t k = 0;
+		while (k < l->n && strcmp(l->names[k], u->name) != 0)
+			k++;
+		if (u->assigns > 0 && k < l->n)
+			return "a user variable assigned after an earlier statement of the transaction named it (a "
+			       "rollback keeps its value)";
+		if (u->assigns > 0 && !(u->assigns == 1 && u->reads == 0 && u->assign_first))
+			return "an assignment to a user variable that may run after a read of it, or not at all (a "
+			       "rollback keeps its value)";
+		if (k < l->n)
+			continue;
+		if (l->n == SQL_VAR_LEDGER_MAX)
+			return "more user variables than acctgate follows in one transaction";
+		memcpy(l->names[l->n++], u->name, sizeof(u->name));
+	}
 	return NULL;
 }
 

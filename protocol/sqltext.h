@@ -112,13 +112,41 @@ void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
  * the server rolled its transaction back (a deadlock replay, see
  * proxy/redo.c), or NULL when it may: what it does must be all inside the
  * transaction, so that the rollback undid it. Refused: CALL, DDL, LOAD
- * DATA, SQL-level PREPARE/EXECUTE and every kind not named below; a user
- * variable assigned (a rollback keeps it); SELECT ... INTO; named locks,
- * SLEEP() and LOAD_FILE(). Allowed: SELECT, SHOW, SET (of session
- * variables), SET TRANSACTION, USE, BEGIN, savepoints, INSERT, REPLACE,
- * UPDATE and DELETE. A static string, for logs.
+ * DATA, SQL-level PREPARE/EXECUTE and every kind not named below; SELECT
+ * ... INTO; named locks, SLEEP() and LOAD_FILE(). Allowed: SELECT, SHOW,
+ * SET (of session variables), SET TRANSACTION, USE, BEGIN, savepoints,
+ * INSERT, REPLACE, UPDATE and DELETE. User variables are the ledger's
+ * (below). A static string, for logs.
  */
 const char *sql_not_rerunnable(const char *stmt, size_t len);
+
+/*
+ * User variables across a deadlock replay. A rollback keeps what the
+ * transaction assigned to them, so a statement run again would read what
+ * the run that deadlocked left, not what it read the first time, unless
+ * the assignment runs before any read. Feed a transaction's statements in
+ * order (the failed one last) to a zeroed ledger: NULL while running them
+ * again reads every variable as the first run did, else why not (a static
+ * string, for logs). A variable the transaction assigns passes when no
+ * earlier statement named it and one statement assigns it once, where
+ * nothing decides whether the assignment runs and nothing before it reads
+ * the variable: a target of a SET statement whose expressions do not name
+ * it, or an item of the list of the statement's first SELECT (no LIMIT or
+ * HAVING at that level), read again only in its ON DUPLICATE KEY UPDATE
+ * clause, which runs after the list for the same row. That is Slurm's
+ * rollup: INSERT ... SELECT ..., @ASUM:=SUM(...) ... ON DUPLICATE KEY
+ * UPDATE alloc_secs=@ASUM. Later statements may read it. A variable only
+ * read keeps its value from before the transaction, and passes. When such
+ * an assignment's value differs on the replay, what the client sees of it
+ * is compared like every other result.
+ */
+#define SQL_VAR_NAME_MAX 65 /* a user variable's name (64 bytes at most), NUL included */
+#define SQL_VAR_LEDGER_MAX 16
+struct sql_var_ledger {
+	size_t n;
+	char names[SQL_VAR_LEDGER_MAX][SQL_VAR_NAME_MAX]; /* every variable named so far, case folded */
+};
+const char *sql_var_ledger_add(struct sql_var_ledger *l, const char *stmt, size_t len);
 
 /*
  * The tables of a statement whose values can read the server's clock only

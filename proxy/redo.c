@@ -27,9 +27,11 @@
  * transaction once, as it committed, and the throttle's slot stays where
  * it was. What a rollback does not undo must not run twice, so a
  * transaction is run again only when every statement in it is one
- * sql_not_rerunnable accepts (sqltext.h), it began with the client's own
- * BEGIN or autocommit off, and its statements fit [throttle]
- * replay_max_bytes; otherwise the ERR goes through, counted and logged.
+ * sql_not_rerunnable accepts, its user variables read on the replay what
+ * they read the first time (sql_var_ledger_add, sqltext.h), it began with
+ * the client's own BEGIN or autocommit off, and its statements fit
+ * [throttle] replay_max_bytes; otherwise the ERR goes through, counted
+ * and logged.
  *
  *   states (redo.step)   BACKOFF -> [PIN -> STATEMENT]* -> the command again
  *                        CHECK (1205) -> BACKOFF
@@ -100,7 +102,9 @@ static bool starts_with_begin(const struct txn_stmt *st)
 	return f.kind == SQL_BEGIN;
 }
 
-static const char *command_not_rerunnable(const struct txn_stmt *st)
+/* vars: the user variables of the transaction's commands before this one
+ * (sqltext.h), this one's added. */
+static const char *command_not_rerunnable(const struct txn_stmt *st, struct sql_var_ledger *vars)
 {
 	switch (st->code) {
 	case COM_QUERY:
@@ -115,6 +119,8 @@ static const char *command_not_rerunnable(const struct txn_stmt *st)
 	size_t pos = 0, start, len;
 	while (sql_next_statement(text, st->args_len, &pos, &start, &len)) {
 		const char *why = sql_not_rerunnable(text + start, len);
+		if (!why)
+			why = sql_var_ledger_add(vars, text + start, len);
 		if (why)
 			return why;
 	}
@@ -134,8 +140,9 @@ static const char *not_replayable(const struct session *s)
 		return "an autocommit statement: the client's own retry runs all of it again";
 	if (t->stmts[t->nstmts - 1].code != c->command)
 		return "the failed command is not the transaction's last";
+	struct sql_var_ledger vars = {0};
 	for (size_t i = 0; i < t->nstmts; i++) {
-		const char *why = command_not_rerunnable(&t->stmts[i]);
+		const char *why = command_not_rerunnable(&t->stmts[i], &vars);
 		if (why)
 			return why;
 		if (i + 1 < t->nstmts && t->stmts[i].insert_ids > 1)

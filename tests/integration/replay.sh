@@ -8,9 +8,11 @@
 #   - a transaction that read UUID() deadlocks: the read comes out
 #     different on the replay, so the client gets the 1213 and nothing of
 #     its transaction is left;
-#   - a transaction that assigned a user variable deadlocks: not replayed
-#     (a rollback keeps the variable), the client gets the 1213, the log
-#     says why;
+#   - a transaction that assigned a user variable before reading it
+#     deadlocks: replayed, the variable as the client set it; one that
+#     reads a variable it assigned again deadlocks: not replayed (a
+#     rollback keeps the variable), the client gets the 1213, the log says
+#     why;
 #   - a lock wait timeout (1205) inside a transaction that stays open: the
 #     statement goes again until the lock holder commits, the client sees
 #     no error; on a server of the test's own with innodb_rollback_on_timeout
@@ -124,21 +126,35 @@ else
 		"a: $out_a b: $out_b values $(values)"
 fi
 
-# ---- a user variable assigned: not replayed ---------------------------------------------
+# ---- user variables: assigned before they are read, replayed; else not -----------------
+# A heavier (more rows locked) than B: InnoDB makes B the victim.
+reset_table
+open_pair
+replays_before=$(status_of replays)
+sess_send a "UPDATE $t SET v = v + 1 WHERE id IN (4, 5, 6)"
+deadlock 0 "BEGIN" "SET @n = 10"
+sess_send b "SELECT @n"
+sess_wait a 2 >/dev/null
+sess_wait b 3 >/dev/null
+out_a=$(tr '\n' ' ' <"$sess_dir/a.out") out_b=$(tr '\n' ' ' <"$sess_dir/b.out")
+check "a deadlock in a transaction that set a user variable before reading it: replayed, no error, the variable kept" \
+	"$([[ $out_a == "a1 a2 " && $out_b == "b1 b2 10 " && $(values) == 11,11,0,1,1,1,0 &&
+		$(status_of replays) -gt $replays_before ]] && echo 1 || echo 0)" \
+	"a: $out_a b: $out_b values $(values) replays $(status_of replays)"
+
 reset_table
 open_pair
 refused_before=$(status_of replays_refused)
-# A heavier (more rows locked) than B: InnoDB makes B the victim.
 sess_send a "UPDATE $t SET v = v + 1 WHERE id IN (4, 5, 6)"
-deadlock 0 "BEGIN" "SET @n = 1"
+deadlock 1 "BEGIN" "SET @n = 0" "SELECT @n := @n + 1"
 sess_wait a 2 >/dev/null
 sess_wait b 2 >/dev/null
 sleep 0.5
 out_a=$(tr '\n' ' ' <"$sess_dir/a.out") out_b=$(tr '\n' ' ' <"$sess_dir/b.out")
-check "a deadlock in a transaction that assigned a user variable: the client gets the 1213, the log says why" \
+check "a deadlock in a transaction that assigned a user variable twice: the client gets the 1213, the log says why" \
 	"$([[ $out_b == *"ERROR 1213"* && $out_a == "a1 a2 " && $(values) == 1,1,0,1,1,1,0 &&
 		$(status_of replays_refused) -gt $refused_before &&
-		$(count_log 'goes to the client: an assignment to a user variable') -ge 1 ]] && echo 1 || echo 0)" \
+		$(count_log 'goes to the client: a user variable assigned after an earlier statement') -ge 1 ]] && echo 1 || echo 0)" \
 	"a: $out_a b: $out_b values $(values)"
 
 # ---- a lock wait timeout: the statement goes again ---------------------------------------

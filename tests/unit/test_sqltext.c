@@ -708,21 +708,77 @@ static void test_rerunnable(void **state)
 		"execute s",
 		"lock tables t write",
 		"xa start 'x'",
-		"set @n = 1",
-		"select @n := a from t",
 		"select a into @x from t",
 		"select a from t into outfile '/tmp/x'",
 		"select get_lock('x', 1)",
 		"do release_lock('x')",
 		"select sleep(1)",
 		"insert into t values (load_file('/etc/passwd'))",
-		"update t set a = (@n := @n + 1)",
 		"grant select on *.* to u",
 		"handler t open",
 	};
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
 		if (!sql_not_rerunnable(no[i], strlen(no[i])))
 			fail_msg("\"%s\" must not run again", no[i]);
+}
+
+/* A transaction's statements, '|' between them, through one ledger: NULL
+ * when its user variables read on a replay what they read the first time. */
+static const char *ledger(const char *txn)
+{
+	struct sql_var_ledger l = {0};
+	for (const char *p = txn;;) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		const char *why = sql_var_ledger_add(&l, p, n);
+		if (why || !bar)
+			return why;
+		p = bar + 1;
+	}
+}
+
+static void test_var_ledger(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		/* Slurm's rollup, and a later statement that reads the sum */
+		"insert into h (id, t, alloc_secs) select id_assoc, 1, @ASUM:=SUM(cpus * 10) from j where a < 5 "
+		"group by id_assoc on duplicate key update mod_time=5, alloc_secs=@ASUM|select @asum",
+		"set @n = 1|update t set a = @n|select @N + 1",
+		"set @a = 1, @b = 2|insert into t values (@a, @b)",
+		"select @x := a from t where id = 1|update u set b = @x",
+		"select a from t where b = @before|update t set a = @before",
+		"set @`quoted name` = 5|select @'quoted name'",
+		"update t set a = 1|select 1",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		const char *why = ledger(yes[i]);
+		if (why)
+			fail_msg("\"%s\" replays its variables, not: %s", yes[i], why);
+	}
+	static const char *const no[] = {
+		"set @n = @n + 1",                              /* reads before it assigns */
+		"update t set a = (@n := @n + 1)",              /* the same, per row */
+		"select @n := @n + 1 from t",
+		"select if(a > 1, @n := a, 0) from t",          /* may not run */
+		"select case when a then @n := 1 end from t",
+		"select @n := a from t limit 1",                /* rows evaluated, then dropped */
+		"select @n := sum(a) from t group by b having sum(a) > 1",
+		"select a from t where b = @n := 5",            /* not in the list */
+		"select @n|set @n = 1",                         /* read before the transaction assigned it */
+		"set @n = 1|set @n = 2",                        /* assigned twice */
+		"select @n := 1|set @N = 2",                    /* names fold */
+		"set @n = 1, @n = 2",
+		"select a into @n from t",
+		"insert into h select @s := a from t on duplicate key update b = @s, c = @s := 2",
+		"set @\xc3\xa9 = 1",                             /* not ASCII: the server folds it */
+		"select @a1, @a2, @a3, @a4, @a5, @a6, @a7, @a8, @a9",
+		"set @a1 = 1, @a2 = 1, @a3 = 1, @a4 = 1, @a5 = 1, @a6 = 1, @a7 = 1, @a8 = 1|"
+		"set @b1 = 1, @b2 = 1, @b3 = 1, @b4 = 1, @b5 = 1, @b6 = 1, @b7 = 1, @b8 = 1|set @c = 1",
+	};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (!ledger(no[i]))
+			fail_msg("\"%s\" must not replay its variables", no[i]);
 }
 
 static void test_for_update_and_into(void **state)
@@ -1010,6 +1066,7 @@ int main(void)
 		cmocka_unit_test(test_on_duplicate_key),
 		cmocka_unit_test(test_user_vars),
 		cmocka_unit_test(test_writes_user_vars),
+		cmocka_unit_test(test_var_ledger),
 		cmocka_unit_test(test_rerunnable),
 		cmocka_unit_test(test_for_update_and_into),
 		cmocka_unit_test(test_facts_clean),
