@@ -50,12 +50,17 @@ void mailbox_post(struct mailbox *mb, struct mail *m)
 {
 	m->next = NULL;
 	pthread_mutex_lock(&mb->lock);
+	bool was_empty = !mb->head;
 	if (mb->tail)
 		mb->tail->next = m;
 	else
 		mb->head = m;
 	mb->tail = m;
 	pthread_mutex_unlock(&mb->lock);
+	/* A queue that was not empty has a wake on its way: wake_cb resets
+	 * the eventfd before it takes the queue, so it takes this one too. */
+	if (!was_empty)
+		return;
 	uint64_t one = 1;
 	/* Can only fail when the counter is near 2^64: then a wake is
 	 * pending anyway, and the message waits in the queue for it. */

@@ -202,7 +202,10 @@ struct rec_session {
 	int pending_commits;      /* COMMIT records not yet durable */
 };
 
-enum completion_kind { C_PREPARE, C_COMMIT };
+/* C_COMMIT_UNWAITED: a COMMIT record no OK waits for, settled on the
+ * writer thread (its session need not wake for it, and its completion
+ * must not count against a later commit's wait). */
+enum completion_kind { C_PREPARE, C_COMMIT, C_COMMIT_UNWAITED };
 
 struct completion {
 	struct recorder *rec;
@@ -726,7 +729,7 @@ static void write_commit(struct rec_session *rs)
 	 * PREPARE the next start resolves from that row (indoubt.h). One
 	 * fsync per commit then, not two. */
 	bool wait = rec->fsync == JOURNAL_FSYNC_ALWAYS && !(rs->marked && rs->marker_ok);
-	struct completion *c = completion_new(rs, C_COMMIT);
+	struct completion *c = completion_new(rs, wait ? C_COMMIT : C_COMMIT_UNWAITED);
 	if (!js || !c) {
 		free(js);
 		free(c);
@@ -846,14 +849,20 @@ static void prepare_done(struct rec_session *rs, const struct completion *c)
 	session_release_error(s, &ans);
 }
 
+/* A COMMIT record that could not be written: the transaction committed on
+ * the server. Any thread. */
+static void commit_failed(const struct completion *c)
+{
+	atomic_fetch_add(&c->rec->in_doubt, 1);
+	log_error("session %llu: a COMMIT record could not be written (%s); the transaction committed on the server "
+		  "and is in doubt in the journal (its PREPARE is there)",
+		  (unsigned long long)c->session_id, strerror(c->err));
+}
+
 static void commit_done(struct rec_session *rs, const struct completion *c)
 {
-	if (c->err) {
-		atomic_fetch_add(&rs->rec->in_doubt, 1);
-		log_error("session %llu: a COMMIT record could not be written (%s); the transaction committed on the "
-			  "server and is in doubt in the journal (its PREPARE is there)",
-			  (unsigned long long)rs->id, strerror(c->err));
-	}
+	if (c->err)
+		commit_failed(c);
 	if (rs->pending_commits > 0)
 		rs->pending_commits--;
 	if (rs->pending_commits == 0 && rs->wait == WAIT_COMMITS) {
@@ -899,6 +908,12 @@ static void on_journal_done(void *arg, uint64_t seq, int err)
 	struct completion *c = arg;
 	c->seq = seq;
 	c->err = err;
+	if (c->kind == C_COMMIT_UNWAITED) {
+		if (err)
+			commit_failed(c);
+		free(c);
+		return;
+	}
 	struct recorder *rec = c->rec;
 	pthread_mutex_lock(&rec->lock);
 	bool posted = !rec->stopped && worker_call(c->worker, completion_on_worker, c);
