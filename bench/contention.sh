@@ -35,7 +35,8 @@
 # at a tps ratio to direct of at least 1.
 #
 # Writes bench/results/contention.md (means over rounds, ratios to direct)
-# and bench/results/contention-runs.tsv. Installs MariaDB with apt-get when
+# and bench/results/contention-runs.tsv (CONTENTION_NAME=hot: contention-hot.md
+# and contention-hot-runs.tsv, to keep a second load's figures). Installs MariaDB with apt-get when
 # missing and builds build/acctgate and the harness unless ACCTGATE_BIN and
 # CONTENTION_BIN name them. Run it with nothing else busy on the machine.
 set -euo pipefail
@@ -49,6 +50,7 @@ fi
 CLUSTERS=${CONTENTION_CLUSTERS:-4}
 read -r -a EXTRA <<<"${CONTENTION_ARGS:-}"
 CONFIGS=(direct shared per-cluster shared-replay)
+NAME=contention${CONTENTION_NAME:+-$CONTENTION_NAME}
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS=$REPO/bench/results
 # shellcheck source=scripts/lab.sh
@@ -174,7 +176,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 mkdir -p "$RESULTS"
-cp "$TSV" "$RESULTS/contention-runs.tsv"
+cp "$TSV" "$RESULTS/$NAME-runs.tsv"
 {
 	echo "# Contention: $CLUSTERS clusters, ${SECS}s x $ROUNDS rounds${CONTENTION_ARGS:+, harness options \`$CONTENTION_ARGS\`}"
 	echo
@@ -203,5 +205,5 @@ cp "$TSV" "$RESULTS/contention-runs.tsv"
 					t / k, tr / k, p / k, pr / k, e13[c], e05[c], eo[c], lost[c], acked[c], mm[c], ph[c], st[c], w[c]
 			}
 		}' "$TSV"
-} >"$RESULTS/contention.md"
-cat "$RESULTS/contention.md"
+} >"$RESULTS/$NAME.md"
+cat "$RESULTS/$NAME.md"
