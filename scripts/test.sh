@@ -17,7 +17,7 @@
 #    is the package, whose binary is built without sanitizers; so do
 #    e2e.slurm_clusters, e2e.slurm_restore and e2e.slurm_plain (see below). The whole
 #    run must stay inside CI's 30 minutes (measured on a clean machine of
-#    2 cores: 1379 s and 1496 s): weigh any new long test against that. In the first two a
+#    2 cores: 1379 s, 1496 s and 1355 s): weigh any new long test against that. In the first two a
 #    skipped test fails the run too (a missing capture, a missing tool):
 #    it checked nothing. Only direct mode skips by design.
 #
