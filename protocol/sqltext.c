@@ -757,7 +757,7 @@ static bool names_object(const struct lexer *lx, const struct token *prev)
 	return IN_LIST(lx, prev, words);
 }
 
-/* Each @name of one statement, for sql_var_ledger_add. */
+/* Each @name of one statement, for sql_not_rerunnable's ledger. */
 #define VARS_PER_STATEMENT 8
 struct var_scan {
 	size_t n;
@@ -924,7 +924,7 @@ static bool var_name(const struct lexer *lx, const struct token *t, char *out)
 	return o > 0;
 }
 
-/* Note one mention of @name for sql_var_ledger_add. An assignment runs
+/* Note one mention of @name for the ledger. An assignment runs
  * before every read of the same row only where nothing decides whether it
  * runs: as a SET target of a SET statement, or as an item of the first
  * SELECT's list (the list is evaluated for each row, and an ON DUPLICATE
@@ -959,8 +959,8 @@ static void note_var(struct analysis *a, const struct lexer *lx, const struct to
 	}
 	bool item = is_word(lx, prev, "SELECT") || is_punct(lx, prev, ",");
 	u->assigns++;
-	u->assign_first = (a->out->kind == SQL_SET && a->depth == 0 && !a->into_list) ||
-			  (a->in_list && a->depth == a->list_depth && item && !a->into_list);
+	/* An INTO target is neither: INTO ends the list at its own level. */
+	u->assign_first = (a->out->kind == SQL_SET && a->depth == 0) || (a->in_list && a->depth == a->list_depth && item);
 }
 
 /*
@@ -1228,10 +1228,37 @@ bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, s
 
 /* ---- running a statement again ------------------------------------------ */
 
-const char *sql_not_rerunnable(const char *stmt, size_t len)
+/* The ledger's part of sql_not_rerunnable: this statement's variables
+ * (vs) against those of the statements before it (l), then added. */
+static const char *vars_not_rerunnable(struct sql_var_ledger *l, const struct var_scan *vs)
+{
+	if (vs->unfollowed)
+		return "a user variable acctgate does not follow (a name not in ASCII or too long, or too many)";
+	for (size_t i = 0; i < vs->n; i++) {
+		const struct var_use *u = &vs->v[i];
+		size_t k = 0;
+		while (k < l->n && strcmp(l->names[k], u->name) != 0)
+			k++;
+		if (u->assigns > 0 && k < l->n)
+			return "a user variable assigned after an earlier statement of the transaction named it (a "
+			       "rollback keeps its value)";
+		if (u->assigns > 0 && !(u->assigns == 1 && u->reads == 0 && u->assign_first))
+			return "an assignment to a user variable that may run after a read of it, or not at all (a "
+			       "rollback keeps its value)";
+		if (k < l->n)
+			continue;
+		if (l->n == SQL_VAR_LEDGER_MAX)
+			return "more user variables than acctgate follows in one transaction";
+		memcpy(l->names[l->n++], u->name, sizeof(u->name));
+	}
+	return NULL;
+}
+
+const char *sql_not_rerunnable(const char *stmt, size_t len, struct sql_var_ledger *vars)
 {
 	struct sql_facts f;
-	sql_analyse(stmt, len, &f);
+	struct var_scan vs = {0};
+	analyse(stmt, len, &f, &vs);
 	switch (f.kind) {
 	case SQL_SELECT:
 	case SQL_SHOW:
@@ -1262,34 +1289,7 @@ const char *sql_not_rerunnable(const char *stmt, size_t len)
 		return sql_unsafe_reason(SQL_UNSAFE_LOCK_FN);
 	if (f.unsafe & SQL_UNSAFE_LOAD_FILE)
 		return sql_unsafe_reason(SQL_UNSAFE_LOAD_FILE);
-	return NULL;
-}
-
-const char *sql_var_ledger_add(struct sql_var_ledger *l, const char *stmt, size_t len)
-{
-	struct sql_facts f;
-	struct var_scan vs = {0};
-	analyse(stmt, len, &f, &vs);
-	if (vs.unfollowed)
-		return "a user variable acctgate does not follow (a name not in ASCII or too long, or too many)";
-	for (size_t i = 0; i < vs.n; i++) {
-		const struct var_use *u = &vs.v[i];
-		size_t k = 0;
-		while (k < l->n && strcmp(l->names[k], u->name) != 0)
-			k++;
-		if (u->assigns > 0 && k < l->n)
-			return "a user variable assigned after an earlier statement of the transaction named it (a "
-			       "rollback keeps its value)";
-		if (u->assigns > 0 && !(u->assigns == 1 && u->reads == 0 && u->assign_first))
-			return "an assignment to a user variable that may run after a read of it, or not at all (a "
-			       "rollback keeps its value)";
-		if (k < l->n)
-			continue;
-		if (l->n == SQL_VAR_LEDGER_MAX)
-			return "more user variables than acctgate follows in one transaction";
-		memcpy(l->names[l->n++], u->name, sizeof(u->name));
-	}
-	return NULL;
+	return vars_not_rerunnable(vars, &vs);
 }
 
 /* ---- digest -------------------------------------------------------------- */

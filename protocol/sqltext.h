@@ -108,37 +108,22 @@ struct sql_facts {
 void sql_analyse(const char *stmt, size_t len, struct sql_facts *out);
 
 /*
- * Why a statement must not run a second time on the same session after
- * the server rolled its transaction back (a deadlock replay, see
- * proxy/redo.c), or NULL when it may: what it does must be all inside the
- * transaction, so that the rollback undid it. Refused: CALL, DDL, LOAD
- * DATA, SQL-level PREPARE/EXECUTE and every kind not named below; SELECT
- * ... INTO; named locks, SLEEP() and LOAD_FILE(). Allowed: SELECT, SHOW,
- * SET (of session variables), SET TRANSACTION, USE, BEGIN, savepoints,
- * INSERT, REPLACE, UPDATE and DELETE. User variables are the ledger's
- * (below). A static string, for logs.
- */
-const char *sql_not_rerunnable(const char *stmt, size_t len);
-
-/*
- * User variables across a deadlock replay. A rollback keeps what the
+ * The user variables of a transaction's statements so far, for
+ * sql_not_rerunnable (zeroed before the first). A rollback keeps what the
  * transaction assigned to them, so a statement run again would read what
  * the run that deadlocked left, not what it read the first time, unless
- * the assignment runs before any read. Feed a transaction's statements in
- * order (the failed one last) to a zeroed ledger: NULL while running them
- * again reads every variable as the first run did, else why not (a static
- * string, for logs). A variable the transaction assigns passes when no
- * earlier statement named it and one statement assigns it once, where
- * nothing decides whether the assignment runs and nothing before it reads
- * the variable: a target of a SET statement whose expressions do not name
- * it, or an item of the list of the statement's first SELECT (no LIMIT or
- * HAVING at that level), read again only in its ON DUPLICATE KEY UPDATE
- * clause, which runs after the list for the same row. That is Slurm's
- * rollup: INSERT ... SELECT ..., @ASUM:=SUM(...) ... ON DUPLICATE KEY
- * UPDATE alloc_secs=@ASUM. Later statements may read it. A variable only
- * read keeps its value from before the transaction, and passes. When such
- * an assignment's value differs on the replay, what the client sees of it
- * is compared like every other result.
+ * the assignment runs before any read. A variable the transaction assigns
+ * passes when no earlier statement named it and one statement assigns it
+ * once, where nothing decides whether the assignment runs and nothing
+ * before it reads the variable: a target of a SET statement whose
+ * expressions do not name it, or an item of the list of the statement's
+ * first SELECT (no LIMIT or HAVING at that level), read again only in its
+ * ON DUPLICATE KEY UPDATE clause, which runs after the list for the same
+ * row. That is Slurm's rollup: INSERT ... SELECT ..., @ASUM:=SUM(...) ...
+ * ON DUPLICATE KEY UPDATE alloc_secs=@ASUM. Later statements may read it.
+ * A variable only read keeps its value from before the transaction, and
+ * passes. When such an assignment's value differs on the replay, what the
+ * client sees of it is compared like every other result.
  */
 #define SQL_VAR_NAME_MAX 65 /* a user variable's name (64 bytes at most), NUL included */
 #define SQL_VAR_LEDGER_MAX 16
@@ -146,7 +131,22 @@ struct sql_var_ledger {
 	size_t n;
 	char names[SQL_VAR_LEDGER_MAX][SQL_VAR_NAME_MAX]; /* every variable named so far, case folded */
 };
-const char *sql_var_ledger_add(struct sql_var_ledger *l, const char *stmt, size_t len);
+
+/*
+ * Why a statement must not run a second time on the same session after
+ * the server rolled its transaction back (a deadlock replay, see
+ * proxy/redo.c), or NULL when it may: what it does must be all inside the
+ * transaction, so that the rollback undid it. Refused: CALL, DDL, LOAD
+ * DATA, SQL-level PREPARE/EXECUTE and every kind not named below; SELECT
+ * ... INTO; named locks, SLEEP() and LOAD_FILE(); user variables the
+ * ledger above does not let pass. Allowed: SELECT, SHOW, SET (of session
+ * variables), SET TRANSACTION, USE, BEGIN, savepoints, INSERT, REPLACE,
+ * UPDATE and DELETE. Feed a transaction's statements in order, the failed
+ * one last, with one ledger: each adds its variables to it. A static
+ * string, for logs.
+ */
+const char *sql_not_rerunnable(const char *stmt, size_t len, struct sql_var_ledger *vars);
+
 
 /*
  * The tables of a statement whose values can read the server's clock only

@@ -27,11 +27,10 @@
  * transaction once, as it committed, and the throttle's slot stays where
  * it was. What a rollback does not undo must not run twice, so a
  * transaction is run again only when every statement in it is one
- * sql_not_rerunnable accepts, its user variables read on the replay what
- * they read the first time (sql_var_ledger_add, sqltext.h), it began with
- * the client's own BEGIN or autocommit off, and its statements fit
- * [throttle] replay_max_bytes; otherwise the ERR goes through, counted
- * and logged.
+ * sql_not_rerunnable accepts (sqltext.h: its user variables read on the
+ * replay what they read the first time), it began with the client's own
+ * BEGIN or autocommit off, and its statements fit [throttle]
+ * replay_max_bytes; otherwise the ERR goes through, counted and logged.
  *
  *   states (redo.step)   BACKOFF -> [PIN -> STATEMENT]* -> the command again
  *                        CHECK (1205) -> BACKOFF
@@ -118,9 +117,7 @@ static const char *command_not_rerunnable(const struct txn_stmt *st, struct sql_
 	const char *text = (const char *)st->args;
 	size_t pos = 0, start, len;
 	while (sql_next_statement(text, st->args_len, &pos, &start, &len)) {
-		const char *why = sql_not_rerunnable(text + start, len);
-		if (!why)
-			why = sql_var_ledger_add(vars, text + start, len);
+		const char *why = sql_not_rerunnable(text + start, len, vars);
 		if (why)
 			return why;
 	}

@@ -148,7 +148,6 @@ static struct replay_conn *conn_for(struct replay *r, uint64_t run_id, uint64_t 
 	return lru->m ? lru : NULL;
 }
 
-/* Run one statement and drain every result it gives. False on an ERR. */
 /*
  * Run a multi-statement query; the figures of result `want` (0-based:
  * the statement after its START TRANSACTION and SET) are kept. False on an

@@ -29,15 +29,13 @@ static void check_facts(const char *p, size_t len)
 	for (uint32_t i = 0; i < SQL_UNSAFE_COUNT; i++)
 		if (f.unsafe & (1u << i))
 			FUZZ_CHECK(strcmp(sql_unsafe_reason(1u << i), "unknown") != 0);
-	const char *why = sql_not_rerunnable(p, len);
+	struct sql_var_ledger l = {0};
+	const char *why = sql_not_rerunnable(p, len, &l);
 	FUZZ_CHECK(!why || strlen(why) > 0);
 	/* A statement that writes a user variable cannot follow itself in a
 	 * replayed transaction: the second run assigns what the first named. */
-	struct sql_var_ledger l = {0};
-	const char *vars_why = sql_var_ledger_add(&l, p, len);
-	if (!vars_why)
-		vars_why = sql_var_ledger_add(&l, p, len);
-	FUZZ_CHECK(!f.writes_user_vars || vars_why != NULL);
+	const char *again = why ? why : sql_not_rerunnable(p, len, &l);
+	FUZZ_CHECK(!f.writes_user_vars || again != NULL);
 	FUZZ_CHECK(l.n <= SQL_VAR_LEDGER_MAX);
 	/* Tables that decide the clock: only for statements that read no
 	 * clock themselves, each name non-empty and inside its buffer. */

@@ -695,7 +695,8 @@ static void test_rerunnable(void **state)
 		"show warnings",
 	};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		const char *why = sql_not_rerunnable(yes[i], strlen(yes[i]));
+		struct sql_var_ledger l = {0};
+		const char *why = sql_not_rerunnable(yes[i], strlen(yes[i]), &l);
 		if (why)
 			fail_msg("\"%s\" may run again, not: %s", yes[i], why);
 	}
@@ -717,9 +718,11 @@ static void test_rerunnable(void **state)
 		"grant select on *.* to u",
 		"handler t open",
 	};
-	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-		if (!sql_not_rerunnable(no[i], strlen(no[i])))
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		struct sql_var_ledger l = {0};
+		if (!sql_not_rerunnable(no[i], strlen(no[i]), &l))
 			fail_msg("\"%s\" must not run again", no[i]);
+	}
 }
 
 /* A transaction's statements, '|' between them, through one ledger: NULL
@@ -730,7 +733,7 @@ static const char *ledger(const char *txn)
 	for (const char *p = txn;;) {
 		const char *bar = strchr(p, '|');
 		size_t n = bar ? (size_t)(bar - p) : strlen(p);
-		const char *why = sql_var_ledger_add(&l, p, n);
+		const char *why = sql_not_rerunnable(p, n, &l);
 		if (why || !bar)
 			return why;
 		p = bar + 1;
