@@ -670,6 +670,20 @@ static void release_reservation(struct rec_session *rs)
 	rs->reserved = 0;
 }
 
+/* A statement that ran, with its results, as a record carries it. */
+static struct jstmt ran_stmt(const struct rec_stmt *r)
+{
+	return (struct jstmt){.text = r->text,
+			      .len = r->len,
+			      .flags = r->flags,
+			      .unsafe = r->unsafe,
+			      .timestamp_usec = r->timestamp_usec,
+			      .last_insert_id_before = r->last_insert_id_before,
+			      .affected_rows = r->affected_rows,
+			      .insert_id = r->insert_id,
+			      .warnings = r->warnings};
+}
+
 /* The PREPARE for the held command: the transaction so far, then the
  * command's own statements that have not run yet (no results). `wrapped`:
  * for the COMMIT of a wrapped autocommit write, whose statement has run. */
@@ -683,16 +697,7 @@ static bool write_prepare(struct rec_session *rs, bool wrapped)
 	for (size_t i = 0; i < rs->n; i++) {
 		/* Those that ran already, with their results: a COMMIT resolved
 		 * from this PREPARE at a later start needs their insert ids. */
-		const struct rec_stmt *r = &rs->stmts[i];
-		js[k++] = (struct jstmt){.text = r->text,
-					 .len = r->len,
-					 .flags = r->flags,
-					 .unsafe = r->unsafe,
-					 .timestamp_usec = r->timestamp_usec,
-					 .last_insert_id_before = r->last_insert_id_before,
-					 .affected_rows = r->affected_rows,
-					 .insert_id = r->insert_id,
-					 .warnings = r->warnings};
+		js[k++] = ran_stmt(&rs->stmts[i]);
 	}
 	for (size_t i = rs->next; i < rs->nst; i++) {
 		const struct cmd_stmt *c = &rs->st[i];
@@ -738,18 +743,8 @@ static void write_commit(struct rec_session *rs)
 		atomic_fetch_add(&rec->in_doubt, 1);
 		return;
 	}
-	for (size_t i = 0; i < rs->n; i++) {
-		const struct rec_stmt *r = &rs->stmts[i];
-		js[i] = (struct jstmt){.text = r->text,
-				       .len = r->len,
-				       .flags = r->flags,
-				       .unsafe = r->unsafe,
-				       .timestamp_usec = r->timestamp_usec,
-				       .last_insert_id_before = r->last_insert_id_before,
-				       .affected_rows = r->affected_rows,
-				       .insert_id = r->insert_id,
-				       .warnings = r->warnings};
-	}
+	for (size_t i = 0; i < rs->n; i++)
+		js[i] = ran_stmt(&rs->stmts[i]);
 	t.stmts = js;
 	t.nstmts = rs->n;
 	t.clock = rs->clock;
