@@ -1226,6 +1226,237 @@ bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, s
 	return !expect_table;
 }
 
+/* ---- what a definition change leaves in the catalog ---------------------- */
+
+static bool printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+/* Nothing but an optional ';' from t on. */
+static bool ends_at(struct lexer *lx, struct token t)
+{
+	if (t.kind == TOK_SEMI)
+		t = lex_next(lx);
+	return t.kind == TOK_END;
+}
+
+/* IF [NOT] EXISTS at *t, if there: read past, *t the token after it. */
+static bool take_if_clause(struct lexer *lx, struct token *t, bool not_exists, bool *seen)
+{
+	*seen = false;
+	if (!is_word(lx, t, "IF"))
+		return true;
+	struct token w = lex_next(lx);
+	if (not_exists) {
+		if (!is_word(lx, &w, "NOT"))
+			return false;
+		w = lex_next(lx);
+	}
+	if (!is_word(lx, &w, "EXISTS"))
+		return false;
+	*seen = true;
+	*t = lex_next(lx);
+	return true;
+}
+
+static bool take_one_table(struct lexer *lx, const struct token *t, struct sql_table_name *out)
+{
+	struct sql_tables one = {0};
+	if (!take_table(lx, t, &one))
+		return false;
+	*out = one.t[0];
+	return printable_ascii(out->db) && printable_ascii(out->table);
+}
+
+/* CREATE TABLE [IF NOT EXISTS] t (...) [options], after CREATE. */
+static bool read_create_table(struct lexer *lx, struct sql_ddl *out)
+{
+	struct token t = lex_next(lx);
+	if (!is_word(lx, &t, "TABLE"))
+		return false;
+	t = lex_next(lx);
+	if (!take_if_clause(lx, &t, true, &out->if_clause) || !take_one_table(lx, &t, &out->table))
+		return false;
+	t = lex_next(lx);
+	struct token first = peek(lx);
+	if (!is_punct(lx, &t, "(") || is_punct(lx, &first, "(") || is_word(lx, &first, "SELECT") ||
+	    is_word(lx, &first, "LIKE") || is_word(lx, &first, "WITH") || is_word(lx, &first, "VALUES") ||
+	    is_word(lx, &first, "TABLE"))
+		return false;
+	for (size_t depth = 1; depth > 0;) {
+		t = lex_next(lx);
+		if (t.kind == TOK_END || t.kind == TOK_SEMI)
+			return false;
+		if (is_punct(lx, &t, "("))
+			depth++;
+		else if (is_punct(lx, &t, ")"))
+			depth--;
+	}
+	/* Table options only: rows from a SELECT, or partitions, are more
+	 * than the table's existence. */
+	for (t = lex_next(lx); t.kind != TOK_END && t.kind != TOK_SEMI; t = lex_next(lx))
+		if (is_punct(lx, &t, "(") || is_word(lx, &t, "SELECT") || is_word(lx, &t, "AS") ||
+		    is_word(lx, &t, "LIKE") || is_word(lx, &t, "WITH") || is_word(lx, &t, "VALUES") ||
+		    is_word(lx, &t, "TABLE") || is_word(lx, &t, "IGNORE") || is_word(lx, &t, "REPLACE"))
+			return false;
+	out->effect = SQL_DDL_CREATE_TABLE;
+	return ends_at(lx, t);
+}
+
+/* DROP TABLE [IF EXISTS] t [RESTRICT|CASCADE], after DROP. */
+static bool read_drop_table(struct lexer *lx, struct sql_ddl *out)
+{
+	struct token t = lex_next(lx);
+	if (!is_word(lx, &t, "TABLE"))
+		return false;
+	t = lex_next(lx);
+	if (!take_if_clause(lx, &t, false, &out->if_clause) || !take_one_table(lx, &t, &out->table))
+		return false;
+	t = lex_next(lx);
+	if (is_word(lx, &t, "RESTRICT") || is_word(lx, &t, "CASCADE"))
+		t = lex_next(lx);
+	out->effect = SQL_DDL_DROP_TABLE;
+	return ends_at(lx, t);
+}
+
+/* ADD COLUMN [IF NOT EXISTS] c definition, after ADD: one clause. */
+static bool read_add_column(struct lexer *lx, struct sql_ddl *out)
+{
+	struct token t = lex_next(lx);
+	bool column = is_word(lx, &t, "COLUMN");
+	if (column)
+		t = lex_next(lx);
+	if (!take_if_clause(lx, &t, true, &out->if_clause))
+		return false;
+	/* Without COLUMN, a bare word may be INDEX, KEY, PERIOD...: only a
+	 * quoted name is surely a column. */
+	if (!(column ? is_name_token(lx, &t) : t.kind == TOK_IDENT) || !copy_name(lx, &t, out->detail) ||
+	    !printable_ascii(out->detail))
+		return false;
+	size_t depth = 0;
+	for (t = lex_next(lx); t.kind != TOK_END && t.kind != TOK_SEMI; t = lex_next(lx)) {
+		if (is_punct(lx, &t, "("))
+			depth++;
+		else if (is_punct(lx, &t, ")") && depth-- == 0)
+			return false;
+		else if (is_punct(lx, &t, ",") && depth == 0)
+			return false; /* another clause */
+	}
+	out->effect = SQL_DDL_ADD_COLUMN;
+	return ends_at(lx, t);
+}
+
+/* COMMENT [=] 'text', after COMMENT. */
+static bool read_table_comment(struct lexer *lx, struct sql_ddl *out)
+{
+	struct token t = lex_next(lx);
+	if (is_punct(lx, &t, "="))
+		t = lex_next(lx);
+	if (t.kind != TOK_STRING || lx->s[t.start] != '\'')
+		return false;
+	size_t i = 0, o = 0;
+	for (int c; (c = unquoted_byte(lx, &t, &i)) >= 0;) {
+		if (c == '\\' || c < 0x20 || c > 0x7e || o + 1 >= sizeof(out->detail))
+			return false;
+		out->detail[o++] = (char)c;
+	}
+	out->detail[o] = '\0';
+	out->effect = SQL_DDL_TABLE_COMMENT;
+	return ends_at(lx, lex_next(lx));
+}
+
+void sql_ddl_effect(const char *stmt, size_t len, struct sql_ddl *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct lexer lx = lexer_at(stmt, len, 0);
+	struct token t = lex_next(&lx);
+	bool ok = false;
+	if (is_word(&lx, &t, "CREATE")) {
+		ok = read_create_table(&lx, out);
+	} else if (is_word(&lx, &t, "DROP")) {
+		ok = read_drop_table(&lx, out);
+	} else if (is_word(&lx, &t, "ALTER")) {
+		t = lex_next(&lx);
+		if (is_word(&lx, &t, "TABLE")) {
+			t = lex_next(&lx);
+			if (take_one_table(&lx, &t, &out->table)) {
+				t = lex_next(&lx);
+				if (is_word(&lx, &t, "ADD"))
+					ok = read_add_column(&lx, out);
+				else if (is_word(&lx, &t, "COMMENT"))
+					ok = read_table_comment(&lx, out);
+			}
+		}
+	}
+	if (!ok)
+		memset(out, 0, sizeof(*out));
+}
+
+/* A name token's text, unquoted, against an ASCII name, case folded. */
+static bool name_equals(const struct lexer *lx, const struct token *t, const char *name)
+{
+	size_t n = strlen(name);
+	if (t->kind == TOK_WORD) {
+		if (t->len != n)
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (upper(lx->s[t->start + i]) != upper((unsigned char)name[i]))
+				return false;
+		return true;
+	}
+	if (t->kind != TOK_IDENT && t->kind != TOK_DQUOTE)
+		return false;
+	size_t i = 0, o = 0;
+	for (int c; (c = unquoted_byte(lx, t, &i)) >= 0; o++)
+		if (o >= n || upper(c) != upper((unsigned char)name[o]))
+			return false;
+	return o == n;
+}
+
+bool sql_may_redefine(const char *stmt, size_t len, const char *table)
+{
+	size_t set_for;
+	struct lexer lx = lexer_at(stmt, len, 0);
+	enum sql_kind kind = classify(lx, &set_for);
+	if (kind == SQL_CALL || kind == SQL_PREPARE)
+		return true;
+	if (kind != SQL_DDL)
+		return false;
+	for (struct token t = lex_next(&lx); t.kind != TOK_END; t = lex_next(&lx))
+		if (is_word(&lx, &t, "DATABASE") || is_word(&lx, &t, "SCHEMA") || name_equals(&lx, &t, table))
+			return true;
+	return false;
+}
+
+bool sql_call_target(const char *stmt, size_t len, struct sql_table_name *out)
+{
+	struct lexer lx = lexer_at(stmt, len, 0);
+	struct token t = lex_next(&lx);
+	if (!is_word(&lx, &t, "CALL"))
+		return false;
+	t = lex_next(&lx);
+	return take_one_table(&lx, &t, out);
+}
+
+bool sql_body_may_redefine(const char *body, size_t len, const char *table)
+{
+	static const char *const ddl_words[] = {"ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"};
+	bool ddl = false, names = false;
+	struct lexer lx = lexer_at(body, len, 0);
+	for (struct token t = lex_next(&lx); t.kind != TOK_END; t = lex_next(&lx)) {
+		if (is_word(&lx, &t, "CALL") || is_word(&lx, &t, "PREPARE") || is_word(&lx, &t, "EXECUTE"))
+			return true;
+		for (size_t i = 0; i < sizeof(ddl_words) / sizeof(ddl_words[0]); i++)
+			ddl |= is_word(&lx, &t, ddl_words[i]);
+		names |= is_word(&lx, &t, "DATABASE") || is_word(&lx, &t, "SCHEMA") || name_equals(&lx, &t, table);
+	}
+	return ddl && names;
+}
+
 /* ---- running a statement again ------------------------------------------ */
 
 /* The ledger's part of sql_not_rerunnable: this statement's variables

@@ -180,6 +180,58 @@ struct sql_tables {
  */
 bool sql_clock_tables(const char *stmt, size_t len, const struct sql_facts *f, struct sql_tables *out);
 
+/*
+ * What a definition change leaves in the catalog, for a DDL whose outcome a
+ * crash hid (snapshot/indoubt_ddl.c): the server's information_schema
+ * shows afterwards whether it ran. Only forms whose whole effect is one
+ * such fact are read; everything else is SQL_DDL_OTHER.
+ */
+enum sql_ddl_effect {
+	SQL_DDL_OTHER,
+	SQL_DDL_CREATE_TABLE,  /* CREATE TABLE [IF NOT EXISTS] t (columns) [options]: t exists */
+	SQL_DDL_DROP_TABLE,    /* DROP TABLE [IF EXISTS] t [RESTRICT|CASCADE]: t is gone */
+	SQL_DDL_ADD_COLUMN,    /* ALTER TABLE t ADD COLUMN [IF NOT EXISTS] c definition (or ADD `c` ...): t has c */
+	SQL_DDL_TABLE_COMMENT, /* ALTER TABLE t COMMENT [=] 'text': t's comment is text */
+};
+struct sql_ddl {
+	enum sql_ddl_effect effect;
+	bool if_clause;               /* IF [NOT] EXISTS: a no-op where the fact already holds */
+	struct sql_table_name table;  /* db "" = the session's default database */
+	char detail[SQL_NAME_MAX];    /* the column, or the comment's text */
+};
+
+/*
+ * The effect of one statement, names and text in printable ASCII only (a
+ * name in another character set could not be compared with the catalog's
+ * without the session's), a comment without backslashes (whose meaning
+ * depends on sql_mode) and shorter than SQL_NAME_MAX. CREATE TABLE ...
+ * SELECT / LIKE / AS, CREATE OR REPLACE, TEMPORARY tables, several tables
+ * or several ALTER clauses are SQL_DDL_OTHER.
+ */
+void sql_ddl_effect(const char *stmt, size_t len, struct sql_ddl *out);
+
+/*
+ * Whether a statement may change the definition of `table` (ASCII,
+ * compared case-insensitively): a DDL that names it anywhere (as a
+ * word or a quoted name), one on a whole database or schema, and CALL and
+ * SQL-level EXECUTE, whose inner statements are not known. Errs towards
+ * true: it decides whether the catalog's present state is still the one
+ * an earlier DDL left.
+ */
+bool sql_may_redefine(const char *stmt, size_t len, const char *table);
+
+/* The procedure a CALL names (CALL [db.]name[(...)], printable ASCII);
+ * false for any other statement. */
+bool sql_call_target(const char *stmt, size_t len, struct sql_table_name *out);
+
+/*
+ * Whether a stored program's body (as information_schema.ROUTINES gives
+ * it) may change the definition of `table`: a CREATE, ALTER, DROP, RENAME
+ * or TRUNCATE in it next to the table's name or a DATABASE/SCHEMA, or a
+ * CALL, PREPARE or EXECUTE, whose target is not known here.
+ */
+bool sql_body_may_redefine(const char *body, size_t len, const char *table);
+
 /* "UUID() or UUID_SHORT()" ...: the reason for one SQL_UNSAFE_* bit, for logs. */
 const char *sql_unsafe_reason(uint32_t bit);
 /* "SELECT", "INSERT", ...: the kind's name, for logs. */

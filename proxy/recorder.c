@@ -1893,11 +1893,14 @@ static void resolve_in_doubt(struct recorder *rec, const struct config *cfg)
 		struct indoubt_report rep;
 		if (journal_resolve_in_doubt(rec->journal, cfg->journal_dir, &o, rec->markers, rec->run_id, &rep, why,
 					     sizeof(why))) {
-			if (rep.committed || rep.aborted || rep.unmarked)
+			if (rep.committed || rep.aborted || rep.ddl_ran || rep.ddl_did_not_run || rep.unresolved)
 				log_warning("journal: a crash left transactions in doubt: %zu committed and %zu not, by the "
-					    "server's markers (recorded now); %zu without a marker stay in doubt (journal "
-					    "verify lists them)",
-					    rep.committed, rep.aborted, rep.unmarked);
+					    "server's markers; %zu definition changes ran and %zu did not, by its "
+					    "catalog (recorded now); %zu stay in doubt (journal verify lists them)",
+					    rep.committed, rep.aborted, rep.ddl_ran, rep.ddl_did_not_run, rep.unresolved);
+			if (rep.catalog_error[0])
+				log_warning("journal: the catalog could not answer for in-doubt definition changes: %s",
+					    rep.catalog_error);
 			return;
 		}
 	}
@@ -1935,7 +1938,8 @@ struct recorder *recorder_new(struct gate *g, const struct config *cfg, char *er
 			    (unsigned long long)recovery.truncated_bytes, (unsigned long long)recovery.truncated_offset,
 			    recovery.truncated_segment);
 	snprintf(rec->markers, sizeof(rec->markers), "%s", cfg->journal_markers);
-	if (rec->markers[0])
+	/* The server answers with the account acctgate reads it with. */
+	if (cfg->snapshot_user[0])
 		resolve_in_doubt(rec, cfg);
 	log_notice("journal: %s, %llu segments, sequence %llu to %llu, fsync %s", cfg->journal_dir,
 		   (unsigned long long)recovery.segments, (unsigned long long)recovery.first_seq,

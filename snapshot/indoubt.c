@@ -15,6 +15,7 @@
 
 #include <mysql.h>
 
+#include "indoubt_ddl.h"
 #include "journal_walk.h"
 #include "jtxn.h"
 
@@ -123,50 +124,17 @@ static bool add_clock_column(MYSQL *m, const char *schema, char *err, size_t err
 	return false;
 }
 
-/* The PREPARE at `seq`, decoded into t (free with jtxn_free_decoded and
- * free(*buf)). */
-static bool read_prepare(const char *dir, uint64_t seq, struct jtxn *t, uint8_t **buf, char *err, size_t err_len)
+/* Append the outcome of the PREPARE d: a COMMIT of its statements (at
+ * `clock` in the run's commit order, 0 = none) or an ABORT. */
+static bool record_outcome(struct journal *j, const char *dir, const struct journal_in_doubt *d, bool committed,
+			   uint64_t clock, char *err, size_t err_len)
 {
-	struct journal_reader *r = journal_reader_open(dir, err, err_len);
-	if (!r)
-		return false;
-	journal_reader_seek(r, seq);
-	struct journal_record rec;
-	bool ok = false;
-	while (journal_reader_next(r, &rec, err, err_len) == JOURNAL_READ_RECORD) {
-		if (rec.seq < seq)
-			continue;
-		if (rec.seq == seq && rec.type == JREC_PREPARE && (*buf = malloc(rec.len ? rec.len : 1))) {
-			memcpy(*buf, rec.payload, rec.len);
-			ok = jtxn_decode(*buf, rec.len, t, err, err_len);
-			if (!ok)
-				free(*buf);
-		}
-		break;
-	}
-	if (!ok && !err[0])
-		snprintf(err, err_len, "PREPARE seq %llu not found", (unsigned long long)seq);
-	journal_reader_close(r);
-	return ok;
-}
-
-static bool resolve_one(struct journal *j, const char *dir, MYSQL *m, const char *schema,
-			const struct journal_in_doubt *d, struct indoubt_report *rep, char *err, size_t err_len)
-{
-	uint64_t marked_seq, clock;
-	if (!marker_of(m, schema, d->run_id, d->session_id, &marked_seq, &clock, err, err_len))
-		return false;
 	struct jtxn t;
 	uint8_t *buf = NULL;
-	if (!read_prepare(dir, d->seq, &t, &buf, err, err_len))
+	if (!journal_read_prepare(dir, d->seq, &t, &buf, err, err_len))
 		return false;
-	/* The row is the session's newest marker: it names this PREPARE only
-	 * if this transaction committed. */
-	bool committed = marked_seq == d->seq;
 	t.prepare_seq = d->seq;
 	t.flags = committed ? JTXN_RESOLVED : 0;
-	/* Its place in the run's commit order; a commit rolled back gave
-	 * its clock value back, and the next commit took it. */
 	t.clock = committed ? clock : 0;
 	if (!committed)
 		t.nstmts = 0;
@@ -180,11 +148,53 @@ static bool resolve_one(struct journal *j, const char *dir, MYSQL *m, const char
 			 strerror(e));
 		return false;
 	}
+	return true;
+}
+
+static bool resolve_marked(struct journal *j, const char *dir, MYSQL *m, const char *schema,
+			   const struct journal_in_doubt *d, struct indoubt_report *rep, char *err, size_t err_len)
+{
+	uint64_t marked_seq, clock;
+	if (!marker_of(m, schema, d->run_id, d->session_id, &marked_seq, &clock, err, err_len))
+		return false;
+	/* The row is the session's newest marker: it names this PREPARE only
+	 * if this transaction committed. A commit rolled back gave its clock
+	 * value back, and the next commit took it. */
+	bool committed = marked_seq == d->seq;
+	if (!record_outcome(j, dir, d, committed, clock, err, err_len))
+		return false;
 	if (committed)
 		rep->committed++;
 	else
 		rep->aborted++;
 	return true;
+}
+
+/* The markers' schema and its tables, made if missing, and this run's
+ * clock row. */
+static bool prepare_markers(MYSQL *m, const char *schema, uint64_t current_run, char *err, size_t err_len)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", schema);
+	/* Without the right to create it, the schema may still be there. */
+	if (mysql_query(m, sql) != 0 && mysql_errno(m) != 1044 && !query(m, sql, err, err_len))
+		return false;
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s." MARKERS_TABLE
+		 " (run_id BIGINT UNSIGNED NOT NULL, session_id BIGINT UNSIGNED NOT NULL, prepare_seq BIGINT UNSIGNED "
+		 "NOT NULL, clock BIGINT UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
+		 schema);
+	if (!query(m, sql, err, err_len) || !add_clock_column(m, schema, err, err_len))
+		return false;
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
+		 " (run_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, n BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB",
+		 schema);
+	if (!query(m, sql, err, err_len))
+		return false;
+	snprintf(sql, sizeof(sql), "INSERT IGNORE INTO %s." CLOCK_TABLE " VALUES (%llu, 0)", schema,
+		 (unsigned long long)current_run);
+	return query(m, sql, err, err_len);
 }
 
 bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct replay_options *conn,
@@ -202,37 +212,39 @@ bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct r
 	}
 	MYSQL *m = replay_connect(conn, err, err_len);
 	bool ok = m != NULL;
-	char sql[512];
-	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", schema);
-	/* Without the right to create it, the schema may still be there. */
-	if (ok && mysql_query(m, sql) != 0 && mysql_errno(m) != 1044)
-		ok = query(m, sql, err, err_len);
-	snprintf(sql, sizeof(sql),
-		 "CREATE TABLE IF NOT EXISTS %s." MARKERS_TABLE
-		 " (run_id BIGINT UNSIGNED NOT NULL, session_id BIGINT UNSIGNED NOT NULL, prepare_seq BIGINT UNSIGNED "
-		 "NOT NULL, clock BIGINT UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (run_id, session_id)) ENGINE=InnoDB",
-		 schema);
-	ok = ok && query(m, sql, err, err_len);
-	ok = ok && add_clock_column(m, schema, err, err_len);
-	snprintf(sql, sizeof(sql),
-		 "CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
-		 " (run_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, n BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB",
-		 schema);
-	ok = ok && query(m, sql, err, err_len);
-	snprintf(sql, sizeof(sql), "INSERT IGNORE INTO %s." CLOCK_TABLE " VALUES (%llu, 0)", schema,
-		 (unsigned long long)current_run);
-	ok = ok && query(m, sql, err, err_len);
-	for (size_t i = 0; ok && i < sum.nin_doubt; i++) {
-		add_run(&runs, sum.in_doubt[i].run_id);
-		if (sum.in_doubt[i].marked)
-			ok = resolve_one(j, dir, m, schema, &sum.in_doubt[i], rep, err, err_len);
-		else
-			rep->unmarked++;
+	bool markers = schema && schema[0];
+	if (ok && markers)
+		ok = prepare_markers(m, schema, current_run, err, err_len);
+	enum ddl_outcome *ddl = ok ? calloc(sum.nin_doubt ? sum.nin_doubt : 1, sizeof(*ddl)) : NULL;
+	if (ok && !ddl) {
+		snprintf(err, err_len, "out of memory");
+		ok = false;
 	}
+	/* What the catalog cannot tell stays in doubt; the markers' answers
+	 * do not depend on it. */
+	if (ok)
+		indoubt_ddl_outcomes(dir, m, &sum, ddl, rep->catalog_error, sizeof(rep->catalog_error));
+	for (size_t i = 0; ok && i < sum.nin_doubt; i++) {
+		const struct journal_in_doubt *d = &sum.in_doubt[i];
+		add_run(&runs, d->run_id);
+		if (d->marked && markers) {
+			ok = resolve_marked(j, dir, m, schema, d, rep, err, err_len);
+		} else if (ddl[i] != DDL_UNKNOWN) {
+			ok = record_outcome(j, dir, d, ddl[i] == DDL_RAN, 0, err, err_len);
+			if (ddl[i] == DDL_RAN)
+				rep->ddl_ran++;
+			else
+				rep->ddl_did_not_run++;
+		} else {
+			rep->unresolved++;
+		}
+	}
+	free(ddl);
 	/* Every marker of an earlier run has served its purpose now. */
-	for (size_t i = 0; ok && i < runs.n; i++) {
+	for (size_t i = 0; ok && markers && i < runs.n; i++) {
 		if (runs.ids[i] >= current_run)
 			continue;
+		char sql[128 + 64];
 		snprintf(sql, sizeof(sql), "DELETE FROM %s." MARKERS_TABLE " WHERE run_id = %llu", schema,
 			 (unsigned long long)runs.ids[i]);
 		ok = query(m, sql, err, err_len);

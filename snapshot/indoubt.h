@@ -9,6 +9,7 @@
  * sequence number. The row carries that number if and only if the
  * transaction committed, so the server can tell, and the journal gets the
  * COMMIT (JTXN_RESOLVED, from the PREPARE's statements) or ABORT it lacked.
+ * A DDL carries no marker; the catalog answers for some (indoubt_ddl.h).
  */
 #ifndef ACCTGATE_INDOUBT_H
 #define ACCTGATE_INDOUBT_H
@@ -31,17 +32,22 @@
 #define CLOCK_TABLE "clock"
 
 struct indoubt_report {
-	size_t committed, aborted; /* resolved either way */
-	size_t unmarked;           /* in doubt without a marker: left for verify to report */
+	size_t committed, aborted;        /* resolved by the markers, either way */
+	size_t ddl_ran, ddl_did_not_run;  /* resolved by the catalog (indoubt_ddl.h) */
+	size_t unresolved;                /* left for verify to report */
+	char catalog_error[256];          /* why the catalog could not be asked, "" if it was */
 };
 
 /*
- * Resolve the marked in-doubt PREPAREs of the journal in `dir` (open for
- * writing as j): connect with conn, create the markers table if missing,
- * append a COMMIT or ABORT for each (durable before this returns), then
- * delete the markers of runs before current_run. False with err filled
- * when the server cannot be reached or refuses: nothing is resolved then,
- * and the next start tries again.
+ * Resolve the in-doubt PREPAREs of the journal in `dir` (open for writing
+ * as j), connecting with conn: the marked ones from the markers in
+ * `schema` (its tables made if missing, then the markers of runs before
+ * current_run deleted; "" = markers off), and definition changes from the
+ * catalog. A COMMIT or ABORT is appended for each one answered, durable
+ * before this returns. False with err filled when the journal or the
+ * server cannot be read or the markers refuse: nothing more is resolved
+ * then, and the next start tries again. A catalog that cannot be asked
+ * only leaves its PREPAREs in doubt (rep->catalog_error says why).
  */
 bool journal_resolve_in_doubt(struct journal *j, const char *dir, const struct replay_options *conn,
 			      const char *schema, uint64_t current_run, struct indoubt_report *rep, char *err,

@@ -164,6 +164,34 @@ static bool cat_commit(void *arg, const struct journal_record *rec, const struct
 	return true;
 }
 
+/* An in-doubt PREPARE, as comments: its statements, for the admin who
+ * checks the database by hand. */
+static void print_in_doubt(const char *dir, const struct journal_in_doubt *d, FILE *out)
+{
+	fprintf(out, "-- in doubt, not printed: PREPARE seq %llu (session %llu, transaction %llu)\n",
+		(unsigned long long)d->seq, (unsigned long long)d->session_id, (unsigned long long)d->txn_id);
+	struct jtxn t;
+	uint8_t *buf = NULL;
+	char why[256];
+	if (!journal_read_prepare(dir, d->seq, &t, &buf, why, sizeof(why))) {
+		fprintf(out, "-- in doubt:   (its statements cannot be read: %s)\n", why);
+		return;
+	}
+	for (size_t i = 0; i < t.nstmts; i++) {
+		fputs("-- in doubt:   ", out);
+		for (size_t k = 0; k < t.stmts[i].len; k++) {
+			char ch = t.stmts[i].text[k];
+			if (ch == '\n' || ch == '\r')
+				fputs("\n-- in doubt:   ", out);
+			else
+				fputc(ch, out);
+		}
+		fputc('\n', out);
+	}
+	jtxn_free_decoded(&t);
+	free(buf);
+}
+
 int journal_cat(const char *dir, const struct journal_walk_range *range, FILE *out, FILE *err)
 {
 	struct cat c = {.out = out};
@@ -176,9 +204,7 @@ int journal_cat(const char *dir, const struct journal_walk_range *range, FILE *o
 	fputs("DELIMITER ;\n", out);
 	fprintf(out, "-- %llu transactions printed\n", (unsigned long long)c.printed);
 	for (size_t i = 0; i < sum.nin_doubt; i++)
-		fprintf(out, "-- in doubt, not printed: PREPARE seq %llu (session %llu, transaction %llu)\n",
-			(unsigned long long)sum.in_doubt[i].seq, (unsigned long long)sum.in_doubt[i].session_id,
-			(unsigned long long)sum.in_doubt[i].txn_id);
+		print_in_doubt(dir, &sum.in_doubt[i], out);
 	if (status != 0)
 		fprintf(err, "acctgate: journal %s: %s\n", dir, why);
 	journal_walk_summary_free(&sum);

@@ -478,3 +478,29 @@ void journal_walk_summary_free(struct journal_walk_summary *sum)
 	sum->in_doubt = NULL;
 	sum->nin_doubt = 0;
 }
+
+bool journal_read_prepare(const char *dir, uint64_t seq, struct jtxn *t, uint8_t **buf, char *err, size_t err_len)
+{
+	err[0] = '\0';
+	struct journal_reader *r = journal_reader_open(dir, err, err_len);
+	if (!r)
+		return false;
+	journal_reader_seek(r, seq);
+	struct journal_record rec;
+	bool ok = false;
+	while (journal_reader_next(r, &rec, err, err_len) == JOURNAL_READ_RECORD) {
+		if (rec.seq < seq)
+			continue;
+		if (rec.seq == seq && rec.type == JREC_PREPARE && (*buf = malloc(rec.len ? rec.len : 1))) {
+			memcpy(*buf, rec.payload, rec.len);
+			ok = jtxn_decode(*buf, rec.len, t, err, err_len);
+			if (!ok)
+				free(*buf);
+		}
+		break;
+	}
+	if (!ok && !err[0])
+		snprintf(err, err_len, "PREPARE seq %llu not found", (unsigned long long)seq);
+	journal_reader_close(r);
+	return ok;
+}

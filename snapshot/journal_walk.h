@@ -76,6 +76,10 @@ int journal_walk(const char *dir, const struct journal_walk_range *range, journa
 		 struct journal_walk_summary *sum, char *why, size_t why_len);
 void journal_walk_summary_free(struct journal_walk_summary *sum);
 
+/* The PREPARE at `seq` of the journal in dir, decoded into t (free with
+ * jtxn_free_decoded and free(*buf)): an in-doubt one's statements. */
+bool journal_read_prepare(const char *dir, uint64_t seq, struct jtxn *t, uint8_t **buf, char *err, size_t err_len);
+
 /* "2026-12-02 01:02:03.123456 UTC" */
 void journal_format_time(uint64_t usec, char *out, size_t len);
 /* "2026-12-02 01:02:03[.ffffff]" (UTC) or "@<epoch seconds>[.ffffff]":

@@ -4,7 +4,9 @@
  * non-empty with no blank at either edge, and each read alone (with the
  * byte that ended it) splits into exactly itself; facts name a known kind and only known unsafe bits, and a
  * statement that assigns a user variable is never one a replay runs again,
- * and one whose tables decide its clock reads no clock itself; a
+ * and one whose tables decide its clock reads no clock itself; a DDL
+ * whose effect the catalog shows names one printable table and is one
+ * that the check for later definition changes sees; a
  * digest is NUL-terminated inside its buffer, free of control bytes, and a
  * short buffer gets a prefix of the full text (less a partial UTF-8
  * character at most) with the same hash; the throttle's matcher takes any
@@ -46,6 +48,25 @@ static void check_facts(const char *p, size_t len)
 			FUZZ_CHECK(strnlen(t.t[i].db, SQL_NAME_MAX) < SQL_NAME_MAX);
 			FUZZ_CHECK(strnlen(t.t[i].table, SQL_NAME_MAX) < SQL_NAME_MAX && t.t[i].table[0]);
 		}
+	}
+	/* A definition change the catalog can show: one table, named in
+	 * printable ASCII, and one the check for later changes sees. */
+	struct sql_ddl d;
+	sql_ddl_effect(p, len, &d);
+	FUZZ_CHECK((unsigned)d.effect <= SQL_DDL_TABLE_COMMENT);
+	if (d.effect != SQL_DDL_OTHER) {
+		FUZZ_CHECK(f.kind == SQL_DDL && d.table.table[0]);
+		FUZZ_CHECK(strnlen(d.table.table, SQL_NAME_MAX) < SQL_NAME_MAX &&
+			   strnlen(d.detail, SQL_NAME_MAX) < SQL_NAME_MAX);
+		for (const char *c = d.table.table; *c; c++)
+			FUZZ_CHECK(*c >= 0x20 && *c <= 0x7e);
+		FUZZ_CHECK(sql_may_redefine(p, len, d.table.table));
+		FUZZ_CHECK(sql_body_may_redefine(p, len, d.table.table));
+	}
+	struct sql_table_name proc;
+	if (sql_call_target(p, len, &proc)) {
+		FUZZ_CHECK(f.kind == SQL_CALL && proc.table[0]);
+		FUZZ_CHECK(sql_may_redefine(p, len, proc.table));
 	}
 }
 

@@ -172,7 +172,8 @@ jl_compare() {
 # jl_acked_tokens FILE: the tokens the ack log says were acknowledged.
 jl_tokens() { awk -v k="$2" '$1 == k { print $2 }' "$1" | sort -u; }
 
-# jl_cat_tokens: every workload token in `journal cat` (committed only).
+# jl_cat_tokens: every workload token in `journal cat` (committed only:
+# the statements of a transaction in doubt are comments "-- in doubt:").
 jl_cat_tokens() {
-	"$ACCTGATE_BIN" journal cat "$jdir" | grep -oE "'t[0-9]+n[0-9]+(-2)?'" | tr -d "'" | sed 's/-2$//' | sort -u
+	"$ACCTGATE_BIN" journal cat "$jdir" | grep -v '^-- in doubt' | grep -oE "'t[0-9]+n[0-9]+(-2)?'" | tr -d "'" | sed 's/-2$//' | sort -u
 }

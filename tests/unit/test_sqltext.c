@@ -784,6 +784,157 @@ static void test_var_ledger(void **state)
 			fail_msg("\"%s\" must not replay its variables", no[i]);
 }
 
+static struct sql_ddl ddl(const char *stmt)
+{
+	struct sql_ddl d;
+	sql_ddl_effect(stmt, strlen(stmt), &d);
+	return d;
+}
+
+static void test_ddl_effect(void **state)
+{
+	(void)state;
+	struct sql_ddl d = ddl("DROP TABLE IF EXISTS side_15");
+	assert_int_equal(d.effect, SQL_DDL_DROP_TABLE);
+	assert_true(d.if_clause);
+	assert_string_equal(d.table.db, "");
+	assert_string_equal(d.table.table, "side_15");
+	d = ddl("drop table `acct`.`job table` cascade;");
+	assert_int_equal(d.effect, SQL_DDL_DROP_TABLE);
+	assert_false(d.if_clause);
+	assert_string_equal(d.table.db, "acct");
+	assert_string_equal(d.table.table, "job table");
+
+	d = ddl("CREATE TABLE side_3 (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(32), t6 DATETIME(6)) "
+		"ENGINE=InnoDB COMMENT='x'");
+	assert_int_equal(d.effect, SQL_DDL_CREATE_TABLE);
+	assert_false(d.if_clause);
+	assert_string_equal(d.table.table, "side_3");
+	d = ddl("create table if not exists \"c_assoc_table\" (creation_time bigint unsigned not null, "
+		"primary key (id_assoc)) engine='innodb'");
+	assert_int_equal(d.effect, SQL_DDL_CREATE_TABLE);
+	assert_true(d.if_clause);
+
+	d = ddl("ALTER TABLE side_3 ADD COLUMN extra INT NOT NULL DEFAULT 7");
+	assert_int_equal(d.effect, SQL_DDL_ADD_COLUMN);
+	assert_string_equal(d.table.table, "side_3");
+	assert_string_equal(d.detail, "extra");
+	d = ddl("alter table t add `x y` decimal(10, 2) after b");
+	assert_int_equal(d.effect, SQL_DDL_ADD_COLUMN);
+	assert_string_equal(d.detail, "x y");
+	d = ddl("alter table t add column if not exists c int");
+	assert_int_equal(d.effect, SQL_DDL_ADD_COLUMN);
+	assert_true(d.if_clause);
+	assert_string_equal(d.detail, "c");
+
+	d = ddl("ALTER TABLE items COMMENT = 'altered by t0n12'");
+	assert_int_equal(d.effect, SQL_DDL_TABLE_COMMENT);
+	assert_string_equal(d.table.table, "items");
+	assert_string_equal(d.detail, "altered by t0n12");
+	d = ddl("alter table items comment 'it''s'");
+	assert_int_equal(d.effect, SQL_DDL_TABLE_COMMENT);
+	assert_string_equal(d.detail, "it's");
+
+	static const char *const other[] = {
+		"DROP TABLE a, b",
+		"DROP TEMPORARY TABLE a",
+		"DROP TABLE IF EXISTS",
+		"DROP VIEW v",
+		"CREATE TEMPORARY TABLE t (a int)",
+		"CREATE OR REPLACE TABLE t (a int)",
+		"CREATE TABLE t (a int) SELECT 1 AS a",
+		"CREATE TABLE t (a int) AS SELECT 1",
+		"CREATE TABLE t LIKE u",
+		"CREATE TABLE t (LIKE u)",
+		"CREATE TABLE t (SELECT 1)",
+		"CREATE TABLE t (a int) PARTITION BY HASH (a)",
+		"CREATE TABLE t (a int",
+		"CREATE TABLE t",
+		"CREATE INDEX i ON t (a)",
+		"ALTER TABLE t ADD INDEX (a)",
+		"ALTER TABLE t ADD KEY k (a)",
+		"ALTER TABLE t ADD x int",
+		"ALTER TABLE t ADD COLUMN x int, ADD COLUMN y int",
+		"ALTER TABLE t ADD COLUMN (x int, y int)",
+		"ALTER TABLE t ADD COLUMN x int)",
+		"ALTER TABLE t DROP COLUMN x",
+		"ALTER TABLE t COMMENT = 'a\\'b'",
+		"ALTER TABLE t COMMENT = \"x\"",
+		"ALTER TABLE t COMMENT = 'x', ENGINE = InnoDB",
+		"ALTER TABLE t COMMENT = 'caf\xc3\xa9'",
+		"ALTER TABLE t\xc3\xa9 COMMENT = 'x'",
+		"ALTER ONLINE TABLE t ADD COLUMN x int",
+		"DROP TABLE t; DROP TABLE u",
+		"RENAME TABLE a TO b",
+		"TRUNCATE TABLE t",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (ddl(other[i]).effect != SQL_DDL_OTHER)
+			fail_msg("\"%s\" is not one fact the catalog shows", other[i]);
+}
+
+static void test_may_redefine(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		"DROP TABLE IF EXISTS side_15",
+		"drop table `SIDE_15`",
+		"create table acct.side_15 (a int)",
+		"RENAME TABLE x TO side_15",
+		"ALTER TABLE y RENAME TO \"side_15\"",
+		"DROP DATABASE acct",
+		"create schema s",
+		"CALL p()",
+		"EXECUTE s1",
+		"SET STATEMENT max_statement_time = 1 FOR DROP TABLE side_15",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!sql_may_redefine(yes[i], strlen(yes[i]), "side_15"))
+			fail_msg("\"%s\" may redefine side_15", yes[i]);
+	static const char *const no[] = {
+		"INSERT INTO side_15 VALUES (1)",
+		"DROP TABLE side_16",
+		"DROP TABLE side_1",
+		"CREATE TABLE t (a int COMMENT 'side_15')",
+		"CREATE TABLE t (a int) /* side_15 */",
+		"SELECT * FROM side_15",
+		"ALTER TABLE side_150 ADD COLUMN x int",
+	};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (sql_may_redefine(no[i], strlen(no[i]), "side_15"))
+			fail_msg("\"%s\" leaves side_15 as it was", no[i]);
+
+	struct sql_table_name p;
+	assert_true(sql_call_target("CALL acct.bump(3, 'x')", 22, &p));
+	assert_string_equal(p.db, "acct");
+	assert_string_equal(p.table, "bump");
+	assert_true(sql_call_target("call `get parent`", 17, &p));
+	assert_string_equal(p.db, "");
+	assert_string_equal(p.table, "get parent");
+	assert_false(sql_call_target("SELECT 1", 8, &p));
+	assert_false(sql_call_target("CALL", 4, &p));
+
+	static const char *const bodies_yes[] = {
+		"BEGIN DROP TABLE IF EXISTS side_15; END",
+		"BEGIN ALTER TABLE x RENAME TO side_15; END",
+		"BEGIN CALL other(); END",
+		"BEGIN PREPARE s FROM @q; EXECUTE s; END",
+		"BEGIN DROP DATABASE d; END",
+	};
+	for (size_t i = 0; i < sizeof(bodies_yes) / sizeof(bodies_yes[0]); i++)
+		if (!sql_body_may_redefine(bodies_yes[i], strlen(bodies_yes[i]), "side_15"))
+			fail_msg("body \"%s\" may redefine side_15", bodies_yes[i]);
+	static const char *const bodies_no[] = {
+		"BEGIN UPDATE side_15 SET a = a + 1; END",
+		"BEGIN DROP TABLE IF EXISTS other; END",
+		"BEGIN INSERT INTO t VALUES ('drop side_15'); END",
+	};
+	for (size_t i = 0; i < sizeof(bodies_no) / sizeof(bodies_no[0]); i++)
+		if (sql_body_may_redefine(bodies_no[i], strlen(bodies_no[i]), "side_15"))
+			fail_msg("body \"%s\" leaves side_15 as it was", bodies_no[i]);
+}
+
 static void test_for_update_and_into(void **state)
 {
 	assert_true(facts("select * from t where a = 1 for update").for_update);
@@ -1072,6 +1223,8 @@ int main(void)
 		cmocka_unit_test(test_var_ledger),
 		cmocka_unit_test(test_rerunnable),
 		cmocka_unit_test(test_for_update_and_into),
+		cmocka_unit_test(test_ddl_effect),
+		cmocka_unit_test(test_may_redefine),
 		cmocka_unit_test(test_facts_clean),
 		cmocka_unit_test(test_digest_literals),
 		cmocka_unit_test(test_digest_blanks_and_comments),
